@@ -1,0 +1,176 @@
+"""Configuration: a TOML file plus environment overrides, validated into frozen models.
+
+Every key is documented in README.md ("Configuration"). Secrets live only here (and in the environment): they are
+never written to Moqui's tables, never logged and never returned; the models mask them in their repr.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "MOQUI_STRIPE_"
+DEFAULT_DATA_DIR = Path(".moqui-stripe")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded as one line an operator can act on."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSettings(_Frozen):
+    """The HTTP server and who may call it."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    mode: Literal["standalone", "shared"] = "standalone"
+    # The address browsers and Stripe use to reach us (checkout return URLs, webhook URLs in docs).
+    public_url: str = ""
+    api_keys: tuple[SecretStr, ...] = ()
+    # Basic-auth users (username -> password), for callers that send `Authorization: Basic`.
+    users: Mapping[str, SecretStr] = Field(default_factory=dict)
+
+
+class DatabaseSettings(_Frozen):
+    """Where the Mantle tables live; empty url means the embedded PostgreSQL in data_dir."""
+
+    url: SecretStr | None = None
+    data_dir: Path = DEFAULT_DATA_DIR / "postgres"
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=80, ge=1)
+
+
+class MoquiSettings(_Frozen):
+    """How to reach Moqui's REST API in shared-database mode (flows that start here ask Moqui to act)."""
+
+    base_url: str = ""
+    username: str = ""
+    password: SecretStr | None = None
+    api_key: SecretStr | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class CheckoutSettings(_Frozen):
+    """The shopper-facing checkout page."""
+
+    link_secret: SecretStr | None = None
+    allowed_redirect_origins: tuple[str, ...] = ()
+    default_gateway_config_id: str = "StripeGateway"
+    place_order: bool = False
+    link_lifetime_seconds: int = Field(default=3600, gt=0)
+
+
+class GatewaySettings(_Frozen):
+    """Stripe credentials for one Mantle PaymentGatewayConfig (by paymentGatewayConfigId)."""
+
+    secret_key: SecretStr
+    publishable_key: str = ""
+    webhook_secret: SecretStr | None = None
+    # Stripe-compatible API base (the emulator in tests and the demo); empty means Stripe itself.
+    api_base: str = ""
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    max_network_retries: int = Field(default=2, ge=0, le=10)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    webhook_tolerance_seconds: int = Field(default=300, gt=0)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _looks_like_a_secret_key(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("sk_", "rk_")):
+            raise ValueError("secret_key must be a Stripe secret or restricted key (sk_... or rk_...)")
+        return value
+
+
+class Settings(_Frozen):
+    """The whole configuration of one moqui-stripe process."""
+
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    moqui: MoquiSettings = MoquiSettings()
+    checkout: CheckoutSettings = CheckoutSettings()
+    gateways: Mapping[str, GatewaySettings] = Field(default_factory=dict)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def gateway(self, payment_gateway_config_id: str) -> GatewaySettings | None:
+        """The Stripe settings of one gateway config, or None when none are configured for it."""
+        return self.gateways.get(payment_gateway_config_id)
+
+
+# Environment variables: MOQUI_STRIPE_<SECTION>_<KEY>, e.g. MOQUI_STRIPE_SERVER_PORT, and for one gateway
+# MOQUI_STRIPE_GATEWAY__<paymentGatewayConfigId>__<KEY> (double underscores keep ids with underscores intact).
+_LIST_KEYS = {("server", "api_keys"), ("checkout", "allowed_redirect_origins")}
+
+
+def _environment_overrides(environment: Mapping[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if environment.get("DATABASE_URL"):
+        overrides.setdefault("database", {})["url"] = environment["DATABASE_URL"]
+    for name, value in environment.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :]
+        if rest.startswith("GATEWAY__"):
+            parts = rest.split("__")
+            if len(parts) != 3 or not parts[1] or not parts[2]:
+                raise ConfigError(f"{name}: expected {ENV_PREFIX}GATEWAY__<paymentGatewayConfigId>__<KEY>")
+            overrides.setdefault("gateways", {}).setdefault(parts[1], {})[parts[2].lower()] = value
+            continue
+        if rest == "LOG_LEVEL":
+            overrides["log_level"] = value.upper()
+            continue
+        section, _, key = rest.lower().partition("_")
+        if section not in {"server", "database", "moqui", "checkout"} or not key:
+            raise ConfigError(f"{name}: unknown setting (see README, Configuration)")
+        parsed: Any = [item.strip() for item in value.split(",") if item.strip()] if (section, key) in _LIST_KEYS else value
+        overrides.setdefault(section, {})[key] = parsed
+    return overrides
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    return f"{location}: {first['msg']}"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environment: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the TOML file (if any), apply environment then explicit overrides, and validate.
+
+    Raises ConfigError with a one-line message for a missing file, bad TOML or an invalid value.
+    """
+    raw: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {config_file}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {error}") from None
+    raw = _merge(raw, _environment_overrides(os.environ if environment is None else environment))
+    if overrides:
+        raw = _merge(raw, overrides)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"invalid configuration: {_describe(error)}") from None
