@@ -129,7 +129,9 @@ def _environment_overrides(environment: Mapping[str, str]) -> dict[str, Any]:
         section, _, key = rest.lower().partition("_")
         if section not in {"server", "database", "moqui", "checkout"} or not key:
             raise ConfigError(f"{name}: unknown setting (see README, Configuration)")
-        parsed: Any = [item.strip() for item in value.split(",") if item.strip()] if (section, key) in _LIST_KEYS else value
+        parsed: Any = value
+        if (section, key) in _LIST_KEYS:
+            parsed = [item.strip() for item in value.split(",") if item.strip()]
         overrides.setdefault(section, {})[key] = parsed
     return overrides
 

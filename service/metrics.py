@@ -25,8 +25,12 @@ def _labels(labels: Mapping[str, str]) -> Labels:
 def _format_labels(labels: Labels) -> str:
     if not labels:
         return ""
-    escaped = (f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for key, value in labels)
+    escaped = (f'{key}="{_escape(value)}"' for key, value in labels)
     return "{" + ",".join(escaped) + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class Metrics:
@@ -80,7 +84,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def metrics_middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """An aiohttp middleware timing every request by its route template (never by raw path: ids would explode labels)."""
+    """An aiohttp middleware timing each request by its route template (raw paths would explode labels)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
