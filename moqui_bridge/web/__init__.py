@@ -1,0 +1,1 @@
+"""Moqui's HTTP faces: /rpc/json and /rest/s1, with Moqui's JSON format and authentication."""

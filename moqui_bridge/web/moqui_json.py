@@ -1,0 +1,143 @@
+"""JSON as Moqui reads and writes it.
+
+Writing mirrors Moqui's Jackson mapper (`ContextJavaUtil.jacksonMapper`): INDENT_OUTPUT with Jackson's
+DefaultPrettyPrinter (`{` newline, two spaces per object level, `"key" : value`, arrays inline as `[ a, b ]`, empty
+containers `{ }` and `[ ]`), BigDecimal written plain (never an exponent, scale kept), Timestamps as epoch-millis,
+nulls included, non-ASCII characters written as they are.
+
+Reading parses numbers with a fraction or exponent straight to `Decimal` (never through float) and refuses
+NaN/Infinity, so `"amount":100.0000` arrives as `Decimal("100.0000")`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from moqui_bridge.service.parameter_types import timestamp_to_epoch_millis
+
+_INDENT = "  "
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+class JsonParseError(ValueError):
+    """The request body is not JSON this server accepts; the message says where and why."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonParseError(f"{name} is not a valid JSON number")
+
+
+def loads(data: str | bytes) -> Any:
+    """Parse JSON text: fractions and exponents to `Decimal`, integers to `int`, NaN/Infinity refused."""
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data.removeprefix("\ufeff")
+        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    except JsonParseError:
+        raise
+    except UnicodeDecodeError as error:
+        raise JsonParseError(f"Invalid UTF-8 in JSON text at byte {error.start}") from None
+    except json.JSONDecodeError as error:
+        raise JsonParseError(f"Invalid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except RecursionError:
+        raise JsonParseError("Invalid JSON: nested too deeply") from None
+
+
+def _string(text: str) -> str:
+    out = ['"']
+    for char in text:
+        escaped = _SHORT_ESCAPES.get(char)
+        if escaped is not None:
+            out.append(escaped)
+        elif char < " ":
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def _decimal(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"{value} cannot be written as a JSON number")
+    if value.is_zero() and value.is_signed():
+        value = value.copy_abs()
+    return format(value, "f")
+
+
+def _write(value: Any, level: int, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(_string(value))
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, Decimal):
+        out.append(_decimal(value))
+    elif isinstance(value, float):
+        # Money and amounts are Decimal end to end; a float here is a bug upstream, not something to round.
+        raise TypeError("floats are not written: use Decimal")
+    elif isinstance(value, datetime):
+        out.append(str(timestamp_to_epoch_millis(value)))
+    elif isinstance(value, date):
+        out.append(str(timestamp_to_epoch_millis(datetime(value.year, value.month, value.day))))
+    elif isinstance(value, BaseModel):
+        _write(value.model_dump(mode="python", by_alias=True), level, out)
+    elif isinstance(value, Mapping):
+        _write_object(value, level, out)
+    elif isinstance(value, list | tuple):
+        _write_array(value, level, out)
+    else:
+        raise TypeError(f"{type(value).__name__} cannot be written as Moqui JSON")
+
+
+def _write_object(value: Mapping[Any, Any], level: int, out: list[str]) -> None:
+    if not value:
+        out.append("{ }")
+        return
+    inner = "\n" + _INDENT * (level + 1)
+    out.append("{")
+    first = True
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"JSON object keys must be strings, got {type(key).__name__}")
+        out.append(inner if first else "," + inner)
+        first = False
+        out.append(_string(key))
+        out.append(" : ")
+        _write(item, level + 1, out)
+    out.append("\n" + _INDENT * level + "}")
+
+
+def _write_array(value: list[Any] | tuple[Any, ...], level: int, out: list[str]) -> None:
+    # Jackson's FixedSpaceIndenter keeps arrays on one line and does not add a nesting level for them.
+    if not value:
+        out.append("[ ]")
+        return
+    out.append("[ ")
+    for index, item in enumerate(value):
+        if index:
+            out.append(", ")
+        _write(item, level, out)
+    out.append(" ]")
+
+
+def dumps(value: Any) -> str:
+    """Write a value as Moqui's Jackson mapper does (pretty, Decimal plain, datetime as epoch-millis, nulls kept)."""
+    out: list[str] = []
+    _write(value, 0, out)
+    return "".join(out)
+
+
+def dump_bytes(value: Any) -> bytes:
+    """`dumps` encoded as UTF-8, ready for a response body."""
+    return dumps(value).encode("utf-8")
