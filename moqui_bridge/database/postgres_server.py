@@ -1,0 +1,225 @@
+"""A private PostgreSQL server run from Debian's system binaries (embedded default, tests, demo).
+
+``initdb`` and ``postgres`` refuse to run as root, so as root every server command runs as the ``postgres``
+OS user through ``runuser`` and the data folder is handed to that user. The server listens on 127.0.0.1 only,
+on a free port, with its unix socket inside the data folder. Subprocesses run with asyncio, never blocking
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import shutil
+import socket
+from pathlib import Path
+from types import TracebackType
+
+import asyncpg
+
+POSTGRES_ROOT = Path("/usr/lib/postgresql")
+SERVICE_USER = "postgres"
+_DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class PostgresServerError(RuntimeError):
+    """The private PostgreSQL server could not be set up, started or stopped."""
+
+
+def find_postgres_bin_dir(root: Path = POSTGRES_ROOT) -> Path:
+    """The ``bin`` folder of the newest PostgreSQL under ``/usr/lib/postgresql/<version>/bin``."""
+    candidates: list[tuple[int, Path]] = []
+    if root.is_dir():
+        for version_dir in root.iterdir():
+            bin_dir = version_dir / "bin"
+            if version_dir.name.isdigit() and (bin_dir / "initdb").is_file() and (bin_dir / "pg_ctl").is_file():
+                candidates.append((int(version_dir.name), bin_dir))
+    if not candidates:
+        raise PostgresServerError(
+            f"No PostgreSQL server binaries found under {root}/<version>/bin; install Debian's postgresql package "
+            "(apt-get install postgresql) or point DATABASE_URL at an existing server"
+        )
+    return max(candidates)[1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _check_database_name(name: str) -> str:
+    if not _DATABASE_NAME.match(name):
+        raise PostgresServerError(f"Database name {name!r} must be a plain identifier")
+    return name
+
+
+class PostgresServer:
+    """One private server in ``data_dir``. Use ``async with`` or ``start()``/``stop()``.
+
+    ``keep_data=True`` (the embedded default) leaves the data folder in place at stop and reuses an existing
+    cluster at the next start; ``keep_data=False`` (tests) deletes the folder at stop. ``fsync=False`` turns
+    off durability for speed in tests.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        database: str = "moqui",
+        port: int | None = None,
+        keep_data: bool = True,
+        fsync: bool = True,
+        bin_dir: Path | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.database = _check_database_name(database)
+        self.keep_data = keep_data
+        self.fsync = fsync
+        self._requested_port = port
+        self._bin_dir = bin_dir
+        self._port: int | None = None
+        self._running = False
+
+    @property
+    def port(self) -> int:
+        """The TCP port the running server listens on."""
+        if self._port is None:
+            raise PostgresServerError("The server is not started")
+        return self._port
+
+    @property
+    def running(self) -> bool:
+        """Whether start() has succeeded and stop() has not run since."""
+        return self._running
+
+    def dsn(self, database: str | None = None) -> str:
+        """A libpq/asyncpg URL for a database on this server (the server's own database by default)."""
+        name = _check_database_name(database or self.database)
+        return f"postgresql://{SERVICE_USER}@127.0.0.1:{self.port}/{name}"
+
+    async def start(self) -> str:
+        """Create the cluster if needed, start the server and create its database; return the DSN."""
+        bin_dir = self._bin_dir or find_postgres_bin_dir()
+        self._bin_dir = bin_dir
+        await self._prepare_data_dir()
+        if not (self.data_dir / "PG_VERSION").exists():
+            await self._run(
+                str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SERVICE_USER, "-A", "trust",
+                "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions",
+            )  # fmt: skip
+        attempts = 1 if self._requested_port else 3
+        for attempt in range(attempts):
+            port = self._requested_port or free_port()
+            try:
+                await self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.data_dir / "server.log"),
+                                   "-o", self._server_options(port))  # fmt: skip
+            except PostgresServerError:
+                # Another process may have taken the port between probing and binding: try a new one.
+                if attempt == attempts - 1:
+                    raise
+                continue
+            self._port = port
+            self._running = True
+            break
+        await self.create_database(self.database, exist_ok=True)
+        return self.dsn()
+
+    async def stop(self) -> None:
+        """Stop the server (fast shutdown) and, unless keep_data, delete the data folder."""
+        if self._running:
+            self._running = False
+            await self._pg_ctl("stop", "-w", "-m", "fast")
+        if not self.keep_data:
+            await asyncio.to_thread(shutil.rmtree, self.data_dir, True)
+
+    async def create_database(self, name: str, *, template: str | None = None, exist_ok: bool = False) -> str:
+        """Create a database (optionally as a copy of ``template``) and return its DSN."""
+        name = _check_database_name(name)
+        statement = f'CREATE DATABASE "{name}"'
+        if template is not None:
+            statement += f' TEMPLATE "{_check_database_name(template)}"'
+        connection = await asyncpg.connect(self.dsn("postgres"))
+        try:
+            exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if exists and not exist_ok:
+                raise PostgresServerError(f"Database {name} already exists")
+            if not exists:
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+        return self.dsn(name)
+
+    async def drop_database(self, name: str) -> None:
+        """Drop a database, disconnecting anyone still connected to it."""
+        connection = await asyncpg.connect(self.dsn("postgres"))
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{_check_database_name(name)}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    async def __aenter__(self) -> PostgresServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def _server_options(self, port: int) -> str:
+        options = [
+            "-c", "listen_addresses=127.0.0.1", "-p", str(port), "-k", str(self.data_dir),
+            "-c", "timezone=UTC", "-c", "max_connections=200", "-c", "shared_buffers=32MB",
+        ]  # fmt: skip
+        if not self.fsync:
+            options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        # pg_ctl hands -o to a shell, so each option is quoted.
+        return " ".join(shlex.quote(option) for option in options)
+
+    async def _prepare_data_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0:
+            return
+        await asyncio.to_thread(self._chown_tree)
+        # The postgres user must reach the folder through every parent; say so clearly instead of a cryptic
+        # initdb failure.
+        await self._run("test", "-w", str(self.data_dir), what="check access to the data folder")
+
+    def _chown_tree(self) -> None:
+        shutil.chown(self.data_dir, SERVICE_USER, SERVICE_USER)
+        self.data_dir.chmod(0o700)
+        for path in self.data_dir.rglob("*"):
+            shutil.chown(path, SERVICE_USER, SERVICE_USER)
+
+    async def _pg_ctl(self, action: str, *arguments: str) -> None:
+        assert self._bin_dir is not None
+        await self._run(str(self._bin_dir / "pg_ctl"), action, "-D", str(self.data_dir), *arguments)
+
+    async def _run(self, *command: str, what: str | None = None) -> None:
+        full_command = list(command)
+        if os.geteuid() == 0:
+            runuser = shutil.which("runuser")
+            if runuser is None:
+                raise PostgresServerError("Running as root needs runuser to start PostgreSQL as the postgres user")
+            full_command = [runuser, "-u", SERVICE_USER, "--", *full_command]
+        process = await asyncio.create_subprocess_exec(
+            *full_command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "LC_ALL": "C"},
+        )
+        output, _ = await process.communicate()
+        if process.returncode != 0:
+            text = output.decode(errors="replace").strip()
+            label = what or Path(command[0]).name
+            log = self.data_dir / "server.log"
+            hint = f"; see {log}" if log.exists() else ""
+            raise PostgresServerError(
+                f"PostgreSQL {label} failed (exit {process.returncode}) for data folder {self.data_dir}: {text}{hint}"
+            )

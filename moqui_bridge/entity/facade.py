@@ -1,0 +1,218 @@
+"""EntityFacade: find, create, update and delete Moqui entity records with asyncpg and parameterised SQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from moqui_bridge.entity import sql
+from moqui_bridge.entity.connection import Connection, Pool
+from moqui_bridge.entity.definition import LAST_UPDATED_STAMP, EntityDefinition
+from moqui_bridge.entity.errors import EntityError, EntityValueError
+from moqui_bridge.entity.registry import EntityRegistry
+from moqui_bridge.entity.sequence import SequenceBanks
+from moqui_bridge.entity.values import from_database, to_python
+
+Record = dict[str, Any]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _affected_rows(status: str) -> int:
+    # asyncpg returns the command tag, e.g. "UPDATE 1" or "DELETE 0".
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class EntityFacade:
+    """Moqui-shaped data access: records are dicts keyed by Moqui field names with Python values.
+
+    Every method takes ``connection=`` to run inside a transaction from :meth:`transaction`; without it the
+    operation runs on its own pooled connection (auto-commit).
+    """
+
+    def __init__(self, pool: Pool, registry: EntityRegistry, *, sequence_banks: SequenceBanks | None = None) -> None:
+        self._pool = pool
+        self._registry = registry
+        self._sequences = sequence_banks if sequence_banks is not None else SequenceBanks(pool)
+
+    @property
+    def registry(self) -> EntityRegistry:
+        """The entity definitions this facade knows."""
+        return self._registry
+
+    @property
+    def pool(self) -> Pool:
+        """The asyncpg pool the facade runs on."""
+        return self._pool
+
+    def definition(self, entity_name: str) -> EntityDefinition:
+        """The definition of an entity by full or short name (UnknownEntityError otherwise)."""
+        return self._registry.get(entity_name)
+
+    @asynccontextmanager
+    async def transaction(self, connection: Connection | None = None) -> AsyncIterator[Connection]:
+        """A transaction on a pooled connection, committed on success and rolled back on error.
+
+        Given an existing ``connection`` it opens a savepoint inside that connection's transaction instead.
+        """
+        if connection is not None:
+            async with connection.transaction():
+                yield connection
+            return
+        async with self._pool.acquire() as acquired, acquired.transaction():
+            yield acquired
+
+    @asynccontextmanager
+    async def _use(self, connection: Connection | None) -> AsyncIterator[Connection]:
+        if connection is not None:
+            yield connection
+            return
+        async with self._pool.acquire() as acquired:
+            yield acquired
+
+    def _record(self, definition: EntityDefinition, row: asyncpg.Record) -> Record:
+        return {f.name: from_database(f, row[i]) for i, f in enumerate(definition.fields)}
+
+    def _primary_key(self, definition: EntityDefinition, primary_key: Mapping[str, Any]) -> dict[str, Any]:
+        for name in primary_key:
+            definition.field(name)  # unknown names are an UnknownFieldError, not "missing PK"
+        expected = set(definition.pk_field_names)
+        given = {name for name, value in primary_key.items() if value is not None}
+        if given != expected or len(primary_key) != len(expected):
+            raise EntityValueError(
+                f"Primary key of {definition.full_name} is {sorted(expected)}, got {dict(primary_key)!r}"
+            )
+        return {name: to_python(definition.field(name), primary_key[name]) for name in definition.pk_field_names}
+
+    def _checked_values(self, definition: EntityDefinition, values: Mapping[str, Any]) -> dict[str, Any]:
+        checked: dict[str, Any] = {}
+        for name, value in values.items():
+            field_definition = definition.field(name)
+            if field_definition.encrypt and value is not None:
+                # Moqui encrypts these with its own key; a plain value written here would be unreadable to Moqui.
+                raise EntityValueError(f"Field {name} of {definition.full_name} is encrypted by Moqui; not stored here")
+            checked[name] = to_python(field_definition, value)
+        return checked
+
+    async def find_one(
+        self, entity_name: str, conditions: Mapping[str, Any], *, connection: Connection | None = None
+    ) -> Record | None:
+        """The single record matching the equality conditions (usually the primary key), or None.
+
+        More than one match is an error, as in Moqui's ``EntityFind.one()``.
+        """
+        definition = self.definition(entity_name)
+        if not conditions:
+            raise EntityValueError(f"find_one on {definition.full_name} needs conditions")
+        rows = await self.find(entity_name, conditions, limit=2, connection=connection)
+        if len(rows) > 1:
+            raise EntityError(f"find_one on {definition.full_name} with {dict(conditions)!r} matched several records")
+        return rows[0] if rows else None
+
+    async def find(
+        self,
+        entity_name: str,
+        conditions: Mapping[str, Any] | None = None,
+        *,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int | None = None,
+        connection: Connection | None = None,
+    ) -> list[Record]:
+        """Records matching all conditions: a value means ``=``, None means ``IS NULL``, a list/tuple/set ``IN``.
+
+        ``order_by`` takes field names, ``-field`` for descending as in Moqui.
+        """
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        definition = self.definition(entity_name)
+        statement = sql.select(definition, conditions or {}, order_by=order_by, limit=limit, offset=offset)
+        async with self._use(connection) as active:
+            rows = await active.fetch(statement.text, *statement.parameters)
+        return [self._record(definition, row) for row in rows]
+
+    async def create(
+        self, entity_name: str, values: Mapping[str, Any], *, connection: Connection | None = None
+    ) -> Record:
+        """Insert a record and return it complete (all fields, None where unset).
+
+        A missing single primary key is filled from the entity's sequence; field defaults are applied to
+        fields not given; ``lastUpdatedStamp`` is always set to now.
+        """
+        definition = self.definition(entity_name)
+        checked = self._checked_values(definition, values)
+        missing_pk = [name for name in definition.pk_field_names if checked.get(name) is None]
+        if missing_pk:
+            if len(definition.pk_field_names) != 1:
+                raise EntityValueError(f"create {definition.full_name}: primary key fields {missing_pk} are missing")
+            checked[missing_pk[0]] = await self._sequences.next_id(definition.full_name)
+        for field_definition in definition.fields:
+            if field_definition.default_value is not None and checked.get(field_definition.name) is None:
+                checked[field_definition.name] = field_definition.default_value
+        if definition.has_update_stamp:
+            checked[LAST_UPDATED_STAMP] = _now()
+        statement = sql.insert(definition, checked)
+        async with self._use(connection) as active:
+            await active.execute(statement.text, *statement.parameters)
+        return {name: checked.get(name) for name in definition.field_names}
+
+    async def store(
+        self, entity_name: str, values: Mapping[str, Any], *, connection: Connection | None = None
+    ) -> Record:
+        """Create the record, or update the given fields of the existing record with the same primary key.
+
+        Like Moqui's ``store``: the full primary key is required; fields not given keep their stored values.
+        """
+        definition = self.definition(entity_name)
+        checked = self._checked_values(definition, values)
+        self._primary_key(definition, {name: checked.get(name) for name in definition.pk_field_names})
+        if definition.has_update_stamp:
+            checked[LAST_UPDATED_STAMP] = _now()
+        statement = sql.upsert(definition, checked)
+        async with self._use(connection) as active:
+            await active.execute(statement.text, *statement.parameters)
+        return checked
+
+    async def update(
+        self,
+        entity_name: str,
+        primary_key: Mapping[str, Any],
+        values: Mapping[str, Any],
+        *,
+        connection: Connection | None = None,
+    ) -> bool:
+        """Update fields of the record with this primary key; False when there is no such record."""
+        definition = self.definition(entity_name)
+        key = self._primary_key(definition, primary_key)
+        checked = self._checked_values(definition, values)
+        for name in definition.pk_field_names:
+            if name in checked and checked.pop(name) != key[name]:
+                raise EntityValueError(f"update {definition.full_name}: primary key field {name} cannot change")
+        if definition.has_update_stamp:
+            checked[LAST_UPDATED_STAMP] = _now()
+        if not checked:
+            return await self.find_one(entity_name, key, connection=connection) is not None
+        statement = sql.update(definition, key, checked)
+        async with self._use(connection) as active:
+            status = await active.execute(statement.text, *statement.parameters)
+        return _affected_rows(status) > 0
+
+    async def delete(
+        self, entity_name: str, primary_key: Mapping[str, Any], *, connection: Connection | None = None
+    ) -> bool:
+        """Delete the record with this primary key; False when there was none."""
+        definition = self.definition(entity_name)
+        statement = sql.delete(definition, self._primary_key(definition, primary_key))
+        async with self._use(connection) as active:
+            status = await active.execute(statement.text, *statement.parameters)
+        return _affected_rows(status) > 0
+
+    async def sequenced_id(self, entity_name: str) -> str:
+        """The next primary-key id for an entity from Moqui's sequence (named by the full entity name)."""
+        return await self._sequences.next_id(self.definition(entity_name).full_name)

@@ -1,0 +1,131 @@
+"""Parameterised SQL for entity operations, written the way Moqui writes it.
+
+Identifiers are unquoted upper-case table and column names taken only from entity definitions (PostgreSQL
+folds them to lower case, which is how Moqui's tables are named); every value is a ``$n`` parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from moqui_bridge.entity.definition import EntityDefinition, FieldDefinition
+from moqui_bridge.entity.errors import EntityValueError
+from moqui_bridge.entity.values import to_database
+
+
+@dataclass
+class Statement:
+    """SQL text with its positional parameters."""
+
+    text: str
+    parameters: list[Any] = field(default_factory=list)
+
+    def parameter(self, value: Any) -> str:
+        """Add a parameter and return its ``$n`` placeholder."""
+        self.parameters.append(value)
+        return f"${len(self.parameters)}"
+
+
+def _columns(definition: EntityDefinition) -> str:
+    return ", ".join(f.column_name for f in definition.fields)
+
+
+def _where(statement: Statement, definition: EntityDefinition, conditions: Mapping[str, Any]) -> str:
+    clauses: list[str] = []
+    for name, value in conditions.items():
+        field_definition = definition.field(name)
+        column = field_definition.column_name
+        if value is None:
+            clauses.append(f"{column} IS NULL")
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            clauses.append(_in_clause(statement, field_definition, value))
+        else:
+            clauses.append(f"{column} = {statement.parameter(to_database(field_definition, value))}")
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def _in_clause(statement: Statement, field_definition: FieldDefinition, values: Collection[Any]) -> str:
+    if not values:
+        return "1 = 0"  # IN () is not SQL; an empty list matches nothing
+    if any(v is None for v in values):
+        raise EntityValueError(f"Field {field_definition.name}: None cannot be part of an IN list")
+    placeholders = ", ".join(statement.parameter(to_database(field_definition, v)) for v in values)
+    return f"{field_definition.column_name} IN ({placeholders})"
+
+
+def _order_by(definition: EntityDefinition, order_by: Sequence[str]) -> str:
+    terms: list[str] = []
+    for entry in order_by:
+        descending = entry.startswith("-")
+        name = entry[1:] if entry.startswith(("-", "+")) else entry
+        terms.append(definition.field(name).column_name + (" DESC" if descending else ""))
+    return " ORDER BY " + ", ".join(terms) if terms else ""
+
+
+def select(
+    definition: EntityDefinition,
+    conditions: Mapping[str, Any],
+    *,
+    order_by: Sequence[str] = (),
+    limit: int | None = None,
+    offset: int | None = None,
+) -> Statement:
+    """``SELECT <all columns> FROM <table> WHERE ... ORDER BY ... LIMIT ... OFFSET ...``."""
+    statement = Statement("")
+    text = f"SELECT {_columns(definition)} FROM {definition.table_name}"
+    text += _where(statement, definition, conditions)
+    text += _order_by(definition, order_by)
+    if limit is not None:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise EntityValueError(f"limit must be a non-negative int, got {limit!r}")
+        text += f" LIMIT {statement.parameter(limit)}"
+    if offset is not None:
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise EntityValueError(f"offset must be a non-negative int, got {offset!r}")
+        text += f" OFFSET {statement.parameter(offset)}"
+    statement.text = text
+    return statement
+
+
+def insert(definition: EntityDefinition, values: Mapping[str, Any]) -> Statement:
+    """``INSERT INTO <table> (<columns>) VALUES (...)`` for the given fields."""
+    statement = Statement("")
+    columns = [definition.field(name).column_name for name in values]
+    placeholders = [statement.parameter(to_database(definition.field(n), v)) for n, v in values.items()]
+    statement.text = f"INSERT INTO {definition.table_name} ({', '.join(columns)}) VALUES ({', '.join(placeholders)})"
+    return statement
+
+
+def upsert(definition: EntityDefinition, values: Mapping[str, Any]) -> Statement:
+    """Insert, or update the given non-PK fields of the row with the same primary key (Moqui's store)."""
+    statement = insert(definition, values)
+    pk_columns = ", ".join(f.column_name for f in definition.pk_fields)
+    updates = [
+        f"{definition.field(name).column_name} = EXCLUDED.{definition.field(name).column_name}"
+        for name in values
+        if not definition.field(name).is_pk
+    ]
+    action = "DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING"
+    statement.text += f" ON CONFLICT ({pk_columns}) {action}"
+    return statement
+
+
+def update(definition: EntityDefinition, primary_key: Mapping[str, Any], values: Mapping[str, Any]) -> Statement:
+    """``UPDATE <table> SET ... WHERE <pk>``."""
+    statement = Statement("")
+    assignments = [
+        f"{definition.field(n).column_name} = {statement.parameter(to_database(definition.field(n), v))}"
+        for n, v in values.items()
+    ]
+    text = f"UPDATE {definition.table_name} SET {', '.join(assignments)}"
+    statement.text = text + _where(statement, definition, primary_key)
+    return statement
+
+
+def delete(definition: EntityDefinition, primary_key: Mapping[str, Any]) -> Statement:
+    """``DELETE FROM <table> WHERE <pk>``."""
+    statement = Statement("")
+    statement.text = f"DELETE FROM {definition.table_name}" + _where(statement, definition, primary_key)
+    return statement
