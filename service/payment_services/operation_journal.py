@@ -1,0 +1,157 @@
+"""stripe.StripeGatewayOperation: the journal that makes every mutating Stripe call happen exactly once.
+
+Before a mutating call we commit a `SgoStarted` row holding the idempotency key; after Stripe's answer the row is
+finished in the same transaction as the PaymentGatewayResponse. A row that is still `SgoStarted` (we died between
+Stripe's answer and our commit) or `SgoInDoubt` (timeout, 5xx: Stripe may or may not have acted) is *unfinished*:
+the next call of the same operation replays its key, so Stripe answers with what it did the first time instead of
+acting twice. Only a finished (`SgoCompleted`) attempt moves the attempt number on, which is what lets two equal
+partial refunds be two refunds.
+
+Attempts are counted per (payment, gateway config, operation, PaymentIntent the call is made on); the call that
+creates a PaymentIntent has none, which is why the journal keeps the created one apart in `stripeObjectId`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity.connection import Connection
+from service.stripe_gateway.idempotency import GatewayOperation, idempotency_key
+
+__all__ = [
+    "GATEWAY_OPERATION",
+    "SGO_COMPLETED",
+    "SGO_IN_DOUBT",
+    "SGO_STARTED",
+    "JournalEntry",
+    "OperationScope",
+    "begin_operation",
+    "finish_operation",
+    "finished_operations",
+]
+
+GATEWAY_OPERATION: Final = "stripe.StripeGatewayOperation"
+SGO_STARTED: Final = "SgoStarted"
+SGO_COMPLETED: Final = "SgoCompleted"
+SGO_IN_DOUBT: Final = "SgoInDoubt"
+_UNFINISHED = frozenset({SGO_STARTED, SGO_IN_DOUBT})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One reserved attempt: the key to send and whether it replays an attempt whose outcome we never recorded."""
+
+    operation_id: str
+    idempotency_key: str
+    attempt: int
+    replay: bool
+    # What the reserved attempt asked for: a replay must send the very same request, or Stripe refuses the key.
+    amount: Decimal | None
+
+
+@dataclass(frozen=True)
+class OperationScope:
+    """Which calls share an attempt counter."""
+
+    payment_id: str
+    payment_gateway_config_id: str
+    operation: GatewayOperation
+    payment_intent_id: str | None
+
+    def conditions(self) -> dict[str, Any]:
+        """The journal rows of this scope (None matches an empty paymentIntentId)."""
+        return {
+            "paymentId": self.payment_id,
+            "paymentGatewayConfigId": self.payment_gateway_config_id,
+            "paymentOperationEnumId": self.operation.payment_operation_enum_id,
+            "paymentIntentId": self.payment_intent_id,
+        }
+
+
+async def begin_operation(
+    entity: EntityFacade,
+    scope: OperationScope,
+    *,
+    amount: Decimal | None,
+    amount_uom_id: str | None,
+    client_request_key: str | None = None,
+) -> JournalEntry:
+    """Reserve the key for the next Stripe call of `scope` and commit it before Stripe is called.
+
+    An unfinished attempt of the same scope is reused (same row, same key): its outcome is unknown, so repeating
+    it is the only safe move. Otherwise the next attempt number is taken. The caller holds the payment lock, so no
+    other call of this process or another can be between the read and the insert.
+    """
+    rows = await entity.find(GATEWAY_OPERATION, scope.conditions(), order_by=["attemptNum"])
+    for row in rows:
+        if row["operationStatusId"] in _UNFINISHED:
+            return JournalEntry(row["operationId"], row["idempotencyKey"], row["attemptNum"], True, row["amount"])
+    attempt = max((row["attemptNum"] for row in rows), default=-1) + 1
+    key = idempotency_key(
+        scope.payment_gateway_config_id,
+        scope.payment_id,
+        scope.operation,
+        attempt,
+        payment_intent_id=scope.payment_intent_id,
+    )
+    created = await entity.create(
+        GATEWAY_OPERATION,
+        {
+            **scope.conditions(),
+            "attemptNum": attempt,
+            "idempotencyKey": key,
+            "clientRequestKey": client_request_key,
+            "amount": amount,
+            "amountUomId": amount_uom_id,
+            "operationStatusId": SGO_STARTED,
+            "startedDate": _now(),
+        },
+    )
+    return JournalEntry(created["operationId"], key, attempt, False, amount)
+
+
+async def finish_operation(
+    entity: EntityFacade,
+    entry: JournalEntry,
+    *,
+    definitive: bool,
+    stripe_object_id: str | None,
+    payment_gateway_response_id: str | None,
+    stripe_request_id: str | None = None,
+    connection: Connection | None = None,
+) -> None:
+    """Record Stripe's answer on the journal row: `SgoCompleted` when definitive, else `SgoInDoubt` (replayed next)."""
+    values: dict[str, Any] = {
+        "operationStatusId": SGO_COMPLETED if definitive else SGO_IN_DOUBT,
+        "paymentGatewayResponseId": payment_gateway_response_id,
+        "completedDate": _now(),
+    }
+    if stripe_object_id is not None:
+        values["stripeObjectId"] = stripe_object_id
+    if stripe_request_id is not None:
+        values["stripeRequestId"] = stripe_request_id
+    await entity.update(GATEWAY_OPERATION, {"operationId": entry.operation_id}, values, connection=connection)
+
+
+async def finished_operations(
+    entity: EntityFacade, payment_id: str, payment_gateway_config_id: str, operation: GatewayOperation
+) -> list[dict[str, Any]]:
+    """Completed attempts of one operation on a payment (any PaymentIntent), newest first."""
+    return await entity.find(
+        GATEWAY_OPERATION,
+        {
+            "paymentId": payment_id,
+            "paymentGatewayConfigId": payment_gateway_config_id,
+            "paymentOperationEnumId": operation.payment_operation_enum_id,
+            "operationStatusId": SGO_COMPLETED,
+        },
+        order_by=["-completedDate"],
+    )

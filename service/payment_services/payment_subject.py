@@ -1,0 +1,170 @@
+"""What one gateway call is about: the Payment, its PaymentMethod, the gateway config and the Stripe customer.
+
+Loading refuses bad requests with a ServiceError that names the problem, before anything is written or sent:
+an unknown payment, an unknown or unconfigured gateway config, a currency Stripe (or this gateway) does not take.
+Only plain reads of Moqui's rows: Moqui's calling transaction may hold a row lock on the Payment, and reading
+never waits for it (in shared-database mode we see Moqui's last committed state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from moqui_bridge.entity import EntityFacade
+from moqui_bridge.service import ServiceError
+from service.config import Settings
+from service.money import InvalidCurrency, MoneyError, stripe_currency, to_minor_units
+
+__all__ = ["PaymentSubject", "load_subject"]
+
+PAYMENT: Final = "mantle.account.payment.Payment"
+PAYMENT_METHOD: Final = "mantle.account.method.PaymentMethod"
+GATEWAY_CONFIG: Final = "mantle.account.method.PaymentGatewayConfig"
+GATEWAY_SETTINGS: Final = "stripe.StripeGatewaySettings"
+STRIPE_CUSTOMER: Final = "stripe.StripeCustomer"
+
+
+@dataclass(frozen=True)
+class PaymentSubject:
+    """The rows one gateway operation works on, read once at its start (under the payment lock)."""
+
+    payment: dict[str, Any]
+    payment_method: dict[str, Any] | None
+    gateway_config: dict[str, Any]
+    stripe_customer_id: str | None
+
+    @property
+    def payment_id(self) -> str:
+        """Mantle's paymentId."""
+        return str(self.payment["paymentId"])
+
+    @property
+    def payment_gateway_config_id(self) -> str:
+        """The gateway config this call runs under (the caller's, which may not be on the Payment yet)."""
+        return str(self.gateway_config["paymentGatewayConfigId"])
+
+    @property
+    def currency(self) -> str:
+        """The Payment's currency (amountUomId), checked to be one Stripe takes."""
+        return str(self.payment["amountUomId"])
+
+    @property
+    def status_id(self) -> str | None:
+        """The Payment's statusId as last committed (never changed by the gateway services)."""
+        status: str | None = self.payment.get("statusId")
+        return status
+
+    @property
+    def amount(self) -> Decimal:
+        """The Payment's amount (checked to be present)."""
+        amount: Decimal = self.payment["amount"]
+        return amount
+
+    @property
+    def stripe_payment_method_id(self) -> str | None:
+        """The Stripe PaymentMethod (pm_...) Mantle keeps in PaymentMethod.gatewayCimId."""
+        value = (self.payment_method or {}).get("gatewayCimId")
+        return value if isinstance(value, str) and value else None
+
+    def minor_units(self, amount: Decimal, what: str) -> int:
+        """`amount` in Stripe's minor units of the payment's currency; a ServiceError when it cannot be exact."""
+        try:
+            return to_minor_units(amount, self.currency)
+        except MoneyError as error:
+            raise ServiceError(
+                f"The {what} {amount} {self.currency} of payment {self.payment_id} {_why(error)}"
+            ) from None
+
+    def metadata(self) -> dict[str, str]:
+        """The metadata every PaymentIntent we make carries, so Stripe's dashboard and webhooks lead back here."""
+        metadata = {"paymentId": self.payment_id, "paymentGatewayConfigId": self.payment_gateway_config_id}
+        order_id = self.payment.get("orderId")
+        if order_id:
+            metadata["orderId"] = str(order_id)
+        return metadata
+
+
+def _why(error: MoneyError) -> str:
+    reason = getattr(error, "reason", None)
+    return f"cannot be charged by Stripe: {reason}" if reason else f"cannot be charged by Stripe: {error}"
+
+
+async def load_subject(
+    entity: EntityFacade,
+    settings: Settings,
+    payment_id: str,
+    payment_gateway_config_id: str,
+    *,
+    needs_payment_method: bool = False,
+) -> PaymentSubject:
+    """Read and check the Payment, its PaymentMethod, the gateway config and the Stripe customer."""
+    payment = await entity.find_one(PAYMENT, {"paymentId": payment_id})
+    if payment is None:
+        raise ServiceError(f"Payment {payment_id} not found")
+    gateway_config = await entity.find_one(GATEWAY_CONFIG, {"paymentGatewayConfigId": payment_gateway_config_id})
+    if gateway_config is None:
+        raise ServiceError(f"Payment gateway configuration {payment_gateway_config_id} not found")
+    if settings.gateway(payment_gateway_config_id) is None:
+        raise ServiceError(
+            f"Payment gateway configuration {payment_gateway_config_id} has no Stripe credentials configured in "
+            "moqui-stripe (gateways section of its configuration)"
+        )
+    currency = payment.get("amountUomId")
+    if not currency:
+        raise ServiceError(f"Payment {payment_id} has no currency (amountUomId)")
+    try:
+        stripe_currency(str(currency))
+    except InvalidCurrency:
+        raise ServiceError(f"Payment {payment_id} is in {currency}, which is not a currency Stripe takes") from None
+    accepted = await _accepted_currencies(entity, payment_gateway_config_id)
+    if accepted and str(currency).upper() not in accepted:
+        raise ServiceError(
+            f"Payment {payment_id} is in {currency}, but gateway {payment_gateway_config_id} only takes "
+            f"{', '.join(sorted(accepted))}"
+        )
+    if payment.get("amount") is None:
+        raise ServiceError(f"Payment {payment_id} has no amount")
+    payment_method = None
+    if payment.get("paymentMethodId"):
+        payment_method = await entity.find_one(PAYMENT_METHOD, {"paymentMethodId": payment["paymentMethodId"]})
+    if needs_payment_method:
+        _check_payment_method(payment, payment_method)
+    customer_id = await _stripe_customer(entity, payment, payment_method, payment_gateway_config_id)
+    return PaymentSubject(payment, payment_method, gateway_config, customer_id)
+
+
+def _check_payment_method(payment: dict[str, Any], payment_method: dict[str, Any] | None) -> None:
+    payment_id = payment["paymentId"]
+    if payment_method is None:
+        raise ServiceError(f"Payment {payment_id} has no payment method to charge (paymentMethodId)")
+    reference = payment_method.get("gatewayCimId")
+    if not reference or not str(reference).startswith(("pm_", "card_", "src_")):
+        raise ServiceError(
+            f"Payment method {payment_method['paymentMethodId']} of payment {payment_id} has no Stripe "
+            "PaymentMethod (gatewayCimId must hold a pm_... id saved through Stripe)"
+        )
+
+
+async def _accepted_currencies(entity: EntityFacade, payment_gateway_config_id: str) -> frozenset[str]:
+    row = await entity.find_one(GATEWAY_SETTINGS, {"paymentGatewayConfigId": payment_gateway_config_id})
+    listed = (row or {}).get("currencyUomIds") or ""
+    return frozenset(part.strip().upper() for part in str(listed).split(",") if part.strip())
+
+
+async def _stripe_customer(
+    entity: EntityFacade,
+    payment: dict[str, Any],
+    payment_method: dict[str, Any] | None,
+    payment_gateway_config_id: str,
+) -> str | None:
+    # The method's owner is who saved the card; the payer is the fallback for methods without an owner.
+    for party_id in ((payment_method or {}).get("ownerPartyId"), payment.get("fromPartyId")):
+        if party_id:
+            row = await entity.find_one(
+                STRIPE_CUSTOMER, {"partyId": party_id, "paymentGatewayConfigId": payment_gateway_config_id}
+            )
+            if row is not None and row.get("customerId"):
+                return str(row["customerId"])
+    return None
