@@ -1,0 +1,44 @@
+"""Fixtures for the Moqui-side tests: the reference files in ../shared/moqui-reference and what is parsed from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+MOQUI_REFERENCE = REPOSITORY_ROOT.parent / "shared" / "moqui-reference"
+XSD_FOLDER = MOQUI_REFERENCE / "moqui-framework" / "xsd"
+
+XSD = "{http://www.w3.org/2001/XMLSchema}"
+
+
+@pytest.fixture(scope="session")
+def moqui_reference() -> Path:
+    """The folder of Moqui/Mantle reference files; the test is skipped when it is not there."""
+    if not MOQUI_REFERENCE.is_dir():
+        pytest.skip(f"Moqui reference files not found at {MOQUI_REFERENCE} (../shared/moqui-reference)")
+    return MOQUI_REFERENCE
+
+
+@pytest.fixture(scope="session")
+def service_schema(moqui_reference: Path) -> etree.XMLSchema:
+    """Moqui's service-definition-3.xsd, ready to validate service XML."""
+    schema_path = XSD_FOLDER / "service-definition-3.xsd"
+    if not schema_path.is_file():
+        pytest.skip(f"{schema_path} not found")
+    schema = etree.parse(str(schema_path), etree.XMLParser(no_network=True))
+    if not (XSD_FOLDER / "xml-actions-3.xsd").is_file():
+        # The schema includes xml-actions-3.xsd for the <actions> element only. Without that file, declare <actions>
+        # as any content in its place so the rest is checked in full (our remote services have no actions anyway).
+        root = schema.getroot()
+        for include in root.findall(f"{XSD}include"):
+            if include.get("schemaLocation") == "xml-actions-3.xsd":
+                root.remove(include)
+        actions = etree.SubElement(root, f"{XSD}element", name="actions")
+        sequence = etree.SubElement(etree.SubElement(actions, f"{XSD}complexType"), f"{XSD}sequence")
+        etree.SubElement(
+            sequence, f"{XSD}any", minOccurs="0", maxOccurs="unbounded", processContents="skip", namespace="##any"
+        )
+    return etree.XMLSchema(schema)
