@@ -28,6 +28,7 @@ __all__ = [
     "GatewayOutcome",
     "GatewayPaymentStatus",
     "StripeRequestRejected",
+    "field_value",
     "gateway_payment_status",
     "outcome_from_error",
     "outcome_from_payment_intent",
@@ -161,7 +162,8 @@ class GatewayPaymentStatus:
 # bare id where it was not expanded, so every optional read goes through these.
 
 
-def _get(obj: Any, key: str) -> Any:
+def field_value(obj: Any, key: str) -> Any:
+    """`obj[key]` of a Stripe object or dict, None when absent or when `obj` is None or a bare (unexpanded) id."""
     if obj is None or isinstance(obj, str):
         return None
     if isinstance(obj, stripe.StripeObject):
@@ -185,7 +187,7 @@ def _int(value: Any) -> int | None:
 
 def _id_of(value: Any) -> str | None:
     """The id of an expandable field, expanded or not."""
-    return _str(value) if isinstance(value, str) else _str(_get(value, "id"))
+    return _str(value) if isinstance(value, str) else _str(field_value(value, "id"))
 
 
 def _expanded(value: Any) -> stripe.StripeObject | None:
@@ -253,7 +255,7 @@ def _classify_card_failure(code: str | None, decline_code: str | None) -> _Failu
 
 def _is_card_failure(error: Any) -> bool:
     # Only card errors are declines; a last_payment_error of another type (api_error, ...) says nothing of the card.
-    return error is not None and _get(error, "type") == "card_error"
+    return error is not None and field_value(error, "type") == "card_error"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -277,29 +279,29 @@ def _charge_details(charge_field: Any) -> _ChargeDetails:
     charge = _expanded(charge_field)
     if charge is None:
         return _ChargeDetails(charge_id=charge_id, approval_code=charge_id)
-    card = _get(_get(charge, "payment_method_details"), "card")
-    checks = _get(card, "checks")
+    card = field_value(field_value(charge, "payment_method_details"), "card")
+    checks = field_value(card, "checks")
     avs = [
         f"{label}:{value}"
         for label, value in (
-            ("line1", _str(_get(checks, "address_line1_check"))),
-            ("postal", _str(_get(checks, "address_postal_code_check"))),
+            ("line1", _str(field_value(checks, "address_line1_check"))),
+            ("postal", _str(field_value(checks, "address_postal_code_check"))),
         )
         if value
     ]
-    outcome = _get(charge, "outcome")
-    risk_score = _int(_get(outcome, "risk_score"))
+    outcome = field_value(charge, "outcome")
+    risk_score = _int(field_value(outcome, "risk_score"))
     return _ChargeDetails(
         charge_id=charge_id,
         # The network's authorization code when Stripe shares it, else the charge id identifies the approval.
-        approval_code=_str(_get(card, "authorization_code")) or charge_id,
-        response_code=_str(_get(outcome, "network_status")),
-        reason_code=_str(_get(outcome, "reason")),
-        seller_message=_str(_get(outcome, "seller_message")),
+        approval_code=_str(field_value(card, "authorization_code")) or charge_id,
+        response_code=_str(field_value(outcome, "network_status")),
+        reason_code=_str(field_value(outcome, "reason")),
+        seller_message=_str(field_value(outcome, "seller_message")),
         avs_result=" ".join(avs) or None,
-        cv_result=_str(_get(checks, "cvc_check")),
+        cv_result=_str(field_value(checks, "cvc_check")),
         # risk_score needs Radar for Fraud Teams; risk_level is always there.
-        score_result=str(risk_score) if risk_score is not None else _str(_get(outcome, "risk_level")),
+        score_result=str(risk_score) if risk_score is not None else _str(field_value(outcome, "risk_level")),
     )
 
 
@@ -330,13 +332,13 @@ def outcome_from_payment_intent(
     """
     if operation is GatewayOperation.REFUND:
         raise ValueError("a refund's outcome comes from the Refund: use outcome_from_refund")
-    status = _str(_get(intent, "status")) or "unknown"
-    charge = _charge_details(_get(intent, "latest_charge"))
-    currency = _get(intent, "currency")
+    status = _str(field_value(intent, "status")) or "unknown"
+    charge = _charge_details(field_value(intent, "latest_charge"))
+    currency = field_value(intent, "currency")
     received = status == "succeeded" and operation is not GatewayOperation.RELEASE
-    amount, code = _amount(_get(intent, "amount_received" if received else "amount"), currency)
+    amount, code = _amount(field_value(intent, "amount_received" if received else "amount"), currency)
     common: dict[str, Any] = {
-        "reference_num": _short(_str(_get(intent, "id"))),
+        "reference_num": _short(_str(field_value(intent, "id"))),
         "alt_reference": _short(charge.charge_id),
         "avs_result": _short(charge.avs_result),
         "cv_result": _short(charge.cv_result),
@@ -354,10 +356,10 @@ def outcome_from_payment_intent(
             reason_message=safe_message(charge.seller_message),
             **common,
         )
-    error = _get(intent, "last_payment_error")
+    error = field_value(intent, "last_payment_error")
     if status == "requires_payment_method" and _is_card_failure(error):
-        failure = _classify_card_failure(_str(_get(error, "code")), _str(_get(error, "decline_code")))
-        return _failure_outcome(failure, "card_error", _str(_get(error, "message")), None, common)
+        failure = _classify_card_failure(_str(field_value(error, "code")), _str(field_value(error, "decline_code")))
+        return _failure_outcome(failure, "card_error", _str(field_value(error, "message")), None, common)
     if status == "requires_action":
         if customer_can_authenticate:
             return GatewayOutcome(reason_code=AUTHENTICATION_REQUIRED, **common)
@@ -405,12 +407,12 @@ def outcome_from_refund(refund: stripe.Refund) -> GatewayOutcome:
     `pending` counts as success: Stripe has accepted the refund and the amount is committed; the rare later failure
     arrives as a `refund.failed` webhook. `failed` and `canceled` are declines; `requires_action` is pending.
     """
-    status = _str(_get(refund, "status")) or "unknown"
-    amount, code = _amount(_get(refund, "amount"), _get(refund, "currency"))
-    refund_id = _short(_str(_get(refund, "id")))
+    status = _str(field_value(refund, "status")) or "unknown"
+    amount, code = _amount(field_value(refund, "amount"), field_value(refund, "currency"))
+    refund_id = _short(_str(field_value(refund, "id")))
     common: dict[str, Any] = {
-        "reference_num": _short(_id_of(_get(refund, "payment_intent"))),
-        "alt_reference": _short(_id_of(_get(refund, "charge"))),
+        "reference_num": _short(_id_of(field_value(refund, "payment_intent"))),
+        "alt_reference": _short(_id_of(field_value(refund, "charge"))),
         "sub_reference": refund_id,
         "transaction_status": status,
         "amount": amount,
@@ -420,7 +422,7 @@ def outcome_from_refund(refund: stripe.Refund) -> GatewayOutcome:
         # A refund has no network authorization code: the refund id is what approved it.
         return GatewayOutcome(result_success=True, approval_code=refund_id, **common)
     if status in {"failed", "canceled"}:
-        reason = _str(_get(refund, "failure_reason")) or status
+        reason = _str(field_value(refund, "failure_reason")) or status
         return GatewayOutcome(
             result_declined=True,
             response_code=status,
@@ -445,13 +447,13 @@ def outcome_from_refund(refund: stripe.Refund) -> GatewayOutcome:
 
 def rejected_request(error: stripe.InvalidRequestError | stripe.IdempotencyError) -> StripeRequestRejected:
     """The typed exception for a request Stripe refused as such (the services raise it as a Moqui error)."""
-    code = error.code or _str(_get(error.error, "code"))
+    code = error.code or _str(field_value(error.error, "code"))
     if isinstance(error, stripe.IdempotencyError):
         code = "idempotency_error"
     return StripeRequestRejected(
         safe_message(error.user_message) or "Stripe refused the request",
         code=code,
-        param=_str(_get(error.error, "param")),
+        param=_str(field_value(error.error, "param")),
         http_status=error.http_status,
         request_id=error.request_id,
     )
@@ -479,20 +481,20 @@ def outcome_from_error(
     if isinstance(error, stripe.InvalidRequestError | stripe.IdempotencyError):
         raise rejected_request(error) from error
     details = error.error
-    intent = _get(details, "payment_intent")
+    intent = field_value(details, "payment_intent")
     common: dict[str, Any] = {}
     if intent is not None:
         # The PaymentIntent a failed confirm left behind: keep its ids so a new attempt can reuse it.
         common = {
             "reference_num": _short(_id_of(intent)),
-            "transaction_status": _str(_get(intent, "status")),
+            "transaction_status": _str(field_value(intent, "status")),
         }
-        common["amount"], common["currency"] = _amount(_get(intent, "amount"), _get(intent, "currency"))
-    charge_id = _str(_get(details, "charge")) or _id_of(_get(intent, "latest_charge"))
+        common["amount"], common["currency"] = _amount(field_value(intent, "amount"), field_value(intent, "currency"))
+    charge_id = _str(field_value(details, "charge")) or _id_of(field_value(intent, "latest_charge"))
     common["alt_reference"] = _short(charge_id)
     if isinstance(error, stripe.CardError):
-        code = error.code or _str(_get(details, "code"))
-        decline_code = _str(_get(details, "decline_code"))
+        code = error.code or _str(field_value(details, "code"))
+        decline_code = _str(field_value(details, "decline_code"))
         if customer_can_authenticate and AUTHENTICATION_REQUIRED in {code, decline_code}:
             return GatewayOutcome(
                 reason_code=AUTHENTICATION_REQUIRED,
@@ -511,7 +513,7 @@ def outcome_from_error(
         result_error=True,
         response_code=response_code,
         reason_code=_short(
-            error.code or _str(_get(details, "code")) or (str(error.http_status) if error.http_status else None)
+            error.code or _str(field_value(details, "code")) or (str(error.http_status) if error.http_status else None)
         ),
         reason_message=safe_message(f"{summary} {detail or ''}", request_id=error.request_id),
         **common,
@@ -545,33 +547,35 @@ def gateway_payment_status(intent: stripe.PaymentIntent, *, now: datetime | None
     creation if expanded, else the charge's creation. `settlement_date` is when the funds became available.
     `now` (aware, or naive UTC) is for the `capture_before` check; it defaults to the current time.
     """
-    status = _str(_get(intent, "status")) or "unknown"
-    charge = _expanded(_get(intent, "latest_charge"))
+    status = _str(field_value(intent, "status")) or "unknown"
+    charge = _expanded(field_value(intent, "latest_charge"))
     if status in _AWAITING_STATUSES:
-        if _is_card_failure(_get(intent, "last_payment_error")):
+        if _is_card_failure(field_value(intent, "last_payment_error")):
             return GatewayPaymentStatus("PmntDeclined", status, explanation="the last attempt was declined")
         return GatewayPaymentStatus("PmntPromised", status, explanation="not paid yet")
     if status == "requires_capture":
-        capture_before = _int(_get(_get(_get(charge, "payment_method_details"), "card"), "capture_before"))
+        capture_before = _int(
+            field_value(field_value(field_value(charge, "payment_method_details"), "card"), "capture_before")
+        )
         if capture_before is not None and _epoch(now) >= capture_before:
             return GatewayPaymentStatus("PmntPromised", status, explanation="the authorization has expired")
         return GatewayPaymentStatus("PmntAuthorized", status, explanation="authorized, not captured")
     if status == "processing":
         return GatewayPaymentStatus("PmntAuthorized", status, explanation="Stripe is still processing the payment")
     if status == "succeeded":
-        balance_transaction = _expanded(_get(charge, "balance_transaction"))
-        captured = _int(_get(balance_transaction, "created")) or _int(_get(charge, "created"))
-        if _get(balance_transaction, "status") == "available":
+        balance_transaction = _expanded(field_value(charge, "balance_transaction"))
+        captured = _int(field_value(balance_transaction, "created")) or _int(field_value(charge, "created"))
+        if field_value(balance_transaction, "status") == "available":
             return GatewayPaymentStatus(
                 "PmntConfirmed",
                 status,
                 effective_date=_utc(captured),
-                settlement_date=_utc(_int(_get(balance_transaction, "available_on"))),
+                settlement_date=_utc(_int(field_value(balance_transaction, "available_on"))),
                 explanation="captured and settled",
             )
         return GatewayPaymentStatus("PmntDelivered", status, effective_date=_utc(captured), explanation="captured")
     if status == "canceled":
-        if _get(intent, "cancellation_reason") in _EXPIRY_CANCELLATIONS:
+        if field_value(intent, "cancellation_reason") in _EXPIRY_CANCELLATIONS:
             return GatewayPaymentStatus("PmntPromised", status, explanation="the authorization expired")
         return GatewayPaymentStatus("PmntVoid", status, explanation="canceled")
     return GatewayPaymentStatus(None, status, explanation=f"unknown PaymentIntent status {status}")

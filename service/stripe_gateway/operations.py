@@ -1,0 +1,315 @@
+"""Typed async wrappers over the Stripe calls the gateway services make.
+
+Each wrapper takes Decimal amounts (converted exactly by `service.money`, refused before any call when they cannot
+be charged exactly), sends an idempotency key on every mutating call, and checks that what Stripe echoes (amount,
+currency, the object and payment it belongs to) is what we asked for: a mismatch raises `StripeIntegrityError`
+rather than letting a wrong amount be recorded.
+
+Errors: a request Stripe refuses as such (400/404, idempotency conflicts) raises `StripeRequestRejected`; every
+other Stripe exception (card declines, outages, bad keys) propagates unchanged for `outcome_from_error`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
+
+import stripe
+
+from service.money import stripe_currency, to_minor_units
+from service.stripe_gateway.client import StripeGateway
+from service.stripe_gateway.outcome import field_value, rejected_request
+
+if TYPE_CHECKING:
+    from stripe.params import (
+        PaymentIntentCancelParams,
+        PaymentIntentCaptureParams,
+        PaymentIntentCreateParams,
+        PaymentIntentRetrieveParams,
+        PaymentIntentSearchParams,
+        RefundCreateParams,
+        RefundListParams,
+    )
+
+__all__ = [
+    "DEFAULT_EXPAND",
+    "SETTLEMENT_EXPAND",
+    "CancellationReason",
+    "CaptureMethod",
+    "PaymentIntentRequest",
+    "RefundReason",
+    "StripeIntegrityError",
+    "cancel_payment_intent",
+    "capture_payment_intent",
+    "create_payment_intent",
+    "create_refund",
+    "find_payment_intents",
+    "list_refunds",
+    "retrieve_payment_intent",
+]
+
+CaptureMethod = Literal["manual", "automatic"]
+CancellationReason = Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"]
+RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
+
+# The latest charge carries the approval code, AVS/CVC checks, risk score and capture deadline.
+DEFAULT_EXPAND: tuple[str, ...] = ("latest_charge",)
+# With the balance transaction too: when the funds were captured and whether they have settled (PmntConfirmed).
+SETTLEMENT_EXPAND: tuple[str, ...] = ("latest_charge", "latest_charge.balance_transaction")
+
+# Our metadata keys on Stripe objects (Moqui's names, so Stripe's dashboard shows what Moqui calls them).
+PAYMENT_ID = "paymentId"
+ORDER_ID = "orderId"
+GATEWAY_CONFIG_ID = "paymentGatewayConfigId"
+
+
+class StripeIntegrityError(Exception):
+    """Stripe answered with an object that does not match the request (amount, currency, owner)."""
+
+    def __init__(self, object_id: str | None, field_name: str, expected: object, actual: object) -> None:
+        self.object_id = object_id
+        self.field_name = field_name
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"Stripe object {object_id}: {field_name} is {actual!r}, expected {expected!r}")
+
+
+@dataclass(frozen=True)
+class PaymentIntentRequest:
+    """A PaymentIntent to create for one Mantle Payment (confirmed at once unless `confirm` is False).
+
+    `off_session` is for a saved PaymentMethod charged while the customer is away: Stripe then fails with
+    `authentication_required` instead of asking for 3-D Secure nobody can complete. Card PaymentMethods only by
+    default, so a server-side confirm never needs a redirect (`return_url`).
+    """
+
+    payment_id: str
+    amount: Decimal
+    currency: str
+    capture_method: CaptureMethod
+    payment_method: str | None = None
+    customer: str | None = None
+    off_session: bool = False
+    confirm: bool = True
+    order_id: str | None = None
+    description: str | None = None
+    statement_descriptor_suffix: str | None = None
+    allowed_payment_method_types: tuple[str, ...] = ("card",)
+    return_url: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def _refusals_as_rejections() -> Iterator[None]:
+    # A refused request is not an outcome: it becomes our typed exception, for a Moqui error.
+    try:
+        yield
+    except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
+        raise rejected_request(error) from error
+
+
+def _options(idempotency_key: str) -> stripe.RequestOptions:
+    if not idempotency_key:
+        raise ValueError("an idempotency key is required for every mutating Stripe call")
+    return {"idempotency_key": idempotency_key}
+
+
+def _check(object_id: str | None, field_name: str, expected: object, actual: object) -> None:
+    if expected != actual:
+        raise StripeIntegrityError(object_id, field_name, expected, actual)
+
+
+def _metadata_value(obj: stripe.StripeObject, key: str) -> str | None:
+    value = field_value(field_value(obj, "metadata"), key)
+    return value if isinstance(value, str) else None
+
+
+def _check_intent(intent: stripe.PaymentIntent, gateway: StripeGateway, request: PaymentIntentRequest) -> None:
+    _check(intent.id, "amount", to_minor_units(request.amount, request.currency), intent.amount)
+    _check(intent.id, "currency", stripe_currency(request.currency).stripe_code, intent.currency)
+    _check(intent.id, f"metadata.{PAYMENT_ID}", request.payment_id, _metadata_value(intent, PAYMENT_ID))
+    _check(
+        intent.id,
+        f"metadata.{GATEWAY_CONFIG_ID}",
+        gateway.payment_gateway_config_id,
+        _metadata_value(intent, GATEWAY_CONFIG_ID),
+    )
+
+
+async def create_payment_intent(
+    gateway: StripeGateway, request: PaymentIntentRequest, *, idempotency_key: str
+) -> stripe.PaymentIntent:
+    """Create (and by default confirm) a PaymentIntent, with `latest_charge` expanded.
+
+    Raises AmountNotRepresentable before calling Stripe, stripe.CardError for a decline (its `error.payment_intent`
+    is checked too), StripeRequestRejected for a refused request, StripeIntegrityError for a mismatched echo.
+    """
+    minor = to_minor_units(request.amount, request.currency)
+    metadata = {
+        **request.metadata,
+        PAYMENT_ID: request.payment_id,
+        GATEWAY_CONFIG_ID: gateway.payment_gateway_config_id,
+    }
+    if request.order_id:
+        metadata[ORDER_ID] = request.order_id
+    params: PaymentIntentCreateParams = {
+        "amount": minor,
+        "currency": stripe_currency(request.currency).stripe_code,
+        "capture_method": request.capture_method,
+        "confirm": request.confirm,
+        "metadata": metadata,
+        "allowed_payment_method_types": list(request.allowed_payment_method_types),
+        "expand": list(DEFAULT_EXPAND),
+    }
+    if request.payment_method:
+        params["payment_method"] = request.payment_method
+    if request.customer:
+        params["customer"] = request.customer
+    if request.off_session:
+        params["off_session"] = True
+    if request.description:
+        params["description"] = request.description
+    if request.statement_descriptor_suffix:
+        params["statement_descriptor_suffix"] = request.statement_descriptor_suffix
+    if request.return_url:
+        params["return_url"] = request.return_url
+    try:
+        with _refusals_as_rejections():
+            intent = await gateway.client.v1.payment_intents.create_async(params, _options(idempotency_key))
+    except stripe.CardError as error:
+        declined = error.error.payment_intent if error.error is not None else None
+        if declined is not None:
+            try:
+                _check_intent(declined, gateway, request)
+            except StripeIntegrityError as mismatch:
+                raise mismatch from error
+        raise
+    _check_intent(intent, gateway, request)
+    return intent
+
+
+async def retrieve_payment_intent(
+    gateway: StripeGateway, payment_intent_id: str, *, expand: Sequence[str] = DEFAULT_EXPAND
+) -> stripe.PaymentIntent:
+    """A PaymentIntent with `expand` (DEFAULT_EXPAND, or SETTLEMENT_EXPAND for get#PaymentGatewayDetails)."""
+    params: PaymentIntentRetrieveParams = {"expand": list(expand)}
+    with _refusals_as_rejections():
+        intent = await gateway.client.v1.payment_intents.retrieve_async(payment_intent_id, params)
+    _check(intent.id, "id", payment_intent_id, intent.id)
+    return intent
+
+
+async def capture_payment_intent(
+    gateway: StripeGateway,
+    payment_intent_id: str,
+    *,
+    amount: Decimal | None,
+    currency: str,
+    idempotency_key: str,
+) -> stripe.PaymentIntent:
+    """Capture an authorized PaymentIntent: `amount` (partial allowed, the rest is released) or all of it (None)."""
+    params: PaymentIntentCaptureParams = {"expand": list(DEFAULT_EXPAND)}
+    minor = to_minor_units(amount, currency) if amount is not None else None
+    if minor is not None:
+        params["amount_to_capture"] = minor
+    with _refusals_as_rejections():
+        intent = await gateway.client.v1.payment_intents.capture_async(
+            payment_intent_id, params, _options(idempotency_key)
+        )
+    _check(intent.id, "id", payment_intent_id, intent.id)
+    _check(intent.id, "currency", stripe_currency(currency).stripe_code, intent.currency)
+    if minor is not None and intent.status == "succeeded":
+        _check(intent.id, "amount_received", minor, intent.amount_received)
+    return intent
+
+
+async def cancel_payment_intent(
+    gateway: StripeGateway,
+    payment_intent_id: str,
+    *,
+    idempotency_key: str,
+    cancellation_reason: CancellationReason | None = None,
+) -> stripe.PaymentIntent:
+    """Cancel a PaymentIntent (release an authorization)."""
+    params: PaymentIntentCancelParams = {"expand": list(DEFAULT_EXPAND)}
+    if cancellation_reason:
+        params["cancellation_reason"] = cancellation_reason
+    with _refusals_as_rejections():
+        intent = await gateway.client.v1.payment_intents.cancel_async(
+            payment_intent_id, params, _options(idempotency_key)
+        )
+    _check(intent.id, "id", payment_intent_id, intent.id)
+    return intent
+
+
+async def create_refund(
+    gateway: StripeGateway,
+    payment_intent_id: str,
+    *,
+    amount: Decimal | None,
+    currency: str,
+    payment_id: str,
+    idempotency_key: str,
+    reason: RefundReason | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> stripe.Refund:
+    """Refund `amount` of a PaymentIntent (None: all that is left); several partial refunds are allowed."""
+    minor = to_minor_units(amount, currency) if amount is not None else None
+    params: RefundCreateParams = {
+        "payment_intent": payment_intent_id,
+        "metadata": {**(metadata or {}), PAYMENT_ID: payment_id, GATEWAY_CONFIG_ID: gateway.payment_gateway_config_id},
+    }
+    if minor is not None:
+        params["amount"] = minor
+    if reason:
+        params["reason"] = reason
+    with _refusals_as_rejections():
+        refund = await gateway.client.v1.refunds.create_async(params, _options(idempotency_key))
+    paid_by = refund.payment_intent if isinstance(refund.payment_intent, str | None) else refund.payment_intent.id
+    _check(refund.id, "payment_intent", payment_intent_id, paid_by)
+    _check(refund.id, "currency", stripe_currency(currency).stripe_code, refund.currency)
+    if minor is not None:
+        _check(refund.id, "amount", minor, refund.amount)
+    _check(refund.id, f"metadata.{PAYMENT_ID}", payment_id, _metadata_value(refund, PAYMENT_ID))
+    return refund
+
+
+async def list_refunds(gateway: StripeGateway, payment_intent_id: str) -> list[stripe.Refund]:
+    """Every refund of a PaymentIntent (ours and those made in Stripe's dashboard), newest first."""
+    params: RefundListParams = {"payment_intent": payment_intent_id, "limit": 100}
+    with _refusals_as_rejections():
+        page = await gateway.client.v1.refunds.list_async(params)
+        return [refund async for refund in page.auto_paging_iter()]
+
+
+def _search_literal(value: str) -> str:
+    # Stripe's search language quotes strings with ' and escapes with a backslash.
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+async def find_payment_intents(gateway: StripeGateway, payment_id: str) -> list[stripe.PaymentIntent]:
+    """The PaymentIntents this gateway config created for a Mantle payment (by metadata), newest first.
+
+    For crash recovery: finding the PaymentIntent an earlier attempt created when we have no record of it. Stripe's
+    search is eventually consistent (usually under a minute behind), so a PaymentIntent created seconds ago may be
+    missing: a retry with the same idempotency key remains the primary protection against charging twice.
+    """
+    query = (
+        f"metadata['{PAYMENT_ID}']:{_search_literal(payment_id)} AND "
+        f"metadata['{GATEWAY_CONFIG_ID}']:{_search_literal(gateway.payment_gateway_config_id)}"
+    )
+    params: PaymentIntentSearchParams = {"query": query, "limit": 100, "expand": ["data.latest_charge"]}
+    with _refusals_as_rejections():
+        result = await gateway.client.v1.payment_intents.search_async(params)
+        found = [intent async for intent in result.auto_paging_iter()]
+    # Filter again here: the search index is not the source of truth for which object is ours.
+    ours = [
+        intent
+        for intent in found
+        if _metadata_value(intent, PAYMENT_ID) == payment_id
+        and _metadata_value(intent, GATEWAY_CONFIG_ID) == gateway.payment_gateway_config_id
+    ]
+    return sorted(ours, key=lambda intent: intent.created, reverse=True)
