@@ -15,7 +15,7 @@ from moqui_bridge.web.auth import Authenticator, Principal
 
 ContextT = TypeVar("ContextT")
 
-ContextFactory = Callable[[web.Request, Principal | None], "ContextT | Awaitable[ContextT]"]
+ContextFactory = Callable[[web.Request, Principal | None], ContextT | Awaitable[ContextT]]
 """Builds the per-call context from the request (headers such as `Idempotency-Key` included) and the caller."""
 
 JSON_CONTENT_TYPE = "application/json"
@@ -31,7 +31,7 @@ _SECRET_PATTERNS = (
 
 
 async def build_context(
-    factory: Callable[[web.Request, Principal | None], ContextT | Awaitable[ContextT]],
+    factory: ContextFactory[ContextT],
     request: web.Request,
     principal: Principal | None,
 ) -> ContextT:

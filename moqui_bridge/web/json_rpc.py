@@ -23,7 +23,6 @@ Batch answers use HTTP 200 whatever the outcome of each call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +33,7 @@ from moqui_bridge.service.registry import ServiceRegistry
 from moqui_bridge.web import moqui_json
 from moqui_bridge.web.auth import Authenticator, Principal
 from moqui_bridge.web.dispatch import (
+    ContextFactory,
     build_context,
     is_json_content_type,
     java_type_name,
@@ -79,7 +79,7 @@ class _JsonRpcDispatcher(Generic[ContextT]):
     def __init__(
         self,
         registry: ServiceRegistry[ContextT],
-        context_factory: Callable[[web.Request, Principal | None], ContextT | Awaitable[ContextT]],
+        context_factory: ContextFactory[ContextT],
         authenticator: Authenticator,
     ) -> None:
         self._registry = registry
@@ -153,7 +153,7 @@ class _JsonRpcDispatcher(Generic[ContextT]):
 def add_json_rpc_route(
     app: web.Application,
     registry: ServiceRegistry[ContextT],
-    context_factory: Callable[[web.Request, Principal | None], ContextT | Awaitable[ContextT]],
+    context_factory: ContextFactory[ContextT],
     authenticator: Authenticator,
     *,
     path: str = "/rpc/json",

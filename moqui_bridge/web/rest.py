@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -30,6 +30,7 @@ from moqui_bridge.service.registry import ServiceDefinition, ServiceRegistry
 from moqui_bridge.web import moqui_json
 from moqui_bridge.web.auth import Authenticator, Principal
 from moqui_bridge.web.dispatch import (
+    ContextFactory,
     build_context,
     is_json_content_type,
     java_type_name,
@@ -183,7 +184,7 @@ class _RestDispatcher(Generic[ContextT]):
         self,
         roots: Mapping[str, RestApi],
         registry: ServiceRegistry[ContextT],
-        context_factory: Callable[[web.Request, Principal | None], ContextT | Awaitable[ContextT]],
+        context_factory: ContextFactory[ContextT],
         authenticator: Authenticator,
     ) -> None:
         self._roots = roots
@@ -281,7 +282,7 @@ def add_rest_routes(
     app: web.Application,
     apis: Iterable[RestApi],
     registry: ServiceRegistry[ContextT],
-    context_factory: Callable[[web.Request, Principal | None], ContextT | Awaitable[ContextT]],
+    context_factory: ContextFactory[ContextT],
     authenticator: Authenticator,
 ) -> None:
     """Serve every API under `/rest/s1/`. Call once, after the services are registered (routes are checked)."""
