@@ -1,0 +1,68 @@
+"""One run of a Mantle rule: its context, the transaction it works in and the messages it leaves for the caller."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from moqui_bridge.entity.facade import EntityFacade
+from moqui_bridge.entity.locks import advisory_lock
+from moqui_bridge.mantle.context import MantleContext
+from moqui_bridge.mantle.records import Connection, Record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RuleCall:
+    """The context and open transaction of one rule; nested rules (capture authorizing first) share it."""
+
+    context: MantleContext
+    connection: Connection
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def entity(self) -> EntityFacade:
+        """The context's entity facade."""
+        return self.context.entity
+
+    def note(self, message: str) -> None:
+        """Leave a message for the caller (Moqui's message facade: shown, not an error)."""
+        log.info("%s", message)
+        self.messages.append(message)
+
+
+@dataclass
+class PaymentOutcome:
+    """What a payment rule did: the Payment as it now is, the gateway's response (if it was called) and messages."""
+
+    payment: Record
+    response: Record | None = None
+    messages: list[str] = field(default_factory=list)
+    refund_payment_id: str | None = None
+
+    @property
+    def response_id(self) -> str | None:
+        """The id of the PaymentGatewayResponse the gateway wrote, if any."""
+        return None if self.response is None else str(self.response["paymentGatewayResponseId"])
+
+
+def lock_key(kind: str, record_id: str) -> str:
+    """The advisory-lock key for a record. Deliberately not the gateway services' `payment:<id>` key: a rule holds
+    its lock while it calls the gateway, which takes that one in another connection."""
+    return f"mantle-{kind}:{record_id}"
+
+
+@asynccontextmanager
+async def locked_rule_call(context: MantleContext, kind: str, record_id: str) -> AsyncIterator[RuleCall]:
+    """A transaction holding the record's advisory lock until it commits (never a row lock on Moqui's rows)."""
+    async with context.entity.transaction() as connection, advisory_lock(connection, lock_key(kind, record_id)):
+        yield RuleCall(context, connection)
+
+
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """A service result value that should be a map (Moqui passes EntityValues and Maps alike)."""
+    return value if isinstance(value, Mapping) else {}

@@ -1,0 +1,268 @@
+"""Mantle's rules after authorization: capture#SinglePayment, release#SinglePayment, get#SinglePaymentGatewayDetails."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from moqui_bridge.mantle import gateway, names
+from moqui_bridge.mantle.authorization import authorize_payment
+from moqui_bridge.mantle.context import now_timestamp
+from moqui_bridge.mantle.records import Record, load_payment, load_payment_method, update_payment
+from moqui_bridge.mantle.rule_call import PaymentOutcome, RuleCall
+from moqui_bridge.mantle.status import change_payment_status
+from moqui_bridge.service.errors import ServiceError
+from moqui_bridge.service.parameter_types import ConversionError, convert_timestamp
+
+_CAPTURED = frozenset({names.PMNT_DELIVERED, names.PMNT_CONFIRMED})
+
+
+async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | None = None) -> PaymentOutcome:
+    """capture#SinglePayment inside an open rule call (the caller holds the payment's lock).
+
+    A Promised payment is authorized first; with a details service the gateway's own view is checked before
+    capturing, so a payment captured elsewhere is recorded rather than captured twice.
+    """
+    entity, connection = call.entity, call.connection
+    payment = await load_payment(entity, connection, payment_id)
+    status = payment.get("statusId")
+    if status in _CAPTURED:
+        raise ServiceError(f"Payment {payment_id} has already been delivered (captured)")
+    if status not in (names.PMNT_PROMISED, names.PMNT_AUTHORIZED):
+        raise ServiceError(f"Payment {payment_id} must be Promised or Authorized to capture, but is {status}")
+    payment_amount = payment.get("amount")
+    capture_amount = amount if amount is not None else payment_amount
+    if payment_amount and capture_amount is not None:
+        if capture_amount <= 0:
+            raise ServiceError(f"Capture amount must be greater than zero, got {capture_amount}")
+        if capture_amount > payment_amount:
+            raise ServiceError(
+                f"Capture amount {capture_amount} is more than the amount {payment_amount} of Payment {payment_id}"
+            )
+
+    just_authorized = False
+    if status == names.PMNT_PROMISED:
+        authorized = await _authorize_first(call, payment_id)
+        if authorized is not None:
+            return authorized
+        just_authorized = True
+        payment = await load_payment(entity, connection, payment_id)
+
+    payment_method = await load_payment_method(entity, connection, payment)
+    config_id = await gateway.config_id_for_existing(entity, connection, payment, payment_method)
+    if config_id is None:
+        call.note(f"No payment gateway is configured for Payment {payment_id}, not capturing")
+        return PaymentOutcome(payment, messages=call.messages)
+    config = await gateway.load_config(entity, connection, config_id)
+    implementation = gateway.service_name(config, "capture")
+    if implementation is None:
+        call.note(f"Payment gateway {config_id} has no capture service, not capturing Payment {payment_id}")
+        return PaymentOutcome(payment, messages=call.messages)
+
+    if not payment.get("paymentRefNum"):
+        authorize_response = await gateway.find_authorize_response(entity, connection, payment_id)
+        if authorize_response is not None and authorize_response.get("referenceNum"):
+            payment = await update_payment(
+                entity, connection, payment, {"paymentRefNum": authorize_response["referenceNum"]}
+            )
+        elif not just_authorized:
+            authorized = await _authorize_first(call, payment_id, config_id)
+            if authorized is not None:
+                return authorized
+            just_authorized = True
+            payment = await load_payment(entity, connection, payment_id)
+
+    details_implementation = gateway.service_name(config, "details")
+    if details_implementation is not None and not just_authorized:
+        settled = await _check_gateway_status(call, payment, config_id, details_implementation)
+        if settled is not None:
+            return settled
+        payment = await load_payment(entity, connection, payment_id)
+
+    result = await gateway.call_gateway(
+        call.context,
+        implementation,
+        {"paymentId": payment_id, "amount": capture_amount, "paymentGatewayConfigId": config_id},
+    )
+    payment = await load_payment(entity, connection, payment_id)
+    response = await gateway.read_gateway_response(
+        entity, connection, payment, result.get("paymentGatewayResponseId"), implementation
+    )
+    if gateway.succeeded(response):
+        payment = await change_payment_status(
+            entity, connection, payment, names.PMNT_DELIVERED, {"effectiveDate": _effective_date(payment)}
+        )
+    elif gateway.declined(response):
+        payment = await change_payment_status(entity, connection, payment, names.PMNT_DECLINED)
+    return PaymentOutcome(payment, response, call.messages)
+
+
+async def _authorize_first(call: RuleCall, payment_id: str, config_id: str | None = None) -> PaymentOutcome | None:
+    """Authorize before capturing; the outcome to return when that did not leave the payment Authorized."""
+    outcome = await authorize_payment(call, payment_id, config_id=config_id)
+    status = outcome.payment.get("statusId")
+    if status == names.PMNT_AUTHORIZED:
+        return None
+    if status in _CAPTURED:
+        call.note(f"Payment {payment_id} was captured when it was authorized")
+    else:
+        call.note(f"Payment {payment_id} could not be authorized, not capturing")
+    return outcome
+
+
+async def _check_gateway_status(
+    call: RuleCall, payment: Record, config_id: str, details_implementation: str
+) -> PaymentOutcome | None:
+    """The capture pre-check: follow the gateway's status; an outcome to return when capture must not go on."""
+    entity, connection = call.entity, call.connection
+    payment_id = str(payment["paymentId"])
+    # Mantle also passes the Payment itself; implementations only declare these two, so cleaning drops it anyway.
+    details = await gateway.call_gateway(
+        call.context, details_implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
+    )
+    gateway_status = details.get("gatewayStatusId")
+    effective_date = _timestamp(details.get("effectiveDate"))
+    settlement_date = _timestamp(details.get("settlementDate"))
+    if gateway_status == names.PMNT_PROMISED:
+        payment = await change_payment_status(entity, connection, payment, names.PMNT_PROMISED)
+        return await _authorize_first(call, payment_id, config_id)
+    if gateway_status == names.PMNT_DELIVERED:
+        payment = await change_payment_status(
+            entity,
+            connection,
+            payment,
+            names.PMNT_DELIVERED,
+            {"effectiveDate": effective_date or _effective_date(payment)},
+        )
+        call.note(f"Payment {payment_id} was already captured in the gateway")
+        return PaymentOutcome(payment, messages=call.messages)
+    if gateway_status == names.PMNT_CONFIRMED:
+        payment = await change_payment_status(
+            entity,
+            connection,
+            payment,
+            names.PMNT_DELIVERED,
+            {"effectiveDate": effective_date or _effective_date(payment)},
+        )
+        payment = await change_payment_status(
+            entity, connection, payment, names.PMNT_CONFIRMED, {"settlementDate": settlement_date or now_timestamp()}
+        )
+        call.note(f"Payment {payment_id} was already captured and settled in the gateway")
+        return PaymentOutcome(payment, messages=call.messages)
+    if gateway_status in (names.PMNT_DECLINED, names.PMNT_VOID):
+        payment = await change_payment_status(entity, connection, payment, str(gateway_status))
+        call.note(f"Payment {payment_id} is {gateway_status} in the gateway, not capturing")
+        return PaymentOutcome(payment, messages=call.messages)
+    return None
+
+
+async def release_payment(call: RuleCall, payment_id: str) -> PaymentOutcome:
+    """release#SinglePayment inside an open rule call: void the authorization, back to Promised (not Void)."""
+    entity, connection = call.entity, call.connection
+    payment = await load_payment(entity, connection, payment_id)
+    status = payment.get("statusId")
+    if status in _CAPTURED:
+        raise ServiceError(f"Payment {payment_id} has been delivered (captured), so try a refund instead.")
+    if status != names.PMNT_AUTHORIZED:
+        raise ServiceError(f"Payment {payment_id} must be in the authorized status to release, but is {status}")
+    payment_method = await load_payment_method(entity, connection, payment)
+    config_id = await gateway.config_id_for_existing(entity, connection, payment, payment_method)
+    if config_id is None:
+        call.note(f"No payment gateway is configured for Payment {payment_id}, not releasing")
+        return PaymentOutcome(payment, messages=call.messages)
+    config = await gateway.load_config(entity, connection, config_id)
+    implementation = gateway.service_name(config, "release")
+    if implementation is None:
+        call.note(f"Payment gateway {config_id} has no release service, not releasing Payment {payment_id}")
+        return PaymentOutcome(payment, messages=call.messages)
+    result = await gateway.call_gateway(
+        call.context, implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
+    )
+    payment = await load_payment(entity, connection, payment_id)
+    response = await gateway.read_gateway_response(
+        entity, connection, payment, result.get("paymentGatewayResponseId"), implementation
+    )
+    if gateway.succeeded(response):
+        payment = await change_payment_status(
+            entity, connection, payment, names.PMNT_PROMISED, {"paymentAuthCode": None, "paymentRefNum": None}
+        )
+    return PaymentOutcome(payment, response, call.messages)
+
+
+async def refresh_payment_details(call: RuleCall, payment_id: str) -> PaymentOutcome:
+    """get#SinglePaymentGatewayDetails inside an open rule call: take the gateway's status when it differs."""
+    entity, connection = call.entity, call.connection
+    payment = await load_payment(entity, connection, payment_id)
+    payment_method = await load_payment_method(entity, connection, payment)
+    config_id = await gateway.config_id_for_existing(entity, connection, payment, payment_method)
+    if config_id is None:
+        call.note(f"No payment gateway is configured for Payment {payment_id}, cannot get gateway details")
+        return PaymentOutcome(payment, messages=call.messages)
+    config = await gateway.load_config(entity, connection, config_id)
+    implementation = gateway.service_name(config, "details")
+    if implementation is None:
+        call.note(f"Payment gateway {config_id} has no details service, cannot get details for Payment {payment_id}")
+        return PaymentOutcome(payment, messages=call.messages)
+    details = await gateway.call_gateway(
+        call.context, implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
+    )
+    response_id = details.get("paymentGatewayResponseId")
+    # A details call writes a PGR only when it learnt something, so there is no fallback search here.
+    response = (
+        await entity.find_one(
+            names.GATEWAY_RESPONSE, {"paymentGatewayResponseId": str(response_id)}, connection=connection
+        )
+        if response_id
+        else None
+    )
+    payment = await load_payment(entity, connection, payment_id)
+    payment = await _apply_gateway_status(call, payment, details)
+    return PaymentOutcome(payment, response, call.messages)
+
+
+async def _apply_gateway_status(call: RuleCall, payment: Record, details: Mapping[str, Any]) -> Record:
+    entity, connection = call.entity, call.connection
+    gateway_status = details.get("gatewayStatusId")
+    effective_date = _timestamp(details.get("effectiveDate"))
+    settlement_date = _timestamp(details.get("settlementDate"))
+    if not gateway_status:
+        return payment
+    if gateway_status == payment.get("statusId"):
+        if settlement_date is not None and payment.get("settlementDate") is None:
+            payment = await update_payment(entity, connection, payment, {"settlementDate": settlement_date})
+        return payment
+    if (
+        gateway_status in (names.PMNT_DELIVERED, names.PMNT_CONFIRMED)
+        and payment.get("statusId") != names.PMNT_DELIVERED
+    ):
+        # Confirmed is only reachable through Delivered in the status flow.
+        payment = await change_payment_status(
+            entity,
+            connection,
+            payment,
+            names.PMNT_DELIVERED,
+            {"effectiveDate": effective_date or _effective_date(payment)},
+        )
+    if gateway_status == names.PMNT_CONFIRMED:
+        payment = await change_payment_status(
+            entity, connection, payment, names.PMNT_CONFIRMED, {"settlementDate": settlement_date or now_timestamp()}
+        )
+    elif gateway_status != names.PMNT_DELIVERED:
+        payment = await change_payment_status(entity, connection, payment, str(gateway_status))
+    call.note(f"Status for Payment {payment['paymentId']} updated from gateway transaction status")
+    return payment
+
+
+def _effective_date(payment: Mapping[str, Any]) -> Any:
+    return payment.get("effectiveDate") or now_timestamp()
+
+
+def _timestamp(value: Any) -> Any:
+    # Out-parameters of a local call arrive as datetimes; over JSON they may be epoch millis or text.
+    if value is None or value == "":
+        return None
+    try:
+        return convert_timestamp(value)
+    except ConversionError:
+        return None
