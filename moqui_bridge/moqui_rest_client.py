@@ -305,7 +305,14 @@ class MoquiRestClient:
             error: MoquiRestError
             try:
                 async with session.request(
-                    method, url, data=payload, headers=headers, timeout=self._timeout, allow_redirects=False
+                    method,
+                    url,
+                    data=payload,
+                    headers=headers,
+                    # Without a body aiohttp would still announce application/octet-stream on a POST.
+                    skip_auto_headers=() if payload is not None else ("Content-Type",),
+                    timeout=self._timeout,
+                    allow_redirects=False,
                 ) as response:
                     raw = await response.read()
                     status = response.status
