@@ -104,10 +104,11 @@ class PostgresServer:
 
     async def start(self) -> str:
         """Create the cluster if needed, start the server and create its database; return the DSN."""
-        bin_dir = self._bin_dir or find_postgres_bin_dir()
-        self._bin_dir = bin_dir
+        if self._bin_dir is None:
+            self._bin_dir = await asyncio.to_thread(find_postgres_bin_dir)
+        bin_dir = self._bin_dir
         await self._prepare_data_dir()
-        if not (self.data_dir / "PG_VERSION").exists():
+        if not await asyncio.to_thread((self.data_dir / "PG_VERSION").exists):
             await self._run(
                 str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SERVICE_USER, "-A", "trust",
                 "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions",
@@ -182,7 +183,7 @@ class PostgresServer:
         return " ".join(shlex.quote(option) for option in options)
 
     async def _prepare_data_dir(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.data_dir.mkdir, parents=True, exist_ok=True)
         if os.geteuid() != 0:
             return
         await asyncio.to_thread(self._chown_tree)
@@ -219,7 +220,7 @@ class PostgresServer:
             text = output.decode(errors="replace").strip()
             label = what or Path(command[0]).name
             log = self.data_dir / "server.log"
-            hint = f"; see {log}" if log.exists() else ""
+            hint = f"; see {log}" if await asyncio.to_thread(log.exists) else ""
             raise PostgresServerError(
                 f"PostgreSQL {label} failed (exit {process.returncode}) for data folder {self.data_dir}: {text}{hint}"
             )

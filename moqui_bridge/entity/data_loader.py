@@ -9,6 +9,7 @@ Loading upserts by primary key, like Moqui's loader, so loading a file twice cha
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -130,8 +131,9 @@ async def load_files(
     """
     wanted = None if types is None else frozenset(types)
     totals: Counter[str] = Counter()
-    for file in _data_files(paths):
-        root = read_data_file(file)
+    # File system and XML parsing run in a thread: the event loop keeps serving while data loads.
+    for file in await asyncio.to_thread(_data_files, list(paths)):
+        root = await asyncio.to_thread(read_data_file, file)
         if wanted is not None and root.get("type") not in wanted:
             continue
         records = parse_data(facade.registry, root)
