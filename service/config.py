@@ -34,7 +34,8 @@ class ServerSettings(_Frozen):
     mode: Literal["standalone", "shared"] = "standalone"
     # The address browsers and Stripe use to reach us (checkout return URLs, webhook URLs in docs).
     public_url: str = ""
-    api_keys: tuple[SecretStr, ...] = ()
+    # Api keys by caller name (the name is what logs show; the key never is).
+    api_keys: Mapping[str, SecretStr] = Field(default_factory=dict)
     # Basic-auth users (username -> password), for callers that send `Authorization: Basic`.
     users: Mapping[str, SecretStr] = Field(default_factory=dict)
 
@@ -106,7 +107,16 @@ class Settings(_Frozen):
 
 # Environment variables: MOQUI_STRIPE_<SECTION>_<KEY>, e.g. MOQUI_STRIPE_SERVER_PORT, and for one gateway
 # MOQUI_STRIPE_GATEWAY__<paymentGatewayConfigId>__<KEY> (double underscores keep ids with underscores intact).
-_LIST_KEYS = {("server", "api_keys"), ("checkout", "allowed_redirect_origins")}
+_LIST_KEYS = {("checkout", "allowed_redirect_origins")}
+
+
+def _named_keys(value: str) -> dict[str, str]:
+    """`name=key,name2=key2`; a bare key is named after its position (env-1, env-2, ...)."""
+    keys: dict[str, str] = {}
+    for position, item in enumerate((part.strip() for part in value.split(",") if part.strip()), start=1):
+        name, separator, key = item.partition("=")
+        keys[name.strip() if separator else f"env-{position}"] = key.strip() if separator else item
+    return keys
 
 
 def _environment_overrides(environment: Mapping[str, str]) -> dict[str, Any]:
@@ -132,6 +142,8 @@ def _environment_overrides(environment: Mapping[str, str]) -> dict[str, Any]:
         parsed: Any = value
         if (section, key) in _LIST_KEYS:
             parsed = [item.strip() for item in value.split(",") if item.strip()]
+        elif (section, key) == ("server", "api_keys"):
+            parsed = _named_keys(value)
         overrides.setdefault(section, {})[key] = parsed
     return overrides
 

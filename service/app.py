@@ -1,0 +1,155 @@
+"""The aiohttp application: dispatchers, health and metrics, wired to one database and the Stripe accounts.
+
+The app is built synchronously (routes, registry, authenticator) and connects on startup (pool, schema, Stripe
+clients), releasing everything on cleanup, so tests and the server share one construction path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from moqui_bridge.database.pool import create_pool
+from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity.connection import Pool
+from moqui_bridge.service import ServiceRegistry
+from moqui_bridge.web.auth import Authenticator, Principal
+from moqui_bridge.web.json_rpc import add_json_rpc_route
+from moqui_bridge.web.rest import add_rest_routes
+from service.config import Settings
+from service.context import IDEMPOTENCY_KEY_HEADER, ServiceContext
+from service.database_setup import load_entity_registry, prepare_database
+from service.metrics import Metrics, metrics_middleware
+from service.rest_api import rest_apis
+from service.service_catalogue import register_services
+from service.stripe_gateway.client import StripeAccountSettings, StripeGateways
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What exists only while the app runs: the pool, the facade, the Stripe clients, the base context."""
+
+    pool: Pool
+    entity: EntityFacade
+    gateways: StripeGateways
+    base_context: ServiceContext
+
+
+@dataclass
+class AppState:
+    """Everything the handlers share; one per application."""
+
+    settings: Settings
+    registry: ServiceRegistry[ServiceContext]
+    authenticator: Authenticator
+    metrics: Metrics
+    database_dsn: str
+    runtime: Runtime | None = field(default=None)
+
+    def require_runtime(self) -> Runtime:
+        """The running app's resources (the app must have started)."""
+        if self.runtime is None:
+            raise web.HTTPServiceUnavailable(text="moqui-stripe is starting")
+        return self.runtime
+
+
+APP_STATE = web.AppKey("moqui_stripe_state", AppState)
+
+
+def stripe_account_settings(settings: Settings) -> dict[str, StripeAccountSettings]:
+    """The Stripe account of every configured gateway config."""
+    return {
+        config_id: StripeAccountSettings(
+            secret_key=gateway.secret_key.get_secret_value(),
+            publishable_key=gateway.publishable_key,
+            api_base=gateway.api_base or None,
+            max_network_retries=gateway.max_network_retries,
+            timeout_seconds=gateway.timeout_seconds,
+        )
+        for config_id, gateway in settings.gateways.items()
+    }
+
+
+def build_authenticator(settings: Settings) -> Authenticator:
+    """Basic users and api keys from configuration."""
+    return Authenticator(
+        users={name: password.get_secret_value() for name, password in settings.server.users.items()},
+        api_keys={name: key.get_secret_value() for name, key in settings.server.api_keys.items()},
+    )
+
+
+def _context_factory(state: AppState):  # type: ignore[no-untyped-def]
+    def factory(request: web.Request, principal: Principal | None) -> ServiceContext:
+        runtime = state.require_runtime()
+        return runtime.base_context.for_request(principal, request.headers.get(IDEMPOTENCY_KEY_HEADER))
+
+    return factory
+
+
+async def _health(request: web.Request) -> web.Response:
+    state = request.app[APP_STATE]
+    runtime = state.runtime
+    database = "down"
+    if runtime is not None:
+        try:
+            async with runtime.pool.acquire() as connection:
+                await connection.fetchval("SELECT 1")
+            database = "up"
+        except Exception:  # any failure means the database is unusable; the reason goes to the log
+            log.warning("health check: database not reachable", exc_info=True)
+    status = "ok" if database == "up" else "degraded"
+    body = {"status": status, "mode": state.settings.server.mode, "database": database}
+    return web.json_response(body, status=200 if status == "ok" else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[APP_STATE].metrics.render(), content_type="text/plain")
+
+
+def create_app(settings: Settings, database_dsn: str) -> web.Application:
+    """The whole service as one aiohttp application, connecting to `database_dsn` on startup."""
+    metrics = Metrics()
+    registry: ServiceRegistry[ServiceContext] = ServiceRegistry()
+    register_services(registry, settings)
+    state = AppState(settings, registry, build_authenticator(settings), metrics, database_dsn)
+
+    app = web.Application(middlewares=[metrics_middleware(metrics)])
+    app[APP_STATE] = state
+    factory = _context_factory(state)
+    add_json_rpc_route(app, registry, factory, state.authenticator)
+    add_rest_routes(app, rest_apis(settings), registry, factory, state.authenticator)
+    app.router.add_get("/health", _health)
+    app.router.add_get("/metrics", _metrics)
+    app.cleanup_ctx.append(_runtime(state))
+    return app
+
+
+def _runtime(state: AppState):  # type: ignore[no-untyped-def]
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = state.settings
+        pool = await create_pool(
+            state.database_dsn,
+            min_size=settings.database.pool_min_size,
+            max_size=settings.database.pool_max_size,
+        )
+        try:
+            entity = EntityFacade(pool, load_entity_registry())
+            await prepare_database(entity, settings.server.mode)
+            async with StripeGateways(stripe_account_settings(settings)) as gateways:
+                base_context = ServiceContext(
+                    entity=entity, gateways=gateways, settings=settings, services=state.registry
+                )
+                state.runtime = Runtime(pool, entity, gateways, base_context)
+                try:
+                    yield
+                finally:
+                    state.runtime = None
+        finally:
+            await pool.close()
+
+    return context

@@ -1,0 +1,89 @@
+"""`moqui-stripe serve`: the embedded default database or a given one, the app, and a clean stop on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from aiohttp import web
+
+from moqui_bridge.database.pool import DatabaseUnavailableError
+from moqui_bridge.database.postgres_server import PostgresServer, PostgresServerError
+from service.app import create_app
+from service.config import ConfigError, Settings
+from service.database_setup import SchemaError
+
+log = logging.getLogger(__name__)
+
+GENERATED_KEY_NAME = "generated"
+
+
+def ensure_api_key(settings: Settings, data_dir: Path) -> Settings:
+    """With no api key configured, use (or create) one kept in `<data_dir>/api-key`, readable by the owner only.
+
+    So `moqui-stripe serve` works with no setup and is still never open: the operator reads the key from the file.
+    """
+    if settings.server.api_keys:
+        return settings
+    key_file = data_dir / "api-key"
+    if not key_file.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
+        key_file.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+        log.info("no server.api_keys configured: generated an api key in %s", key_file)
+    key = key_file.read_text(encoding="utf-8").strip()
+    server = settings.server.model_copy(update={"api_keys": {GENERATED_KEY_NAME: key}})
+    return settings.model_copy(update={"server": server})
+
+
+@asynccontextmanager
+async def database_for(settings: Settings) -> AsyncIterator[str]:
+    """The configured database URL, or a private PostgreSQL in the data folder for as long as the block runs."""
+    if settings.database.url is not None:
+        yield settings.database.url.get_secret_value()
+        return
+    if settings.server.mode == "shared":
+        raise ConfigError("shared mode needs database.url (Moqui's PostgreSQL); embedded is standalone only")
+    server = PostgresServer(settings.database.data_dir, database="moqui_stripe", keep_data=True)
+    log.info("starting the embedded PostgreSQL in %s", settings.database.data_dir)
+    await server.start()
+    try:
+        yield server.dsn()
+    finally:
+        await server.stop()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM; configuration and database problems end with a ConfigError (one line)."""
+    settings = ensure_api_key(settings, settings.database.data_dir.parent)
+    try:
+        async with database_for(settings) as dsn:
+            runner = web.AppRunner(create_app(settings, dsn), access_log=None)
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, settings.server.host, settings.server.port)
+                await site.start()
+                log.info(
+                    "moqui-stripe (%s) listening on http://%s:%s",
+                    settings.server.mode,
+                    settings.server.host,
+                    settings.server.port,
+                )
+                await _wait_for_stop_signal()
+            finally:
+                await runner.cleanup()
+    except (PostgresServerError, DatabaseUnavailableError, SchemaError, OSError) as error:
+        raise ConfigError(str(error)) from None
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    await stop.wait()
