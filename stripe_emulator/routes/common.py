@@ -1,0 +1,83 @@
+"""Helpers shared by the resource routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from stripe_emulator.errors import invalid_request, parameter_error
+from stripe_emulator.middleware import is_publishable
+from stripe_emulator.params import Params
+from stripe_emulator.state import EmulatorState
+from stripe_emulator.store import StripeObject
+
+# Three-decimal currencies: Stripe requires card amounts in them to end in 0.
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+_MINIMUMS = {"gbp": 30, "jpy": 50, "huf": 17500, "inr": 50, "mxn": 1000, "hkd": 400, "sek": 300, "nok": 300, "dkk": 250}
+
+
+def check_amount(amount: int, currency: str, param: str = "amount") -> None:
+    """Stripe's amount rules: a per-currency minimum and the trailing zero of three-decimal currencies."""
+    minimum = _MINIMUMS.get(currency, 50)
+    if amount < minimum:
+        raise parameter_error(
+            f"Amount must be at least {minimum} {currency} (in the currency's smallest unit).",
+            param,
+            "amount_too_small",
+        )
+    if amount > 99_999_999:
+        raise parameter_error("Amount must be no more than 99999999.", param, "amount_too_large")
+    if currency in THREE_DECIMAL and amount % 10:
+        raise parameter_error(
+            f"Amounts in {currency.upper()} must be divisible by 10 (the last digit must be 0).",
+            param,
+            "invalid_amount",
+        )
+
+
+def check_currency(value: str) -> str:
+    """A three-letter ISO currency code, lower-cased as Stripe returns it."""
+    currency = value.lower()
+    if len(currency) != 3 or not currency.isalpha():
+        raise parameter_error(f"Invalid currency: {value}.", "currency", "parameter_invalid_string")
+    return currency
+
+
+def require_customer(state: EmulatorState, customer_id: str, param: str = "customer") -> StripeObject:
+    """An existing customer or Stripe's 404."""
+    return state.store.require("customer", customer_id, param)
+
+
+def check_client_secret(request: web.Request, params: Params, intent: StripeObject) -> None:
+    """A publishable-key caller (stripe.js) must prove it holds the intent's client secret."""
+    if not is_publishable(request):
+        return
+    if params.str("client_secret") != intent["client_secret"]:
+        raise invalid_request(
+            "The client_secret provided does not match the client_secret associated with this object.",
+            param="client_secret",
+            stored=False,
+        )
+
+
+def object_id(request: web.Request) -> str:
+    """The `{id}` path segment."""
+    return request.match_info["id"]
+
+
+def expand_of(params: Params) -> list[str]:
+    """The `expand[]` paths."""
+    return params.string_list("expand")
+
+
+def set_fields(target: StripeObject, params: Params, names: tuple[str, ...]) -> None:
+    """Copy plain string fields the caller sent (an empty value clears one)."""
+    for name in names:
+        if params.has(name):
+            target[name] = params.str(name)
+
+
+def hash_or_none(params: Params, name: str) -> dict[str, Any] | None:
+    """A nested hash parameter as sent."""
+    return params.hash(name)
