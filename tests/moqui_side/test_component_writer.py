@@ -258,24 +258,46 @@ async def test_rest_post_location_reaches_our_path_with_the_key(tmp_path: Path, 
     assert seen["query"] == [["api_key", API_KEY]]
 
 
-@pytest.mark.parametrize(
-    "order",
-    [("paymentGatewayConfigId", "paymentId"), ("paymentId", "paymentGatewayConfigId")],
-    ids=["hash-order", "reversed"],
-)
-async def test_rest_details_survives_moquis_get_query_append(
-    tmp_path: Path, echo_server: TestServer, order: tuple[str, str]
-) -> None:
+def java_hash_map_order(names: list[str]) -> list[str]:
+    """The iteration order of a small java.util.HashMap (16 buckets) holding ``names``, inserted in this order:
+    by bucket, String.hashCode spread as HashMap.hash() does, then by insertion."""
+
+    def bucket(name: str) -> int:
+        code = 0
+        for character in name:
+            code = (31 * code + ord(character)) & 0xFFFFFFFF
+        return (code ^ (code >> 16)) & 15
+
+    return sorted(names, key=lambda name: (bucket(name), names.index(name)))
+
+
+def moqui_dispatcher_parameters(query: list[list[str]], path_parameters: dict[str, str]) -> dict[str, object]:
+    """Parameters as Moqui's REST dispatcher (and ours) reads them: a repeated name becomes a list, path ids win."""
+    merged: dict[str, object] = {}
+    for name, value in query:
+        previous = merged.get(name)
+        if previous is None:
+            merged[name] = value
+        else:
+            merged[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+    return {**merged, **path_parameters}
+
+
+async def test_rest_details_survives_moquis_get_query_append(tmp_path: Path, echo_server: TestServer) -> None:
     write_component(tmp_path / "c", server_url=str(echo_server.make_url("")), api_key=API_KEY, transport="rest")
     location, method = locations(tmp_path / "c")["get#PaymentGatewayDetails"]
     assert method == "GET"
-    values = {"paymentGatewayConfigId": "StripeGateway", "paymentId": "100002"}
+    # Moqui's cleaned parameter map: the interface's in-parameters, in the runner's HashMap order.
+    order = java_hash_map_order(["paymentId", "paymentGatewayConfigId"])
+    assert order == ["paymentGatewayConfigId", "paymentId"]  # as moqui-contract.md 4.2 computed it
+    values = {"paymentId": "100002", "paymentGatewayConfigId": "StripeGateway"}
     parameters: dict[str, str | None] = {name: values[name] for name in order}
     seen = await fetch("GET", moqui_get_url(location, parameters))
     assert seen["path"] == "/rest/s1/stripe/payments/100002/gatewayDetails"
     query = seen["query"]
     assert isinstance(query, list)
-    # Whatever the runner appends, the key arrives whole and every value the server reads is the right one.
-    assert [value for key, value in query if key == "api_key"] == [API_KEY]
-    assert {value for key, value in query if key == "paymentGatewayConfigId"} == {"StripeGateway"}
-    assert {value for key, value in query if key == "paymentId"} <= {"100002"}
+    read = moqui_dispatcher_parameters(query, {"paymentId": "100002"})
+    # Each value the server reads arrives once and whole: no list from a repeated name, the key intact.
+    assert read["api_key"] == API_KEY
+    assert read["paymentGatewayConfigId"] == "StripeGateway"
+    assert read["paymentId"] == "100002"
