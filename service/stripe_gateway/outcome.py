@@ -532,7 +532,7 @@ def gateway_payment_status(intent: stripe.PaymentIntent, *, now: datetime | None
     """Mantle's payment status for a PaymentIntent; expand `latest_charge.balance_transaction` for dates and settlement.
 
     - requires_payment_method / requires_confirmation / requires_action: PmntPromised (not paid yet, may still be),
-      PmntDeclined when the last attempt was a card decline.
+      PmntDeclined when the last attempt was a card decline (not a transient failure such as processing_error).
     - requires_capture: PmntAuthorized; PmntPromised once the charge's `capture_before` has passed (the authorization
       is gone, Mantle re-authorizes before capturing).
     - processing: PmntAuthorized. Funds are on their way but not delivered; PmntPromised would make Mantle authorize
@@ -550,7 +550,14 @@ def gateway_payment_status(intent: stripe.PaymentIntent, *, now: datetime | None
     status = _str(field_value(intent, "status")) or "unknown"
     charge = _expanded(field_value(intent, "latest_charge"))
     if status in _AWAITING_STATUSES:
-        if _is_card_failure(field_value(intent, "last_payment_error")):
+        error = field_value(intent, "last_payment_error")
+        # Same rule as the outcome: a transient card failure (processing_error, ...) is no decline.
+        if (
+            _is_card_failure(error)
+            and _classify_card_failure(
+                _str(field_value(error, "code")), _str(field_value(error, "decline_code"))
+            ).declined
+        ):
             return GatewayPaymentStatus("PmntDeclined", status, explanation="the last attempt was declined")
         return GatewayPaymentStatus("PmntPromised", status, explanation="not paid yet")
     if status == "requires_capture":

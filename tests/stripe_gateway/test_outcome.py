@@ -368,6 +368,9 @@ def test_status_of_stripe_example_intent_is_promised() -> None:
 def test_status_after_a_decline_is_declined() -> None:
     intent = payment_intent(last_payment_error=decline_error("card_declined", "generic_decline"))
     assert gateway_payment_status(intent, now=NOW).status_id == "PmntDeclined"
+    # A transient failure is no decline: the payment may still be made.
+    transient = payment_intent(last_payment_error=decline_error("processing_error"))
+    assert gateway_payment_status(transient, now=NOW).status_id == "PmntPromised"
 
 
 @pytest.mark.parametrize("status", ["requires_confirmation", "requires_action"])
