@@ -1,0 +1,1 @@
+"""Database plumbing: a private PostgreSQL server and asyncpg pool creation."""

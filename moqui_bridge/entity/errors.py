@@ -12,8 +12,8 @@ class EntityDefinitionError(EntityError):
 class UnknownEntityError(EntityError):
     """An entity name is not in the registry."""
 
-    def __init__(self, entity_name: str) -> None:
-        super().__init__(f"Entity not found: {entity_name!r}")
+    def __init__(self, entity_name: str, detail: str = "") -> None:
+        super().__init__(f"Entity not found: {entity_name!r}" + (f" ({detail})" if detail else ""))
         self.entity_name = entity_name
 
 

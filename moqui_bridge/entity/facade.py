@@ -168,6 +168,7 @@ class EntityFacade:
         """Create the record, or update the given fields of the existing record with the same primary key.
 
         Like Moqui's ``store``: the full primary key is required; fields not given keep their stored values.
+        Returns the values written (the given fields, converted, plus ``lastUpdatedStamp``).
         """
         definition = self.definition(entity_name)
         checked = self._checked_values(definition, values)

@@ -61,7 +61,7 @@ class EntityRegistry:
             return candidates[0]
         if len(candidates) > 1:
             names = ", ".join(sorted(c.full_name for c in candidates))
-            raise UnknownEntityError(f"{name} (ambiguous short name: {names})")
+            raise UnknownEntityError(name, f"ambiguous short name: use one of {names}")
         raise UnknownEntityError(name)
 
     def __contains__(self, name: object) -> bool:
