@@ -4,11 +4,13 @@ as Moqui does: Jackson-pretty JSON, ``{"errorCode": ..., "errors": ...}`` errors
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -362,6 +364,18 @@ async def test_429_waits_for_retry_after_on_get(moqui: MoquiStandIn) -> None:
         assert await client.get_payment("100000") == {"paymentId": "100000"}
         elapsed = time.monotonic() - started
     assert elapsed >= 0.95
+    assert len(moqui.seen) == 2
+
+
+async def test_retry_after_may_be_an_http_date(moqui: MoquiStandIn) -> None:
+    soon = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+    moqui.answers += [Answer(503, b"", "text/plain", headers={"Retry-After": soon}), Answer(body=b"{ }")]
+    async with basic_client(moqui) as client:
+        started = time.monotonic()
+        assert await client.get_order("100100") == {}
+        elapsed = time.monotonic() - started
+    # HTTP dates have whole seconds: the wait is between one and two seconds, far above the 0.05 s backoff cap.
+    assert 0.9 <= elapsed <= 2.5
     assert len(moqui.seen) == 2
 
 
