@@ -49,11 +49,18 @@ def _command_emulator(arguments: argparse.Namespace) -> int:
 
 
 def _command_moqui_component(arguments: argparse.Namespace) -> int:
-    from moqui_bridge.component.writer import write_component
+    from moqui_bridge.component.writer import ComponentFolderError, write_component
 
-    written = write_component(
-        Path(arguments.out), server_url=arguments.url, api_key=arguments.api_key, transport=arguments.transport
-    )
+    try:
+        written = write_component(
+            Path(arguments.out),
+            server_url=arguments.url,
+            api_key=arguments.api_key,
+            transport=arguments.transport,
+            force=arguments.force,
+        )
+    except (ValueError, ComponentFolderError) as error:
+        raise ConfigError(str(error)) from None
     print(f"wrote the Moqui component ({len(written)} files) to {arguments.out}")
     return 0
 
@@ -109,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     component.add_argument("--api-key", required=True, help="one of this service's server.api_keys")
     component.add_argument("--out", required=True, help="folder to write, e.g. runtime/component/moqui-stripe")
     component.add_argument("--transport", choices=["json-rpc", "rest"], default="json-rpc")
+    component.add_argument("--force", action="store_true", help="write into a non-empty folder that is not ours")
     component.set_defaults(handler=_command_moqui_component)
 
     link = commands.add_parser("checkout-url", help="print a signed /stripe/Checkout link for an order")
