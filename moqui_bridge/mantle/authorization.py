@@ -8,7 +8,14 @@ from decimal import Decimal
 
 from moqui_bridge.mantle import gateway, names
 from moqui_bridge.mantle.context import MantleContext, now_timestamp
-from moqui_bridge.mantle.records import Record, load_order, load_payment, load_payment_method, update_payment
+from moqui_bridge.mantle.records import (
+    Connection,
+    Record,
+    load_order,
+    load_payment,
+    load_payment_method,
+    update_payment,
+)
 from moqui_bridge.mantle.rule_call import PaymentOutcome, RuleCall, locked_rule_call
 from moqui_bridge.mantle.status import change_payment_status, require_transition
 
@@ -134,15 +141,20 @@ class OrderAuthorization:
 
 
 async def authorize_order_payments(
-    context: MantleContext, order_id: str, card_security_codes: Mapping[str, str] | None = None
+    context: MantleContext,
+    order_id: str,
+    card_security_codes: Mapping[str, str] | None = None,
+    *,
+    connection: Connection | None = None,
 ) -> OrderAuthorization:
     """authorize#OrderPayments: authorize every open payment of an order through its product store's gateways.
 
     Each payment is authorized in its own transaction under its own lock, so one payment's gateway answer is
-    recorded even when a later payment of the same order fails.
+    recorded even when a later payment of the same order fails. ``connection`` (place#Order's) is used to read the
+    order as the caller sees it.
     """
     entity = context.entity
-    order = await load_order(entity, None, order_id)
+    order = await load_order(entity, connection, order_id)
     outcome = OrderAuthorization()
     product_store_id = order.get("productStoreId")
     if not product_store_id:
@@ -150,7 +162,7 @@ async def authorize_order_payments(
         return outcome
     outcome.auth_failed = False
     outcome.total_authorized = Decimal(0)
-    payments = await entity.find(names.PAYMENT, {"orderId": order_id}, order_by=["paymentId"])
+    payments = await entity.find(names.PAYMENT, {"orderId": order_id}, order_by=["paymentId"], connection=connection)
     for payment in payments:
         status = payment.get("statusId")
         # Refunds point at the order only for reference; they are not money toward it.

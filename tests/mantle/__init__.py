@@ -1,0 +1,1 @@
+"""Tests of the Mantle side: the ported payment and order rules, their REST paths and RemoteMantleSide."""
