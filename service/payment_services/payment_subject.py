@@ -14,8 +14,8 @@ from typing import Any, Final
 
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.service import ServiceError
-from service.config import Settings
 from service.money import InvalidCurrency, MoneyError, stripe_currency, to_minor_units
+from service.stripe_gateway.client import StripeGateway, StripeGateways
 
 __all__ = ["PaymentSubject", "load_subject"]
 
@@ -34,6 +34,7 @@ class PaymentSubject:
     payment_method: dict[str, Any] | None
     gateway_config: dict[str, Any]
     stripe_customer_id: str | None
+    gateway: StripeGateway
 
     @property
     def payment_id(self) -> str:
@@ -93,11 +94,9 @@ def _why(error: MoneyError) -> str:
 
 async def load_subject(
     entity: EntityFacade,
-    settings: Settings,
+    gateways: StripeGateways,
     payment_id: str,
     payment_gateway_config_id: str,
-    *,
-    needs_payment_method: bool = False,
 ) -> PaymentSubject:
     """Read and check the Payment, its PaymentMethod, the gateway config and the Stripe customer."""
     payment = await entity.find_one(PAYMENT, {"paymentId": payment_id})
@@ -106,7 +105,7 @@ async def load_subject(
     gateway_config = await entity.find_one(GATEWAY_CONFIG, {"paymentGatewayConfigId": payment_gateway_config_id})
     if gateway_config is None:
         raise ServiceError(f"Payment gateway configuration {payment_gateway_config_id} not found")
-    if settings.gateway(payment_gateway_config_id) is None:
+    if payment_gateway_config_id not in gateways:
         raise ServiceError(
             f"Payment gateway configuration {payment_gateway_config_id} has no Stripe credentials configured in "
             "moqui-stripe (gateways section of its configuration)"
@@ -129,22 +128,8 @@ async def load_subject(
     payment_method = None
     if payment.get("paymentMethodId"):
         payment_method = await entity.find_one(PAYMENT_METHOD, {"paymentMethodId": payment["paymentMethodId"]})
-    if needs_payment_method:
-        _check_payment_method(payment, payment_method)
     customer_id = await _stripe_customer(entity, payment, payment_method, payment_gateway_config_id)
-    return PaymentSubject(payment, payment_method, gateway_config, customer_id)
-
-
-def _check_payment_method(payment: dict[str, Any], payment_method: dict[str, Any] | None) -> None:
-    payment_id = payment["paymentId"]
-    if payment_method is None:
-        raise ServiceError(f"Payment {payment_id} has no payment method to charge (paymentMethodId)")
-    reference = payment_method.get("gatewayCimId")
-    if not reference or not str(reference).startswith(("pm_", "card_", "src_")):
-        raise ServiceError(
-            f"Payment method {payment_method['paymentMethodId']} of payment {payment_id} has no Stripe "
-            "PaymentMethod (gatewayCimId must hold a pm_... id saved through Stripe)"
-        )
+    return PaymentSubject(payment, payment_method, gateway_config, customer_id, gateways.get(payment_gateway_config_id))
 
 
 async def _accepted_currencies(entity: EntityFacade, payment_gateway_config_id: str) -> frozenset[str]:

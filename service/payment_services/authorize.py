@@ -1,0 +1,228 @@
+"""authorize#Payment and authorizeAndCapture#Payment: one PaymentIntent per Payment, confirmed with its card.
+
+Decided from state, not from the request:
+
+- The payment's current PaymentIntent already authorized (`requires_capture`) or paid (`succeeded`), e.g. by the
+  checkout page: recorded as success without a second charge (answering with the earlier PGR when there is one).
+  authorizeAndCapture captures an authorized one.
+- `requires_payment_method` / `requires_confirmation` (a declined attempt, a page that never confirmed): confirmed
+  again with the payment's PaymentMethod under the next attempt number.
+- `requires_action` / `processing`: nothing to do but report; the shopper (or the bank) has to finish.
+- None, or canceled (released, expired): a new PaymentIntent, created and confirmed in one call.
+
+Our confirmations are off-session (Moqui calls us server to server, so no shopper can answer 3-D Secure); a card
+that insists on authentication is declined with reason `authentication_required`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import stripe
+from stripe.params import PaymentIntentConfirmParams
+
+from moqui_bridge.service import ServiceError
+from service.context import ServiceContext
+from service.money import from_minor_units
+from service.payment_services.intent_link import current_intent_id, record_intent
+from service.payment_services.operation_journal import OperationScope
+from service.payment_services.outcome_records import (
+    intent_link_for,
+    previous_success,
+    record_outcome,
+    record_unreachable,
+)
+from service.payment_services.parameters import AuthorizeIn, GatewayResponseOut
+from service.payment_services.payment_lock import payment_lock
+from service.payment_services.payment_subject import PaymentSubject, load_subject
+from service.payment_services.stripe_call import CallRecord, journaled_call
+from service.payment_services.stripe_reads import retrieve_intent
+from service.stripe_gateway.idempotency import GatewayOperation
+from service.stripe_gateway.operations import (
+    DEFAULT_EXPAND,
+    PaymentIntentRequest,
+    StripeIntegrityError,
+    capture_payment_intent,
+    create_payment_intent,
+)
+from service.stripe_gateway.outcome import outcome_from_payment_intent, rejected_request
+
+__all__ = ["authorize_payment"]
+
+_NEVER_AUTHORIZED: Final = frozenset({"PmntCancelled", "PmntVoid"})
+_ALREADY_CAPTURED: Final = frozenset({"PmntDelivered", "PmntConfirmed"})
+_CONFIRMABLE: Final = frozenset({"requires_payment_method", "requires_confirmation"})
+_AUTHORIZED: Final = frozenset({"requires_capture", "succeeded"})
+_SUCCESS_OPERATIONS: Final = ("PgoAuthorize", "PgoAuthAndCapture")
+
+
+async def authorize_payment(parameters: AuthorizeIn, context: ServiceContext, *, capture: bool) -> GatewayResponseOut:
+    """Authorize the payment (capture=False) or authorize and capture it (capture=True); answer with the PGR id."""
+    operation = GatewayOperation.AUTHORIZE_AND_CAPTURE if capture else GatewayOperation.AUTHORIZE
+    entity = context.entity
+    async with payment_lock(entity, parameters.paymentId):
+        subject = await load_subject(entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId)
+        if subject.status_id in _NEVER_AUTHORIZED:
+            raise ServiceError(f"Payment {subject.payment_id} is {subject.status_id} and cannot be authorized")
+        amount_minor = subject.minor_units(subject.amount, "amount")
+        intent_id = await current_intent_id(entity, subject.payment)
+        intent = None
+        if intent_id is not None:
+            try:
+                intent = await retrieve_intent(subject, intent_id)
+            except stripe.StripeError as error:
+                pgr_id = await record_unreachable(entity, subject, operation.payment_operation_enum_id, error)
+                return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
+        if intent is not None and intent.status != "canceled":
+            pgr_id = await _continue(context, subject, operation, intent, amount_minor)
+        else:
+            if subject.status_id in _ALREADY_CAPTURED:
+                raise ServiceError(
+                    f"Payment {subject.payment_id} is {subject.status_id} (already captured) and has no open "
+                    "Stripe PaymentIntent to authorize again"
+                )
+            pgr_id = await _create(context, subject, operation)
+    return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
+
+
+def _link_recorder(context: ServiceContext, subject: PaymentSubject) -> Any:
+    async def record(done: CallRecord[stripe.PaymentIntent]) -> None:
+        intent, outcome = done.answer, done.outcome
+        # A decline raises, so the PaymentIntent it left behind is known only from the error's outcome.
+        intent_id = intent.id if intent is not None else outcome.reference_num
+        if intent_id is None:
+            return
+        status = intent.status if intent is not None else outcome.transaction_status
+        capture_method = intent.capture_method if intent is not None else None
+        link = intent_link_for(subject, intent_id, status, capture_method)
+        await record_intent(context.entity, link, connection=done.connection)
+
+    return record
+
+
+async def _create(context: ServiceContext, subject: PaymentSubject, operation: GatewayOperation) -> str:
+    request = PaymentIntentRequest(
+        payment_id=subject.payment_id,
+        amount=subject.amount,
+        currency=subject.currency,
+        capture_method="automatic" if operation is GatewayOperation.AUTHORIZE_AND_CAPTURE else "manual",
+        payment_method=_payment_method(subject),
+        customer=subject.stripe_customer_id,
+        off_session=True,
+        order_id=subject.payment.get("orderId"),
+    )
+    result = await journaled_call(
+        context.entity,
+        subject,
+        OperationScope(subject.payment_id, subject.payment_gateway_config_id, operation, None),
+        payment_operation_enum_id=operation.payment_operation_enum_id,
+        amount=subject.amount,
+        client_request_key=context.client_request_key,
+        send=lambda key: create_payment_intent(subject.gateway, request, idempotency_key=key),
+        interpret=lambda intent: outcome_from_payment_intent(intent, operation),
+        record=_link_recorder(context, subject),
+    )
+    return result.payment_gateway_response_id
+
+
+async def _continue(
+    context: ServiceContext,
+    subject: PaymentSubject,
+    operation: GatewayOperation,
+    intent: stripe.PaymentIntent,
+    amount_minor: int,
+) -> str:
+    if intent.amount != amount_minor or intent.currency.upper() != subject.currency.upper():
+        shown = from_minor_units(intent.amount, intent.currency)
+        raise ServiceError(
+            f"PaymentIntent {intent.id} of payment {subject.payment_id} is for {shown} {intent.currency.upper()}, "
+            f"but the payment is {subject.amount} {subject.currency}; release it before authorizing again"
+        )
+    entity = context.entity
+    if intent.status == "requires_capture" and operation is GatewayOperation.AUTHORIZE_AND_CAPTURE:
+        return await _capture_authorized(context, subject, intent)
+    if intent.status in _AUTHORIZED:
+        earlier = await previous_success(entity, subject, _SUCCESS_OPERATIONS, reference_num=intent.id)
+        if earlier is not None:
+            return earlier
+        # Authorized elsewhere (the checkout page): recorded, never charged again. A paid one is recorded as
+        # authorize-and-capture, which is what tells Mantle the money is already delivered.
+        recorded_as = GatewayOperation.AUTHORIZE_AND_CAPTURE if intent.status == "succeeded" else operation
+        outcome = outcome_from_payment_intent(intent, GatewayOperation.AUTHORIZE)
+        return await record_outcome(entity, subject, recorded_as.payment_operation_enum_id, outcome, intent=intent)
+    if intent.status in _CONFIRMABLE:
+        return await _confirm(context, subject, operation, intent, amount_minor)
+    # requires_action or processing: only the shopper or the bank can move it on.
+    outcome = outcome_from_payment_intent(intent, operation, customer_can_authenticate=True)
+    return await record_outcome(entity, subject, operation.payment_operation_enum_id, outcome, intent=intent)
+
+
+async def _confirm(
+    context: ServiceContext,
+    subject: PaymentSubject,
+    operation: GatewayOperation,
+    intent: stripe.PaymentIntent,
+    amount_minor: int,
+) -> str:
+    params: PaymentIntentConfirmParams = {
+        "payment_method": _payment_method(subject),
+        "off_session": True,
+        "capture_method": "automatic" if operation is GatewayOperation.AUTHORIZE_AND_CAPTURE else "manual",
+        "expand": list(DEFAULT_EXPAND),
+    }
+
+    async def send(key: str) -> stripe.PaymentIntent:
+        try:
+            confirmed = await subject.gateway.client.v1.payment_intents.confirm_async(
+                intent.id, params, {"idempotency_key": key}
+            )
+        except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
+            raise rejected_request(error) from error
+        # The operations module has no confirm wrapper, so its echo check is made here.
+        if confirmed.amount != amount_minor:
+            raise StripeIntegrityError(confirmed.id, "amount", amount_minor, confirmed.amount)
+        if confirmed.currency != subject.currency.lower():
+            raise StripeIntegrityError(confirmed.id, "currency", subject.currency.lower(), confirmed.currency)
+        return confirmed
+
+    result = await journaled_call(
+        context.entity,
+        subject,
+        OperationScope(subject.payment_id, subject.payment_gateway_config_id, operation, intent.id),
+        payment_operation_enum_id=operation.payment_operation_enum_id,
+        amount=subject.amount,
+        client_request_key=context.client_request_key,
+        send=send,
+        interpret=lambda confirmed: outcome_from_payment_intent(confirmed, operation),
+        record=_link_recorder(context, subject),
+    )
+    return result.payment_gateway_response_id
+
+
+async def _capture_authorized(context: ServiceContext, subject: PaymentSubject, intent: stripe.PaymentIntent) -> str:
+    operation = GatewayOperation.AUTHORIZE_AND_CAPTURE
+    result = await journaled_call(
+        context.entity,
+        subject,
+        OperationScope(subject.payment_id, subject.payment_gateway_config_id, operation, intent.id),
+        payment_operation_enum_id=operation.payment_operation_enum_id,
+        amount=subject.amount,
+        client_request_key=context.client_request_key,
+        send=lambda key: capture_payment_intent(
+            subject.gateway, intent.id, amount=subject.amount, currency=subject.currency, idempotency_key=key
+        ),
+        interpret=lambda captured: outcome_from_payment_intent(captured, operation),
+        record=_link_recorder(context, subject),
+    )
+    return result.payment_gateway_response_id
+
+
+def _payment_method(subject: PaymentSubject) -> str:
+    payment_method = subject.stripe_payment_method_id
+    if payment_method is None or not payment_method.startswith(("pm_", "card_", "src_")):
+        method_id = subject.payment.get("paymentMethodId")
+        raise ServiceError(
+            f"Payment {subject.payment_id} has no Stripe PaymentMethod to charge: its payment method "
+            f"{method_id or '(none)'} needs gatewayCimId set to a pm_... id saved through Stripe"
+        )
+    return payment_method

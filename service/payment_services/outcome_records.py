@@ -1,0 +1,85 @@
+"""Recording outcomes that need no Stripe write, and finding the PGR an earlier call already wrote.
+
+A repeated call that finds its work done answers with the PGR that recorded it; a read that cannot reach Stripe
+is recorded as a resultError PGR so Mantle sees a normal "try again" answer rather than an error that rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import stripe
+
+from moqui_bridge.entity import EntityFacade
+from service.payment_services.intent_link import IntentLink, record_intent
+from service.payment_services.payment_subject import PaymentSubject
+from service.payment_services.response_writer import PAYMENT_GATEWAY_RESPONSE, write_response
+from service.stripe_gateway.outcome import GatewayOutcome, outcome_from_error
+
+__all__ = ["intent_link_for", "previous_success", "record_outcome", "record_unreachable"]
+
+
+def intent_link_for(
+    subject: PaymentSubject, payment_intent_id: str, intent_status: str | None, capture_method: str | None = None
+) -> IntentLink:
+    """The link of a PaymentIntent to the subject's payment, with its status as Stripe last told us."""
+    return IntentLink(
+        payment_intent_id=payment_intent_id,
+        payment_id=subject.payment_id,
+        payment_gateway_config_id=subject.payment_gateway_config_id,
+        order_id=subject.payment.get("orderId"),
+        order_part_seq_id=subject.payment.get("orderPartSeqId"),
+        capture_method=capture_method,
+        intent_status=intent_status,
+        amount=subject.amount,
+        amount_uom_id=subject.currency,
+    )
+
+
+async def record_outcome(
+    entity: EntityFacade,
+    subject: PaymentSubject,
+    payment_operation_enum_id: str,
+    outcome: GatewayOutcome,
+    *,
+    intent: stripe.PaymentIntent | None = None,
+) -> str:
+    """Write the PGR of an outcome read from Stripe (and refresh the intent link) in one transaction."""
+    async with entity.transaction() as connection:
+        pgr_id = await write_response(
+            entity, subject, payment_operation_enum_id, outcome, requested_amount=None, connection=connection
+        )
+        if intent is not None:
+            await record_intent(
+                entity, intent_link_for(subject, intent.id, intent.status, intent.capture_method), connection=connection
+            )
+    return pgr_id
+
+
+async def record_unreachable(
+    entity: EntityFacade, subject: PaymentSubject, payment_operation_enum_id: str, error: stripe.StripeError
+) -> str:
+    """The resultError PGR for a read that failed because Stripe could not be reached or refused the key."""
+    return await record_outcome(entity, subject, payment_operation_enum_id, outcome_from_error(error))
+
+
+async def previous_success(
+    entity: EntityFacade,
+    subject: PaymentSubject,
+    operation_enum_ids: Iterable[str],
+    *,
+    reference_num: str,
+    sub_reference: str | None = None,
+) -> str | None:
+    """The newest successful PGR of these operations on this payment and Stripe object, if one was written."""
+    conditions: dict[str, object] = {
+        "paymentId": subject.payment_id,
+        "paymentGatewayConfigId": subject.payment_gateway_config_id,
+        "paymentOperationEnumId": list(operation_enum_ids),
+        "referenceNum": reference_num,
+        "resultSuccess": "Y",
+    }
+    if sub_reference is not None:
+        conditions["subReference"] = sub_reference
+    rows = await entity.find(PAYMENT_GATEWAY_RESPONSE, conditions, order_by=["-transactionDate"], limit=1)
+    return str(rows[0]["paymentGatewayResponseId"]) if rows else None

@@ -1,0 +1,23 @@
+"""The per-payment lock: operations on one Payment run one after another, across processes.
+
+A PostgreSQL advisory lock, never a row lock: Moqui's calling transaction may hold a row lock on the Payment while
+it waits for our answer. The lock is transaction-scoped, so it lives in a transaction of its own on a connection
+of its own, held for the whole operation while the operation commits its journal and PGR on other connections.
+If the process dies, PostgreSQL drops the connection and with it the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from moqui_bridge.entity import EntityFacade, advisory_lock
+
+__all__ = ["payment_lock"]
+
+
+@asynccontextmanager
+async def payment_lock(entity: EntityFacade, payment_id: str) -> AsyncIterator[None]:
+    """Hold the lock on `payment:<paymentId>` for the body of the `async with`."""
+    async with entity.transaction() as connection, advisory_lock(connection, f"payment:{payment_id}"):
+        yield
