@@ -17,8 +17,13 @@ from stripe_emulator.store import Store, StripeObject
 # Which fields of each object type hold an id that `expand` can replace with the object.
 EXPANDABLE: dict[str, dict[str, str]] = {
     "payment_intent": {"latest_charge": "charge", "payment_method": "payment_method", "customer": "customer"},
-    "charge": {"payment_intent": "payment_intent", "customer": "customer"},
-    "refund": {"charge": "charge", "payment_intent": "payment_intent"},
+    "charge": {
+        "payment_intent": "payment_intent",
+        "customer": "customer",
+        "balance_transaction": "balance_transaction",
+    },
+    "refund": {"charge": "charge", "payment_intent": "payment_intent", "balance_transaction": "balance_transaction"},
+    "balance_transaction": {},
     "setup_intent": {"payment_method": "payment_method", "customer": "customer"},
     "payment_method": {"customer": "customer"},
     "dispute": {"charge": "charge", "payment_intent": "payment_intent"},
@@ -254,7 +259,7 @@ def build_refund(charge: StripeObject, amount: int, created: int) -> StripeObjec
         "id": new_id("re"),
         "object": "refund",
         "amount": amount,
-        "balance_transaction": new_id("txn"),
+        "balance_transaction": None,
         "charge": charge["id"],
         "created": created,
         "currency": charge["currency"],
@@ -296,4 +301,36 @@ def build_dispute(charge: StripeObject, amount: int, reason: str, created: int) 
         },
         "reason": reason,
         "status": "needs_response",
+    }
+
+
+def build_balance_transaction(source_id: str, amount: int, currency: str, created: int) -> StripeObject:
+    """The ledger entry of a capture (positive, with Stripe's card fee) or a refund (negative, no fee)."""
+    fee = round(amount * 0.029) + 30 if amount > 0 else 0
+    return {
+        "id": new_id("txn"),
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": created + 2 * 24 * 3600,
+        "created": created,
+        "currency": currency,
+        "description": None,
+        "exchange_rate": None,
+        "fee": fee,
+        "fee_details": [
+            {
+                "amount": fee,
+                "application": None,
+                "currency": currency,
+                "description": "Stripe processing fees",
+                "type": "stripe_fee",
+            }
+        ]
+        if fee
+        else [],
+        "net": amount - fee,
+        "reporting_category": "charge" if amount > 0 else "refund",
+        "source": source_id,
+        "status": "pending",
+        "type": "charge" if amount > 0 else "refund",
     }

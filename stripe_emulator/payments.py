@@ -20,7 +20,7 @@ from stripe_emulator.errors import (
 )
 from stripe_emulator.events import public_view
 from stripe_emulator.ids import new_id
-from stripe_emulator.objects import build_payment_method, list_object
+from stripe_emulator.objects import build_balance_transaction, build_payment_method, list_object
 from stripe_emulator.state import EmulatorState
 from stripe_emulator.store import StripeObject
 
@@ -203,7 +203,7 @@ def _new_charge(
         "application": None,
         "application_fee": None,
         "application_fee_amount": None,
-        "balance_transaction": new_id("txn") if captured else None,
+        "balance_transaction": None,
         "billing_details": pm["billing_details"],
         "calculated_statement_descriptor": "EMULATOR",
         "captured": captured,
@@ -267,7 +267,15 @@ def _new_charge(
         "transfer_data": None,
         "transfer_group": intent["transfer_group"],
     }
+    if captured:
+        settle(state, charge, intent["amount"])
     return state.store.add(charge)
+
+
+def settle(state: EmulatorState, charge: StripeObject, amount: int) -> None:
+    """Record the balance transaction of a captured amount on the charge."""
+    entry = build_balance_transaction(charge["id"], amount, charge["currency"], state.clock.now())
+    charge["balance_transaction"] = state.store.add(entry)["id"]
 
 
 # -- payment intents -------------------------------------------------------------------------------------------
@@ -400,8 +408,8 @@ def capture(state: EmulatorState, intent: StripeObject, amount_to_capture: int |
         captured=True,
         amount_captured=amount,
         amount_refunded=charge["amount"] - amount,
-        balance_transaction=new_id("txn"),
     )
+    settle(state, charge, amount)
     intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
     state.events.emit("charge.captured", charge)
     state.events.emit("payment_intent.succeeded", intent)

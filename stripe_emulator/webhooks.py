@@ -215,22 +215,21 @@ class WebhookDispatcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            due_in: float | None = None
+            # Cleared before looking, so an event queued while we send wakes the next wait at once.
+            self._wake.clear()
+            timeout: float | None = None
             if self.auto_deliver:
                 now = loop.time()
-                for delivery in self.pending():
-                    if delivery.in_flight:
-                        continue
-                    if delivery.next_attempt_at <= now:
-                        await self._attempt(delivery)
-                    else:
-                        wait = delivery.next_attempt_at - now
-                        due_in = wait if due_in is None else min(due_in, wait)
-            self._wake.clear()
-            if self.auto_deliver and any(not d.in_flight and d.next_attempt_at <= loop.time() for d in self.pending()):
-                continue
+                due = [d for d in self.pending() if not d.in_flight and d.next_attempt_at <= now]
+                for delivery in due:
+                    await self._attempt(delivery)
+                if due:
+                    continue
+                waiting = [d.next_attempt_at for d in self.pending() if not d.in_flight]
+                if waiting:
+                    timeout = max(0.0, min(waiting) - loop.time())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=due_in)
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
     async def start(self) -> None:
         """Open the HTTP session and start the background sender."""

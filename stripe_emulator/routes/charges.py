@@ -1,4 +1,4 @@
-"""`/v1/charges` (read-only here: charges come from PaymentIntents) and `/v1/disputes`."""
+"""`/v1/charges` (read-only here: charges come from PaymentIntents), `/v1/disputes`, `/v1/balance_transactions`."""
 
 from __future__ import annotations
 
@@ -84,3 +84,12 @@ async def list_disputes(request: web.Request) -> web.Response:
         if (charge_id is None or d["charge"] == charge_id) and (intent_id is None or d["payment_intent"] == intent_id)
     ]
     return respond(paginate(params, items, "/v1/disputes", lambda o, e: render(state.store, o, e)))
+
+
+@routes.get("/v1/balance_transactions/{id}")
+async def retrieve_balance_transaction(request: web.Request) -> web.Response:
+    """Retrieve the ledger entry of a capture or refund."""
+    state = state_of(request)
+    params = Params(await request_params(request), frozenset(("expand",)))
+    entry = state.store.require("balance_transaction", object_id(request))
+    return respond(render(state.store, entry, expand_of(params)))

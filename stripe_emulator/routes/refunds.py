@@ -8,7 +8,7 @@ from aiohttp import web
 
 from stripe_emulator.errors import invalid_request, parameter_error
 from stripe_emulator.events import public_view
-from stripe_emulator.objects import build_refund, list_object, render
+from stripe_emulator.objects import build_balance_transaction, build_refund, list_object, render
 from stripe_emulator.params import Params, merge_metadata
 from stripe_emulator.routes.charges import load_charge
 from stripe_emulator.routes.common import expand_of, object_id
@@ -109,6 +109,8 @@ async def create_refund(request: web.Request) -> web.Response:
     refund = build_refund(charge, amount, state.clock.now())
     refund["reason"] = reason
     refund["metadata"] = metadata or {}
+    entry = build_balance_transaction(refund["id"], -amount, charge["currency"], state.clock.now())
+    refund["balance_transaction"] = state.store.add(entry)["id"]
     state.store.add(refund)
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
