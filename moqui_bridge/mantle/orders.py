@@ -13,7 +13,7 @@ from typing import Any
 from moqui_bridge.mantle import names
 from moqui_bridge.mantle.authorization import OrderAuthorization, authorize_order_payments
 from moqui_bridge.mantle.context import MantleContext, now_timestamp
-from moqui_bridge.mantle.records import Record, load_order
+from moqui_bridge.mantle.records import Record, load_order, shown_amount
 from moqui_bridge.mantle.rule_call import locked_rule_call
 from moqui_bridge.mantle.status import change_record_status
 from moqui_bridge.service.errors import ServiceError
@@ -26,7 +26,7 @@ async def create_order(context: MantleContext, fields: dict[str, Any]) -> tuple[
     entity = context.entity
     grand_total: Decimal = fields.pop("grandTotal")
     if grand_total < 0:
-        raise ServiceError(f"Grand total must not be negative, got {grand_total}")
+        raise ServiceError(f"Grand total must not be negative, got {shown_amount(grand_total)}")
     part = {
         "customerPartyId": fields.pop("customerPartyId"),
         "vendorPartyId": fields.pop("vendorPartyId"),
@@ -119,7 +119,7 @@ async def add_order_part_payment(
             if amount <= 0:
                 raise ServiceError(f"Order part {order_id}/{order_part_seq_id} has nothing left to pay")
         elif amount <= 0:
-            raise ServiceError(f"Payment amount must be greater than zero, got {amount}")
+            raise ServiceError(f"Payment amount must be greater than zero, got {shown_amount(amount)}")
         payment = await entity.create(
             names.PAYMENT,
             {

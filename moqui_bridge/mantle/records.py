@@ -74,3 +74,9 @@ async def other_refunded_total(
         ),
         start=Decimal(0),
     )
+
+
+def shown_amount(amount: Decimal) -> str:
+    """An amount for a message: stored amounts carry 4 decimals; show 2 unless more are significant."""
+    cents = amount.quantize(Decimal("0.01"))
+    return str(cents if cents == amount else amount.normalize())

@@ -14,7 +14,7 @@ from typing import Any
 
 from moqui_bridge.mantle import gateway, names
 from moqui_bridge.mantle.context import MantleContext, now_timestamp
-from moqui_bridge.mantle.records import Record, load_payment, load_payment_method, other_refunded_total
+from moqui_bridge.mantle.records import Record, load_payment, load_payment_method, other_refunded_total, shown_amount
 from moqui_bridge.mantle.rule_call import PaymentOutcome, RuleCall, locked_rule_call
 from moqui_bridge.mantle.status import change_payment_status, require_transition
 from moqui_bridge.service.errors import ServiceError
@@ -32,10 +32,11 @@ def _require_refundable(payment: Mapping[str, Any]) -> None:
 
 def _check_amount(payment_id: str, amount: Decimal, refundable: Decimal) -> None:
     if amount <= 0:
-        raise ServiceError(f"Refund amount must be greater than zero, got {amount}")
+        raise ServiceError(f"Refund amount must be greater than zero, got {shown_amount(amount)}")
     if amount > refundable:
         raise ServiceError(
-            f"Refund amount {amount} is more than the {refundable} left to refund on Payment {payment_id}"
+            f"Refund amount {shown_amount(amount)} is more than the {shown_amount(refundable)} left to refund "
+            f"on Payment {payment_id}"
         )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from moqui_bridge.mantle import gateway, names
 from moqui_bridge.mantle.authorization import authorize_payment
 from moqui_bridge.mantle.context import now_timestamp
-from moqui_bridge.mantle.records import Record, load_payment, load_payment_method, update_payment
+from moqui_bridge.mantle.records import Record, load_payment, load_payment_method, shown_amount, update_payment
 from moqui_bridge.mantle.rule_call import PaymentOutcome, RuleCall
 from moqui_bridge.mantle.status import change_payment_status
 from moqui_bridge.service.errors import ServiceError
@@ -35,10 +35,11 @@ async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | Non
     capture_amount = amount if amount is not None else payment_amount
     if payment_amount and capture_amount is not None:
         if capture_amount <= 0:
-            raise ServiceError(f"Capture amount must be greater than zero, got {capture_amount}")
+            raise ServiceError(f"Capture amount must be greater than zero, got {shown_amount(capture_amount)}")
         if capture_amount > payment_amount:
             raise ServiceError(
-                f"Capture amount {capture_amount} is more than the amount {payment_amount} of Payment {payment_id}"
+                f"Capture amount {shown_amount(capture_amount)} is more than the amount {shown_amount(payment_amount)} "
+                f"of Payment {payment_id}"
             )
 
     just_authorized = False
