@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import random
+import base64
+import os
 import secrets
-import string
-
-_ALPHABET = string.ascii_letters + string.digits
-# Ids only need to be unique and Stripe-looking, not unguessable; a seeded-from-OS PRNG is much faster.
-_random = random.Random(secrets.randbits(64))
 
 
 def new_id(prefix: str, length: int = 24) -> str:
-    """A fresh id such as `pi_3Pq...` (prefix plus 24 alphanumerics)."""
-    return f"{prefix}_{''.join(_random.choices(_ALPHABET, k=length))}"
+    """A fresh id such as `pi_3Pq...` (prefix plus `length` alphanumerics)."""
+    # Base64 of random bytes with its two symbols mapped to letters: alphanumeric like Stripe's ids, and far
+    # cheaper than choosing characters one by one (ids are made several times per request).
+    raw = base64.b64encode(os.urandom((length * 3 + 3) // 4), altchars=b"xZ")
+    return f"{prefix}_{raw[:length].decode()}"
 
 
 def new_secret(object_id: str) -> str:
