@@ -284,6 +284,7 @@ def build_dispute(charge: StripeObject, amount: int, reason: str, created: int) 
         "charge": charge["id"],
         "created": created,
         "currency": charge["currency"],
+        "enhanced_eligibility_types": [],
         "evidence": {},
         "evidence_details": {
             "due_by": created + 21 * 24 * 3600,
