@@ -27,5 +27,6 @@ def mantle_rest_api() -> RestApi:
     api.route("POST", order + "/parts/{orderPartSeqId}/payments", names.ADD_ORDER_PART_PAYMENT)
     api.route("POST", order + "/payments/authorize", names.AUTHORIZE_ORDER_PAYMENTS)
     api.route("POST", order + "/place", names.PLACE_ORDER)
-    api.route("POST", "/paymentMethods", names.CREATE_PAYMENT_METHOD)
+    # Mantle keeps payment methods under the parties resource (an entity create there).
+    api.route("POST", "/parties/paymentMethods", names.CREATE_PAYMENT_METHOD)
     return api

@@ -62,7 +62,7 @@ CREATE_ORDER: Final = _ORDER_SERVICES + "create#Order"
 ADD_ORDER_PART_PAYMENT: Final = _ORDER_SERVICES + "add#OrderPartPayment"
 PLACE_ORDER: Final = _ORDER_SERVICES + "place#Order"
 
-# Behind `POST /rest/s1/mantle/paymentMethods`, which Mantle maps to an entity create (not a named service).
+# Behind `POST /rest/s1/mantle/parties/paymentMethods`, which Mantle maps to an entity create (no named service).
 CREATE_PAYMENT_METHOD: Final = "mantle.account.PaymentMethodServices.create#PaymentMethod"
 
 # Reads with no Mantle service of their own (Mantle's REST maps them to entity finds): ours, clearly named.

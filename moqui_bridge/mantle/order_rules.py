@@ -192,7 +192,7 @@ def register_order_rules(registry: ServiceRegistry[MantleContextT]) -> None:
         CreatePaymentMethodIn,
         CreatePaymentMethodOut,
         allow_remote=True,
-        description="Store a PaymentMethod (Moqui's entity create behind POST /paymentMethods)",
+        description="Store a PaymentMethod (the entity create behind POST /parties/paymentMethods)",
     )
     async def create_payment_method(
         parameters: CreatePaymentMethodIn, context: MantleContextT
