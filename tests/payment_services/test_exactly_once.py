@@ -1,0 +1,180 @@
+"""Exactly once: repeated calls, lost responses, outages, timeouts, races and crashes never charge twice."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from tests.payment_services.conftest import TIMEOUT_SECONDS, Harness
+
+
+async def test_repeated_authorize_answers_the_same_pgr_and_charges_once(harness: Harness) -> None:
+    payment_id = await harness.add_payment("25.00")
+    first = await harness.ok("authorize#Payment", payment_id)
+    second = await harness.ok("authorize#Payment", payment_id)
+    assert first == second
+    intent = await harness.only_intent(payment_id)
+    assert len(await harness.charges(intent.id)) == 1
+    assert len(await harness.pgrs(payment_id)) == 1
+
+
+async def test_repeated_capture_and_refund_act_once(harness: Harness) -> None:
+    payment_id = await harness.add_payment("40.00")
+    await harness.ok("authorize#Payment", payment_id)
+    first = await harness.ok("capture#Payment", payment_id, Decimal("30.00"))
+    # Moqui timed out and rolled back, then called again: the same answer, no second capture.
+    assert await harness.ok("capture#Payment", payment_id, Decimal("30.00")) == first
+    assert (await harness.only_intent(payment_id)).amount_received == 3000
+
+    refund = await harness.ok("refund#Payment", payment_id, Decimal("10.00"))
+    # No refund Payment was recorded by Mantle (its transaction rolled back): the repeat is the same refund.
+    assert await harness.ok("refund#Payment", payment_id, Decimal("10.00")) == refund
+    intent = await harness.only_intent(payment_id)
+    assert [r.amount for r in await harness.refunds(intent.id)] == [1000]
+    # An integrator's Idempotency-Key makes a second equal refund explicit.
+    keyed = await harness.ok("refund#Payment", payment_id, Decimal("10.00"), headers={"Idempotency-Key": "refund-2"})
+    assert keyed != refund
+    assert (
+        await harness.ok("refund#Payment", payment_id, Decimal("10.00"), headers={"Idempotency-Key": "refund-2"})
+        == keyed
+    )
+    assert sorted(r.amount for r in await harness.refunds(intent.id)) == [1000, 1000]
+
+
+async def test_lost_response_is_replayed_not_charged_twice(harness: Harness) -> None:
+    payment_id = await harness.add_payment("19.99")
+    # Stripe creates the PaymentIntent, then the connection drops; the SDK retries with the same key.
+    await harness.emulator.add_fault("/v1/payment_intents", "lose_response", method="POST")
+    result = await harness.ok("authorize#Payment", payment_id)
+    assert (await harness.pgr(result["paymentGatewayResponseId"]))["resultSuccess"] == "Y"
+    intent = await harness.only_intent(payment_id)
+    assert len(await harness.charges(intent.id)) == 1
+
+
+async def test_stripe_outage_gives_an_error_pgr_and_the_retry_charges_once(harness: Harness) -> None:
+    payment_id = await harness.add_payment("11.00")
+    # Both tries of the SDK (max_network_retries=1) meet a 500.
+    await harness.emulator.add_fault("/v1/payment_intents", "error", status=500, count=2, method="POST")
+    failed = await harness.ok("authorize#Payment", payment_id)
+    pgr = await harness.pgr(failed["paymentGatewayResponseId"])
+    assert [pgr[name] for name in ("resultSuccess", "resultDeclined", "resultError", "resultNsf")] == [
+        "N",
+        "N",
+        "Y",
+        "N",
+    ]
+    assert pgr["responseCode"] == "api_error" and len(pgr["reasonMessage"]) <= 255
+    assert [row["operationStatusId"] for row in await harness.journal(payment_id)] == ["SgoInDoubt"]
+    assert (await harness.payment(payment_id))["statusId"] == "PmntPromised"
+    # Mantle changed nothing; the next authorize repeats the same key and goes through.
+    retried = await harness.ok("authorize#Payment", payment_id)
+    assert (await harness.pgr(retried["paymentGatewayResponseId"]))["resultSuccess"] == "Y"
+    journal = await harness.journal(payment_id)
+    assert len(journal) == 1 and journal[0]["operationStatusId"] == "SgoCompleted"
+    intent = await harness.only_intent(payment_id)
+    assert len(await harness.charges(intent.id)) == 1
+
+
+async def test_timeouts_leave_the_attempt_in_doubt_and_the_retry_finds_the_same_charge(harness: Harness) -> None:
+    payment_id = await harness.add_payment("12.00")
+    # Stripe works slower than both tries wait (the SDK's retry waits on the first request holding the key),
+    # but does the work: the first try created the PaymentIntent.
+    hang = 3 * TIMEOUT_SECONDS
+    await harness.emulator.add_fault("/v1/payment_intents", "hang", hang_seconds=hang, count=2, method="POST")
+    failed = await harness.ok("authorize#Payment", payment_id)
+    pgr = await harness.pgr(failed["paymentGatewayResponseId"])
+    # The first try timed out; the retry met the first still holding the key (409) or timed out too.
+    assert pgr["resultError"] == "Y" and pgr["responseCode"] in ("api_connection_error", "api_error")
+    assert [row["operationStatusId"] for row in await harness.journal(payment_id)] == ["SgoInDoubt"]
+    await asyncio.sleep(hang)  # let the slow requests finish at the emulator
+    retried = await harness.ok("authorize#Payment", payment_id)
+    assert (await harness.pgr(retried["paymentGatewayResponseId"]))["resultSuccess"] == "Y"
+    intent = await harness.only_intent(payment_id)
+    assert len(await harness.charges(intent.id)) == 1
+
+
+async def test_rate_limits_are_waited_out(harness: Harness) -> None:
+    payment_id = await harness.add_payment("13.00")
+    await harness.emulator.add_fault("/v1/payment_intents", "error", status=429, count=2, method="POST")
+    result = await harness.ok("authorize#Payment", payment_id)
+    assert (await harness.pgr(result["paymentGatewayResponseId"]))["resultSuccess"] == "Y"
+    assert len(await harness.charges((await harness.only_intent(payment_id)).id)) == 1
+
+
+async def test_concurrent_capture_and_release_one_wins(harness: Harness) -> None:
+    payment_id = await harness.add_payment("90.00")
+    await harness.ok("authorize#Payment", payment_id)
+    capture, release = await asyncio.gather(
+        harness.call("capture#Payment", payment_id, Decimal("90.00")),
+        harness.call("release#Payment", payment_id),
+    )
+    intent = await harness.only_intent(payment_id)
+    if intent.status == "succeeded":
+        assert "result" in capture and "refund it instead" in release["error"]["message"]
+        winner = capture["result"]
+    else:
+        assert intent.status == "canceled"
+        assert "result" in release and "was released" in capture["error"]["message"]
+        winner = release["result"]
+    assert (await harness.pgr(winner["paymentGatewayResponseId"]))["resultSuccess"] == "Y"
+    assert len(await harness.pgrs(payment_id)) == 2  # the authorization and the winner; the loser wrote nothing
+
+
+async def test_concurrent_duplicate_authorizations_charge_once(harness: Harness) -> None:
+    payment_id = await harness.add_payment("14.00")
+    answers = await asyncio.gather(*(harness.ok("authorize#Payment", payment_id) for _ in range(4)))
+    assert len({answer["paymentGatewayResponseId"] for answer in answers}) == 1
+    assert len(await harness.charges((await harness.only_intent(payment_id)).id)) == 1
+
+
+async def _crash_after_stripe_answered(harness: Harness, payment_id: str) -> None:
+    """Put the database back to what a crash between Stripe's answer and our commit leaves: the journal row
+    SgoStarted (committed before the call), and no PGR, link or refund row (that transaction never committed)."""
+    journal = await harness.journal(payment_id)
+    last = journal[-1]
+    for entity_name, key in (
+        (
+            "mantle.account.method.PaymentGatewayResponse",
+            {"paymentGatewayResponseId": last["paymentGatewayResponseId"]},
+        ),
+    ):
+        assert await harness.entity.delete(entity_name, key)
+    for refund in await harness.entity.find("stripe.StripeRefund", {"operationId": last["operationId"]}):
+        await harness.entity.delete("stripe.StripeRefund", {"refundId": refund["refundId"]})
+    if last["paymentOperationEnumId"] == "PgoAuthorize" and last["paymentIntentId"] is None:
+        await harness.entity.delete("stripe.StripePaymentIntent", {"paymentIntentId": last["stripeObjectId"]})
+    await harness.entity.update(
+        "stripe.StripeGatewayOperation",
+        {"operationId": last["operationId"]},
+        {
+            "operationStatusId": "SgoStarted",
+            "paymentGatewayResponseId": None,
+            "stripeObjectId": None,
+            "completedDate": None,
+        },
+    )
+
+
+async def test_crash_after_authorize_replays_the_key(harness: Harness) -> None:
+    payment_id = await harness.add_payment("55.00")
+    await harness.ok("authorize#Payment", payment_id)
+    await _crash_after_stripe_answered(harness, payment_id)
+    assert await harness.pgrs(payment_id) == []
+    result = await harness.ok("authorize#Payment", payment_id)
+    assert (await harness.pgr(result["paymentGatewayResponseId"]))["resultSuccess"] == "Y"
+    intent = await harness.only_intent(payment_id)
+    assert len(await harness.charges(intent.id)) == 1
+    journal = await harness.journal(payment_id)
+    assert [(row["attemptNum"], row["operationStatusId"]) for row in journal] == [(0, "SgoCompleted")]
+    assert journal[0]["stripeObjectId"] == intent.id
+
+
+async def test_crash_after_refund_replays_the_key(harness: Harness) -> None:
+    payment_id = await harness.add_payment("60.00")
+    await harness.ok("authorizeAndCapture#Payment", payment_id)
+    await harness.ok("refund#Payment", payment_id, Decimal("20.00"))
+    await _crash_after_stripe_answered(harness, payment_id)
+    result = await harness.ok("refund#Payment", payment_id, Decimal("20.00"))
+    assert (await harness.pgr(result["paymentGatewayResponseId"]))["resultSuccess"] == "Y"
+    intent = await harness.only_intent(payment_id)
+    assert [r.amount for r in await harness.refunds(intent.id)] == [2000]
