@@ -1,0 +1,126 @@
+"""stripe.StripeWebhookEvent: every delivery as received, stored and committed before it is processed.
+
+One row per (Stripe event id, gateway config): a redelivery finds the row and is answered without being processed
+again once it was processed or ignored; a failed one is processed again on the same row. Deliveries that fail the
+signature check get an audit row of their own (no event id: their body cannot be trusted) and are never processed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from moqui_bridge.entity import EntityFacade, advisory_lock
+
+__all__ = [
+    "DONE_STATUSES",
+    "SWE_FAILED",
+    "SWE_IGNORED",
+    "SWE_PROCESSED",
+    "SWE_RECEIVED",
+    "SWE_REJECTED",
+    "WEBHOOK_EVENT",
+    "event_lock",
+    "find_event",
+    "finish_event",
+    "record_received",
+    "record_rejected",
+]
+
+WEBHOOK_EVENT: Final = "stripe.StripeWebhookEvent"
+SWE_RECEIVED: Final = "SweReceived"
+SWE_PROCESSED: Final = "SweProcessed"
+SWE_IGNORED: Final = "SweIgnored"
+SWE_FAILED: Final = "SweFailed"
+SWE_REJECTED: Final = "SweRejected"
+# A redelivery of an event in one of these statuses has nothing left to do.
+DONE_STATUSES: Final = frozenset({SWE_PROCESSED, SWE_IGNORED})
+
+# Column limits: processingMessage and eventType are text-medium (255); an unverified body is kept only as far as an
+# operator needs to recognise it, so a flood of forged requests cannot fill the table.
+_MESSAGE_LIMIT: Final = 255
+_REJECTED_PAYLOAD_LIMIT: Final = 2000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@asynccontextmanager
+async def event_lock(entity: EntityFacade, payment_gateway_config_id: str, event_id: str) -> AsyncIterator[None]:
+    """Serialize deliveries of one event (Stripe may send the same event twice at once) for the body's duration."""
+    key = f"stripe-webhook-event:{payment_gateway_config_id}:{event_id}"
+    async with entity.transaction() as connection, advisory_lock(connection, key):
+        yield
+
+
+async def find_event(entity: EntityFacade, payment_gateway_config_id: str, event_id: str) -> dict[str, Any] | None:
+    """The row of an event already received through this gateway config's endpoint, if any."""
+    rows = await entity.find(
+        WEBHOOK_EVENT,
+        {"eventId": event_id, "paymentGatewayConfigId": payment_gateway_config_id, "signatureValid": "Y"},
+        order_by=["receivedDate"],
+        limit=1,
+    )
+    return rows[0] if rows else None
+
+
+async def record_received(
+    entity: EntityFacade,
+    payment_gateway_config_id: str,
+    *,
+    event_id: str,
+    event_type: str | None,
+    object_id: str | None,
+    payload: str,
+) -> str:
+    """Store a verified event before processing (committed at once); returns its webhookEventId."""
+    created = await entity.create(
+        WEBHOOK_EVENT,
+        {
+            "eventId": event_id,
+            "paymentGatewayConfigId": payment_gateway_config_id,
+            "eventType": (event_type or "")[:_MESSAGE_LIMIT] or None,
+            "objectId": object_id,
+            "signatureValid": "Y",
+            "processingStatusId": SWE_RECEIVED,
+            "receivedDate": _now(),
+            "payload": payload,
+        },
+    )
+    return str(created["webhookEventId"])
+
+
+async def record_rejected(
+    entity: EntityFacade, payment_gateway_config_id: str, reason: str, payload: str, *, signature_valid: bool = False
+) -> str:
+    """The audit row of a delivery refused before processing (bad signature, or a signed body that is no event)."""
+    now = _now()
+    created = await entity.create(
+        WEBHOOK_EVENT,
+        {
+            "paymentGatewayConfigId": payment_gateway_config_id,
+            "signatureValid": "Y" if signature_valid else "N",
+            "processingStatusId": SWE_REJECTED,
+            "processingMessage": reason[:_MESSAGE_LIMIT],
+            "receivedDate": now,
+            "processedDate": now,
+            "payload": payload[:_REJECTED_PAYLOAD_LIMIT],
+        },
+    )
+    return str(created["webhookEventId"])
+
+
+async def finish_event(entity: EntityFacade, webhook_event_id: str, status_id: str, message: str | None) -> None:
+    """Record how processing ended."""
+    await entity.update(
+        WEBHOOK_EVENT,
+        {"webhookEventId": webhook_event_id},
+        {
+            "processingStatusId": status_id,
+            "processingMessage": message[:_MESSAGE_LIMIT] if message else None,
+            "processedDate": _now(),
+        },
+    )

@@ -1,0 +1,100 @@
+"""Which of our Payments a Stripe object belongs to, and reading it again under the payment lock.
+
+An object is ours when our intent link names its PaymentIntent, or when the PaymentIntent's metadata carries a
+`paymentId` we know (a PaymentIntent the checkout page made before any link existed). Anything else, or an object
+of another gateway config, is foreign: ignored and answered 200, so Stripe never disables the endpoint over it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import stripe
+
+from moqui_bridge.service import ServiceError
+from service.payment_services.intent_link import PAYMENT_INTENT_LINK
+from service.payment_services.payment_subject import PAYMENT, PaymentSubject, load_subject
+from service.payment_services.stripe_reads import retrieve_intent
+from service.stripe_gateway.outcome import field_value
+from service.webhooks.context import WebhookContext
+
+__all__ = ["Foreign", "LockedPayment", "intent_metadata", "load_locked", "payment_of_intent"]
+
+_PAYMENT_ID_KEY: Final = "paymentId"
+_CONFIG_KEY: Final = "paymentGatewayConfigId"
+
+
+@dataclass(frozen=True)
+class Foreign:
+    """The object is not one of this gateway config's payments; `reason` goes on the event row."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class LockedPayment:
+    """The payment's rows and its PaymentIntent as they are now, read while holding the payment lock."""
+
+    subject: PaymentSubject
+    intent: stripe.PaymentIntent
+
+
+def intent_metadata(obj: Any) -> dict[str, str]:
+    """The metadata of a Stripe object or an event's plain-dict snapshot ({} when it has none)."""
+    metadata = field_value(obj, "metadata")
+    if isinstance(metadata, stripe.StripeObject):
+        return {str(key): str(value) for key, value in metadata.to_dict().items()}
+    if isinstance(metadata, dict):
+        return {str(key): str(value) for key, value in metadata.items()}
+    return {}
+
+
+async def payment_of_intent(
+    context: WebhookContext, payment_intent_id: str, hint: dict[str, str] | None = None
+) -> str | Foreign:
+    """The paymentId of a PaymentIntent of this gateway config, or why it is foreign.
+
+    `hint` is the metadata the event carried; without a paymentId in it, the PaymentIntent is read from Stripe.
+    Raises stripe.StripeError when Stripe cannot be reached (a transient fault).
+    """
+    config_id = context.payment_gateway_config_id
+    link = await context.entity.find_one(PAYMENT_INTENT_LINK, {"paymentIntentId": payment_intent_id})
+    if link is not None:
+        if link["paymentGatewayConfigId"] != config_id:
+            return Foreign(
+                f"PaymentIntent {payment_intent_id} belongs to gateway config {link['paymentGatewayConfigId']}"
+            )
+        return str(link["paymentId"])
+    metadata = dict(hint or {})
+    if _PAYMENT_ID_KEY not in metadata:
+        try:
+            intent = await context.gateway.client.v1.payment_intents.retrieve_async(payment_intent_id)
+        except stripe.InvalidRequestError:
+            return Foreign(f"PaymentIntent {payment_intent_id} is unknown to this gateway's Stripe account")
+        metadata = intent_metadata(intent)
+    payment_id = metadata.get(_PAYMENT_ID_KEY)
+    if not payment_id:
+        return Foreign(f"PaymentIntent {payment_intent_id} has no metadata.paymentId: not made through moqui-stripe")
+    if metadata.get(_CONFIG_KEY, config_id) != config_id:
+        return Foreign(f"PaymentIntent {payment_intent_id} belongs to gateway config {metadata[_CONFIG_KEY]}")
+    payment = await context.entity.find_one(PAYMENT, {"paymentId": payment_id})
+    if payment is None:
+        return Foreign(f"PaymentIntent {payment_intent_id} names payment {payment_id}, which does not exist")
+    if payment.get("paymentGatewayConfigId") not in (None, "", config_id):
+        return Foreign(f"Payment {payment_id} goes through gateway config {payment['paymentGatewayConfigId']}")
+    return payment_id
+
+
+async def load_locked(context: WebhookContext, payment_id: str, payment_intent_id: str) -> LockedPayment | Foreign:
+    """Read the payment and its PaymentIntent (with the latest charge) now; call while holding the payment lock.
+
+    A payment our gateway services would refuse (no amount, a currency Stripe does not take) or a PaymentIntent
+    that names another payment is foreign. Raises stripe.StripeError when Stripe cannot be reached.
+    """
+    try:
+        subject = await load_subject(context.entity, context.gateways, payment_id, context.payment_gateway_config_id)
+        intent = await retrieve_intent(subject, payment_intent_id)
+    except ServiceError as error:
+        return Foreign(str(error))
+    return LockedPayment(subject, intent)

@@ -1,0 +1,112 @@
+"""One verified event: stored before processing, processed once, the outcome recorded on its row.
+
+Deliveries of the same event through the same endpoint are serialized by an advisory lock on the event id; a
+redelivery of an event already processed or ignored is answered at once and records nothing. A failed event is
+processed again on its row when Stripe retries it (processing is idempotent, see the handlers).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import stripe
+
+from moqui_bridge.service import ServiceError
+from service.stripe_gateway.outcome import StripeRequestRejected, safe_message
+from service.webhooks.context import WebhookContext
+from service.webhooks.disputes import DISPUTE_EVENTS, handle_dispute_event
+from service.webhooks.event_log import (
+    DONE_STATUSES,
+    SWE_FAILED,
+    event_lock,
+    find_event,
+    finish_event,
+    record_received,
+)
+from service.webhooks.intent_events import INTENT_EVENTS, handle_intent_event
+from service.webhooks.outcome import Handled, PermanentFailure
+from service.webhooks.refund_events import REFUND_EVENTS, handle_refund_event
+
+__all__ = ["HANDLED_EVENT_TYPES", "DeliveryResult", "process_event"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[WebhookContext, str, dict[str, Any]], Awaitable[Handled]]
+
+_HANDLERS: Final[Mapping[str, Handler]] = {
+    **dict.fromkeys(INTENT_EVENTS, handle_intent_event),
+    **dict.fromkeys(REFUND_EVENTS, handle_refund_event),
+    **dict.fromkeys(DISPUTE_EVENTS, handle_dispute_event),
+}
+HANDLED_EVENT_TYPES: Final = frozenset(_HANDLERS)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What to answer Stripe: `retry` (500) only for our own transient faults."""
+
+    status_id: str
+    message: str | None
+    retry: bool = False
+    duplicate: bool = False
+
+
+async def process_event(context: WebhookContext, event: dict[str, Any], payload: str) -> DeliveryResult:
+    """Store (once), process and record one verified event; never raises for a processing failure."""
+    event_id = str(event["id"])
+    event_type = str(event["type"])
+    snapshot = event["data"]["object"]
+    object_id = snapshot.get("id") if isinstance(snapshot.get("id"), str) else None
+    config_id = context.payment_gateway_config_id
+    async with event_lock(context.entity, config_id, event_id):
+        row = await find_event(context.entity, config_id, event_id)
+        if row is not None and row["processingStatusId"] in DONE_STATUSES:
+            done = row["processingStatusId"]
+            log.info("webhook event %s (%s) delivered again, already %s", event_id, event_type, done)
+            return DeliveryResult(row["processingStatusId"], row["processingMessage"], duplicate=True)
+        if row is None:
+            webhook_event_id = await record_received(
+                context.entity,
+                config_id,
+                event_id=event_id,
+                event_type=event_type,
+                object_id=object_id,
+                payload=payload,
+            )
+        else:
+            webhook_event_id = str(row["webhookEventId"])
+        result = await _run_handler(context, event_id, event_type, snapshot)
+        await finish_event(context.entity, webhook_event_id, result.status_id, result.message)
+    log.info("webhook event %s (%s): %s %s", event_id, event_type, result.status_id, result.message or "")
+    return result
+
+
+async def _run_handler(
+    context: WebhookContext, event_id: str, event_type: str, snapshot: dict[str, Any]
+) -> DeliveryResult:
+    handler = _HANDLERS.get(event_type)
+    if handler is None:
+        handled = Handled.ignored(f"event type {event_type} is not acted on")
+        return DeliveryResult(handled.status_id, handled.message)
+    try:
+        handled = await handler(context, event_type, snapshot)
+    except (PermanentFailure, StripeRequestRejected) as error:
+        return _permanent(event_id, error.message)
+    except ServiceError as error:
+        # A Mantle rule refused (e.g. a refund larger than what is left): the same event would be refused again.
+        return _permanent(event_id, str(error))
+    except stripe.StripeError as error:
+        log.warning("webhook event %s: Stripe could not be read (%s), will retry", event_id, type(error).__name__)
+        return DeliveryResult(SWE_FAILED, f"Stripe could not be read ({type(error).__name__}); will be retried", True)
+    except Exception as error:  # our own fault (database, Moqui unreachable, a bug): worth Stripe's retry
+        log.exception("webhook event %s (%s) failed; Stripe will retry", event_id, event_type)
+        return DeliveryResult(SWE_FAILED, safe_message(f"{type(error).__name__}: {error}"), retry=True)
+    return DeliveryResult(handled.status_id, handled.message)
+
+
+def _permanent(event_id: str, message: str) -> DeliveryResult:
+    log.warning("webhook event %s refused: %s", event_id, message)
+    return DeliveryResult(SWE_FAILED, message)

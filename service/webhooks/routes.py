@@ -1,0 +1,120 @@
+"""`POST /stripe/webhook/{paymentGatewayConfigId}`: Stripe's deliveries for one gateway config's account.
+
+Answers: 404 for a gateway config we have no Stripe account for, 400 when that config has no webhook secret or the
+signature does not verify (an audit row is kept, the body is never processed), 200 once the event is processed,
+ignored or refused by our rules, and 500 only for our own transient faults, so that Stripe retries exactly those.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
+
+from aiohttp import web
+
+from moqui_bridge.mantle.local_side import LocalMantleSide
+from moqui_bridge.mantle.side import MantleSide
+from service.webhooks.context import WebhookContext
+from service.webhooks.event_log import record_rejected
+from service.webhooks.processing import process_event
+from service.webhooks.signature import SIGNATURE_HEADER, SignatureError, verify_signature
+
+if TYPE_CHECKING:
+    # Types only: service.app mounts these routes, so importing it here would be circular.
+    from service.app import AppState, Runtime
+
+__all__ = ["WEBHOOK_PATH", "add_webhook_routes", "local_mantle_side"]
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH: Final = "/stripe/webhook/{paymentGatewayConfigId}"
+MantleSideFor = Callable[["Runtime"], MantleSide]
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    state: AppState
+    mantle_side: MantleSideFor
+
+
+_ENDPOINT: Final = web.AppKey("moqui_stripe_webhook_endpoint", _Endpoint)
+
+
+def local_mantle_side(runtime: Runtime) -> MantleSide:
+    """Standalone: Mantle's rules in this process, with the app's base service context."""
+    return LocalMantleSide(lambda: runtime.base_context)
+
+
+def add_webhook_routes(app: web.Application, state: AppState, mantle_side: MantleSideFor = local_mantle_side) -> None:
+    """Mount the webhook endpoint on `app` (whose APP_STATE is `state`).
+
+    `mantle_side` gives the Mantle side of the running app: the local rules by default (standalone); in
+    shared-database mode pass the app's RemoteMantleSide.
+    """
+    app[_ENDPOINT] = _Endpoint(state, mantle_side)
+    app.router.add_post(WEBHOOK_PATH, _receive)
+
+
+def _answer(status: int, body: dict[str, Any]) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+async def _receive(request: web.Request) -> web.Response:
+    endpoint = request.app[_ENDPOINT]
+    state = endpoint.state
+    config_id = request.match_info["paymentGatewayConfigId"]
+    gateway_settings = state.settings.gateway(config_id)
+    if gateway_settings is None:
+        return _answer(404, {"error": f"no Stripe account is configured for gateway config {config_id}"})
+    if gateway_settings.webhook_secret is None:
+        return _answer(400, {"error": f"webhooks are not configured for gateway config {config_id} (no secret)"})
+    runtime = state.require_runtime()
+    raw = await request.read()
+    payload = raw.decode("utf-8", errors="replace")
+    try:
+        verify_signature(
+            raw,
+            request.headers.get(SIGNATURE_HEADER),
+            gateway_settings.webhook_secret.get_secret_value(),
+            gateway_settings.webhook_tolerance_seconds,
+        )
+    except SignatureError as error:
+        log.warning("webhook for gateway config %s rejected: %s", config_id, error.reason)
+        await record_rejected(runtime.entity, config_id, error.reason, payload)
+        return _answer(400, {"error": "signature verification failed"})
+    event = _event(payload)
+    if event is None:
+        reason = "signed body is not a Stripe event"
+        await record_rejected(runtime.entity, config_id, reason, payload, signature_valid=True)
+        return _answer(400, {"error": "not a Stripe event"})
+    context = WebhookContext(
+        entity=runtime.entity,
+        gateways=runtime.gateways,
+        mantle=endpoint.mantle_side(runtime),
+        payment_gateway_config_id=config_id,
+    )
+    result = await process_event(context, event, payload)
+    body = {"received": True, "status": result.status_id, "duplicate": result.duplicate}
+    if result.retry:
+        return _answer(500, {**body, "received": False})
+    return _answer(200, body)
+
+
+def _event(payload: str) -> dict[str, Any] | None:
+    """The event, when the body is a Stripe event with an id, a type and a data.object."""
+    try:
+        event = json.loads(payload, parse_float=Decimal)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or event.get("object") != "event":
+        return None
+    data = event.get("data")
+    if not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return None
+    return event
