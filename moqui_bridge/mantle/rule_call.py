@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from moqui_bridge.entity.facade import EntityFacade
 from moqui_bridge.entity.locks import advisory_lock
@@ -61,8 +60,3 @@ async def locked_rule_call(context: MantleContext, kind: str, record_id: str) ->
     """A transaction holding the record's advisory lock until it commits (never a row lock on Moqui's rows)."""
     async with context.entity.transaction() as connection, advisory_lock(connection, lock_key(kind, record_id)):
         yield RuleCall(context, connection)
-
-
-def as_mapping(value: Any) -> Mapping[str, Any]:
-    """A service result value that should be a map (Moqui passes EntityValues and Maps alike)."""
-    return value if isinstance(value, Mapping) else {}
