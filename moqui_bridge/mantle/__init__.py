@@ -1,5 +1,29 @@
-"""The Mantle side: Moqui/Mantle's generic payment and order rules, and how flows started here reach them.
+"""The Mantle side: Mantle's generic payment and order rules, and how flows started here reach them.
 
-Standalone, `payment_rules` and `order_rules` play Moqui's part in this process; with a shared database,
-`remote_moqui.RemoteMantleSide` asks the real Moqui over its REST API. Nothing here is Stripe-specific.
+Standalone, the rules play Moqui's part in this process; with a shared database, `remote_moqui.RemoteMantleSide` asks
+the real Moqui over its REST API. Nothing here is Stripe-specific, and nothing imports `service` or the emulator.
+
+Modules:
+    context         MantleContext (entity facade + call_service) and the clock
+    names           entity, status, enumeration and service names
+    records         loading/updating the records the rules work on
+    status          status changes checked against moqui.basic.StatusFlowTransition
+    gateway         gateway config resolution, calling the configured implementation, re-reading its PGR
+    rule_call       one rule run: transaction, advisory lock (``mantle-payment:<id>``), messages
+    authorization   authorize#SinglePayment / #StorePayment / #OrderPayments
+    settlement      capture#SinglePayment, release#SinglePayment, get#SinglePaymentGatewayDetails
+    refunds         refund#SinglePayment, recording refunds the gateway made on its own
+    orders          create#Order, add#OrderPartPayment, place#Order (no order items: see there)
+    payment_rules   registers the payment services under Mantle's names
+    order_rules     registers the order services, the PaymentMethod create and the read services
+    mantle_rest     RestApi("mantle") with Mantle's paths
+    side            the MantleSide protocol and its results
+    local_side      LocalMantleSide (standalone)
+    remote_moqui    RemoteMantleSide (shared database)
+
+Where this port differs from Mantle (on purpose): messages Mantle puts in its message facade are answered as a
+``messages`` out-parameter; a status change outside the status flow is refused *before* the gateway is called;
+refund Payments carry the gateway's refund reference in ``paymentRefNum`` and are not applied to the refunded
+Payment (no PaymentApplication entity here); authorize#OrderPayments authorizes each payment in its own
+transaction and does not run autoApprove#Order.
 """

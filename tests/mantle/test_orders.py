@@ -144,7 +144,7 @@ async def test_place_order_authorizes_through_the_store_gateway(context: MantleT
     assert payment["statusId"] == "PmntAuthorized" and payment["paymentGatewayConfigId"] == "TEST_APPROVE"
 
     again = await context.call_service(ORDERS + "place#Order", {"orderId": order_id})
-    assert again["statusChanged"] is False and "authFailed" not in {k for k, v in again.items() if v is not None}
+    assert again["statusChanged"] is False and again["authFailed"] is None
     assert len(context.gateway.calls_to("approve#Authorize")) == 1
 
 
