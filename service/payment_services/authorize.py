@@ -21,11 +21,12 @@ from typing import Any, Final
 import stripe
 from stripe.params import PaymentIntentConfirmParams
 
+from moqui_bridge.entity import EntityFacade
 from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
 from service.money import from_minor_units
 from service.payment_services.intent_link import current_intent_id, record_intent
-from service.payment_services.operation_journal import OperationScope
+from service.payment_services.operation_journal import OperationScope, unfinished_operation
 from service.payment_services.outcome_records import (
     intent_link_for,
     previous_success,
@@ -44,8 +45,9 @@ from service.stripe_gateway.operations import (
     StripeIntegrityError,
     capture_payment_intent,
     create_payment_intent,
+    find_payment_intents,
 )
-from service.stripe_gateway.outcome import outcome_from_payment_intent, rejected_request
+from service.stripe_gateway.outcome import StripeRequestRejected, outcome_from_payment_intent, rejected_request
 
 __all__ = ["authorize_payment"]
 
@@ -65,14 +67,11 @@ async def authorize_payment(parameters: AuthorizeIn, context: ServiceContext, *,
         if subject.status_id in _NEVER_AUTHORIZED:
             raise ServiceError(f"Payment {subject.payment_id} is {subject.status_id} and cannot be authorized")
         amount_minor = subject.minor_units(subject.amount, "amount")
-        intent_id = await current_intent_id(entity, subject.payment)
-        intent = None
-        if intent_id is not None:
-            try:
-                intent = await retrieve_intent(subject, intent_id)
-            except stripe.StripeError as error:
-                pgr_id = await record_unreachable(entity, subject, operation.payment_operation_enum_id, error)
-                return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
+        try:
+            intent = await _current_intent(entity, subject, operation)
+        except stripe.StripeError as error:
+            pgr_id = await record_unreachable(entity, subject, operation.payment_operation_enum_id, error)
+            return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
         if intent is not None and intent.status != "canceled":
             pgr_id = await _continue(context, subject, operation, intent, amount_minor)
         else:
@@ -83,6 +82,34 @@ async def authorize_payment(parameters: AuthorizeIn, context: ServiceContext, *,
                 )
             pgr_id = await _create(context, subject, operation)
     return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
+
+
+async def _current_intent(
+    entity: EntityFacade, subject: PaymentSubject, operation: GatewayOperation
+) -> stripe.PaymentIntent | None:
+    """The payment's PaymentIntent: by our link or paymentRefNum, else by Stripe's search on our metadata.
+
+    The search finds one a checkout page made for this payment and we were never told of; charging again
+    instead would be a double charge. (Stripe's search lags by seconds; our own creations are covered by the
+    journal's key replay, not by this.)
+    """
+    intent_id = await current_intent_id(entity, subject.payment)
+    if intent_id is not None:
+        return await retrieve_intent(subject, intent_id)
+    if await unfinished_operation(
+        entity, OperationScope(subject.payment_id, subject.payment_gateway_config_id, operation, None)
+    ):
+        # Our own create whose answer was never recorded: replaying its key (in _create) finds it and finishes
+        # the journal row, which a search would leave unfinished.
+        return None
+    try:
+        found = await find_payment_intents(subject.gateway, subject.payment_id)
+    except StripeRequestRejected as rejected:
+        raise ServiceError(
+            f"Stripe refused to search the PaymentIntents of payment {subject.payment_id}: {rejected.message}"
+        ) from rejected
+    live = [intent for intent in found if intent.status != "canceled"]
+    return await retrieve_intent(subject, live[0].id) if live else None
 
 
 def _link_recorder(context: ServiceContext, subject: PaymentSubject) -> Any:

@@ -32,6 +32,7 @@ __all__ = [
     "begin_operation",
     "finish_operation",
     "finished_operations",
+    "unfinished_operation",
 ]
 
 GATEWAY_OPERATION: Final = "stripe.StripeGatewayOperation"
@@ -116,6 +117,17 @@ async def begin_operation(
         },
     )
     return JournalEntry(created["operationId"], key, attempt, False, amount)
+
+
+async def unfinished_operation(entity: EntityFacade, scope: OperationScope) -> JournalEntry | None:
+    """The attempt of `scope` whose outcome we never recorded, if any (the next call of the scope replays it)."""
+    rows = await entity.find(
+        GATEWAY_OPERATION, {**scope.conditions(), "operationStatusId": list(_UNFINISHED)}, order_by=["attemptNum"]
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    return JournalEntry(row["operationId"], row["idempotencyKey"], row["attemptNum"], True, row["amount"])
 
 
 async def finish_operation(

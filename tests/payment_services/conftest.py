@@ -19,6 +19,7 @@ import pytest
 import stripe
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.service import ServiceRegistry
@@ -261,7 +262,7 @@ async def harness(
     settings = Settings(
         gateways={
             CONFIG_ID: GatewaySettings(
-                secret_key=SECRET_KEY,  # type: ignore[arg-type]
+                secret_key=SecretStr(SECRET_KEY),
                 api_base=stripe_emulator_url,
                 max_network_retries=1,
                 timeout_seconds=TIMEOUT_SECONDS,

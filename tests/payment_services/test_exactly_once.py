@@ -178,3 +178,37 @@ async def test_crash_after_refund_replays_the_key(harness: Harness) -> None:
     assert (await harness.pgr(result["paymentGatewayResponseId"]))["resultSuccess"] == "Y"
     intent = await harness.only_intent(payment_id)
     assert [r.amount for r in await harness.refunds(intent.id)] == [2000]
+
+
+async def test_rate_limit_that_does_not_stop_gives_an_error_pgr(harness: Harness) -> None:
+    payment_id = await harness.add_payment("13.00")
+    # More 429s than our back-off waits out (the first try and three waits).
+    await harness.emulator.add_fault("/v1/payment_intents", "error", status=429, count=4, method="POST")
+    failed = await harness.ok("authorize#Payment", payment_id)
+    pgr = await harness.pgr(failed["paymentGatewayResponseId"])
+    assert (pgr["resultError"], pgr["resultDeclined"], pgr["responseCode"]) == ("Y", "N", "rate_limit_error")
+    assert await harness.intents(payment_id) == []
+    retried = await harness.ok("authorize#Payment", payment_id)
+    assert (await harness.pgr(retried["paymentGatewayResponseId"]))["resultSuccess"] == "Y"
+    assert len(await harness.charges((await harness.only_intent(payment_id)).id)) == 1
+
+
+async def test_paymentintent_authorized_by_the_checkout_page_is_found_and_not_charged_again(harness: Harness) -> None:
+    """Nobody told us of the checkout page's PaymentIntent (no link, no paymentRefNum): Stripe's search finds it."""
+    payment_id = await harness.add_payment("64.00")
+    checkout = await harness.gateway.client.v1.payment_intents.create_async(
+        {
+            "amount": 6400,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "capture_method": "manual",
+            "confirm": True,
+            "metadata": {"paymentId": payment_id, "paymentGatewayConfigId": "StripeGateway"},
+        }
+    )
+    result = await harness.ok("authorize#Payment", payment_id)
+    pgr = await harness.pgr(result["paymentGatewayResponseId"])
+    assert pgr["resultSuccess"] == "Y" and pgr["referenceNum"] == checkout.id
+    assert (await harness.only_intent(payment_id)).id == checkout.id
+    assert len(await harness.charges(checkout.id)) == 1
+    assert await harness.journal(payment_id) == []  # nothing was sent to Stripe but reads
