@@ -1,0 +1,1 @@
+"""Tests of the Stripe webhook endpoint: real PostgreSQL, the Stripe emulator delivering over loopback HTTP."""
