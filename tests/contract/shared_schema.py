@@ -114,6 +114,16 @@ def seed_records(registry: EntityRegistry, reference: Path = MOQUI_REFERENCE) ->
     return records
 
 
+def data_file_records(registry: EntityRegistry, path: Path) -> list[DataRecord]:
+    """The records of an entity-facade-xml file for the entities loaded here (others, e.g. DbResource, skipped)."""
+    root = etree.parse(str(path), _PARSER).getroot()
+    wrapper = etree.Element("entity-facade-xml", type=root.get("type") or "seed")
+    for element in root:
+        if isinstance(element.tag, str) and element.tag in registry:
+            wrapper.append(copy.deepcopy(element))
+    return parse_data(registry, wrapper)
+
+
 def foreign_key_sql(registry: EntityRegistry) -> list[str]:
     """``ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY`` for each ``one`` relationship between loaded entities.
 
