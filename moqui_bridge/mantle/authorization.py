@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from moqui_bridge.mantle import gateway, names
-from moqui_bridge.mantle.context import MantleContext, now_timestamp
+from moqui_bridge.mantle.context import MantleContext
 from moqui_bridge.mantle.records import (
     Connection,
     Record,
+    delivered_date,
     load_order,
     load_payment,
     load_payment_method,
@@ -53,7 +54,7 @@ async def authorize_payment(
         # Nothing to hold: Mantle marks a zero payment authorized and delivered without a gateway.
         payment = await change_payment_status(entity, connection, payment, names.PMNT_AUTHORIZED)
         payment = await change_payment_status(
-            entity, connection, payment, names.PMNT_DELIVERED, {"effectiveDate": _effective_date(payment)}
+            entity, connection, payment, names.PMNT_DELIVERED, {"effectiveDate": delivered_date(payment)}
         )
         return PaymentOutcome(payment, messages=call.messages)
 
@@ -106,7 +107,7 @@ async def apply_authorize_response(
         )
         if response.get("paymentOperationEnumId") == names.PGO_AUTH_AND_CAPTURE:
             payment = await change_payment_status(
-                entity, connection, payment, names.PMNT_DELIVERED, {"effectiveDate": _effective_date(payment)}
+                entity, connection, payment, names.PMNT_DELIVERED, {"effectiveDate": delivered_date(payment)}
             )
         await _forget_card_security_code(call, payment)
     elif gateway.declined(response):
@@ -114,10 +115,6 @@ async def apply_authorize_response(
             entity, connection, payment, names.PMNT_DECLINED, {"paymentGatewayConfigId": config_id}
         )
     return payment
-
-
-def _effective_date(payment: Mapping[str, object]) -> object:
-    return payment.get("effectiveDate") or now_timestamp()
 
 
 async def _forget_card_security_code(call: RuleCall, payment: Mapping[str, object]) -> None:

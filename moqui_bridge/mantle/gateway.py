@@ -97,8 +97,8 @@ async def load_config(entity: EntityFacade, connection: Connection | None, confi
 
 def service_name(config: Mapping[str, Any], operation: Operation) -> str | None:
     """The implementation the config names for an operation; None (skip the operation) when empty."""
-    value = config.get(f"{operation}ServiceName")
-    return str(value).strip() or None if value else None
+    value = str(config.get(f"{operation}ServiceName") or "").strip()
+    return value or None
 
 
 async def find_authorize_response(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from moqui_bridge.entity.connection import Connection
 from moqui_bridge.entity.facade import EntityFacade
 from moqui_bridge.mantle import names
+from moqui_bridge.mantle.context import now_timestamp
 from moqui_bridge.service.errors import ServiceError
 
 Record = dict[str, Any]
@@ -80,3 +82,9 @@ def shown_amount(amount: Decimal) -> str:
     """An amount for a message: stored amounts carry 4 decimals; show 2 unless more are significant."""
     cents = amount.quantize(Decimal("0.01"))
     return str(cents if cents == amount else amount.normalize())
+
+
+def delivered_date(payment: Mapping[str, Any]) -> datetime:
+    """The effectiveDate a Payment gets when it becomes Delivered: its own if set (a scheduled date), else now."""
+    effective = payment.get("effectiveDate")
+    return effective if isinstance(effective, datetime) else now_timestamp()

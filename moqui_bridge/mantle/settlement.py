@@ -9,7 +9,14 @@ from typing import Any
 from moqui_bridge.mantle import gateway, names
 from moqui_bridge.mantle.authorization import authorize_payment
 from moqui_bridge.mantle.context import now_timestamp
-from moqui_bridge.mantle.records import Record, load_payment, load_payment_method, shown_amount, update_payment
+from moqui_bridge.mantle.records import (
+    Record,
+    delivered_date,
+    load_payment,
+    load_payment_method,
+    shown_amount,
+    update_payment,
+)
 from moqui_bridge.mantle.rule_call import PaymentOutcome, RuleCall
 from moqui_bridge.mantle.status import change_payment_status
 from moqui_bridge.service.errors import ServiceError
@@ -92,7 +99,7 @@ async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | Non
     )
     if gateway.succeeded(response):
         payment = await change_payment_status(
-            entity, connection, payment, names.PMNT_DELIVERED, {"effectiveDate": _effective_date(payment)}
+            entity, connection, payment, names.PMNT_DELIVERED, {"effectiveDate": delivered_date(payment)}
         )
     elif gateway.declined(response):
         payment = await change_payment_status(entity, connection, payment, names.PMNT_DECLINED)
@@ -134,7 +141,7 @@ async def _check_gateway_status(
             connection,
             payment,
             names.PMNT_DELIVERED,
-            {"effectiveDate": effective_date or _effective_date(payment)},
+            {"effectiveDate": effective_date or delivered_date(payment)},
         )
         call.note(f"Payment {payment_id} was already captured in the gateway")
         return PaymentOutcome(payment, messages=call.messages)
@@ -144,7 +151,7 @@ async def _check_gateway_status(
             connection,
             payment,
             names.PMNT_DELIVERED,
-            {"effectiveDate": effective_date or _effective_date(payment)},
+            {"effectiveDate": effective_date or delivered_date(payment)},
         )
         payment = await change_payment_status(
             entity, connection, payment, names.PMNT_CONFIRMED, {"settlementDate": settlement_date or now_timestamp()}
@@ -243,7 +250,7 @@ async def _apply_gateway_status(call: RuleCall, payment: Record, details: Mappin
             connection,
             payment,
             names.PMNT_DELIVERED,
-            {"effectiveDate": effective_date or _effective_date(payment)},
+            {"effectiveDate": effective_date or delivered_date(payment)},
         )
     if gateway_status == names.PMNT_CONFIRMED:
         payment = await change_payment_status(
@@ -253,10 +260,6 @@ async def _apply_gateway_status(call: RuleCall, payment: Record, details: Mappin
         payment = await change_payment_status(entity, connection, payment, str(gateway_status))
     call.note(f"Status for Payment {payment['paymentId']} updated from gateway transaction status")
     return payment
-
-
-def _effective_date(payment: Mapping[str, Any]) -> Any:
-    return payment.get("effectiveDate") or now_timestamp()
 
 
 def _timestamp(value: Any) -> Any:
