@@ -31,7 +31,6 @@ __all__ = [
     "OperationScope",
     "begin_operation",
     "finish_operation",
-    "finished_operations",
     "unfinished_operation",
 ]
 
@@ -151,19 +150,3 @@ async def finish_operation(
     if stripe_request_id is not None:
         values["stripeRequestId"] = stripe_request_id
     await entity.update(GATEWAY_OPERATION, {"operationId": entry.operation_id}, values, connection=connection)
-
-
-async def finished_operations(
-    entity: EntityFacade, payment_id: str, payment_gateway_config_id: str, operation: GatewayOperation
-) -> list[dict[str, Any]]:
-    """Completed attempts of one operation on a payment (any PaymentIntent), newest first."""
-    return await entity.find(
-        GATEWAY_OPERATION,
-        {
-            "paymentId": payment_id,
-            "paymentGatewayConfigId": payment_gateway_config_id,
-            "paymentOperationEnumId": operation.payment_operation_enum_id,
-            "operationStatusId": SGO_COMPLETED,
-        },
-        order_by=["-completedDate"],
-    )
