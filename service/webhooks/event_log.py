@@ -7,6 +7,7 @@ signature check get an audit row of their own (no event id: their body cannot be
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ __all__ = [
     "finish_event",
     "record_received",
     "record_rejected",
+    "stored_payload",
 ]
 
 WEBHOOK_EVENT: Final = "stripe.StripeWebhookEvent"
@@ -42,6 +44,15 @@ DONE_STATUSES: Final = frozenset({SWE_PROCESSED, SWE_IGNORED})
 # operator needs to recognise it, so a flood of forged requests cannot fill the table.
 _MESSAGE_LIMIT: Final = 255
 _REJECTED_PAYLOAD_LIMIT: Final = 2000
+
+# PaymentIntent and SetupIntent snapshots carry their client secret, which is never stored (a page retrieves it from
+# Stripe when it needs it). Only its value is replaced; the rest of the payload stays exactly as Stripe sent it.
+_CLIENT_SECRET: Final = re.compile(r'("client_secret"\s*:\s*)"(?:[^"\\]|\\.)*"')
+
+
+def stored_payload(payload: str) -> str:
+    """The payload as stored: client secrets removed."""
+    return _CLIENT_SECRET.sub(r'\1"[removed]"', payload)
 
 
 def _now() -> datetime:
@@ -87,7 +98,7 @@ async def record_received(
             "signatureValid": "Y",
             "processingStatusId": SWE_RECEIVED,
             "receivedDate": _now(),
-            "payload": payload,
+            "payload": stored_payload(payload),
         },
     )
     return str(created["webhookEventId"])
@@ -107,7 +118,7 @@ async def record_rejected(
             "processingMessage": reason[:_MESSAGE_LIMIT],
             "receivedDate": now,
             "processedDate": now,
-            "payload": payload[:_REJECTED_PAYLOAD_LIMIT],
+            "payload": stored_payload(payload[:_REJECTED_PAYLOAD_LIMIT]),
         },
     )
     return str(created["webhookEventId"])

@@ -76,11 +76,6 @@ class WebhookWorld:
             assert settled[delivery.id].responses[-1] == 200, settled[delivery.id]
         return [settled[d.id] for d in deliveries]
 
-    async def events_of(self, intent_id: str) -> list[str]:
-        """Ids of the emulator's events about a PaymentIntent (or its charges), oldest first."""
-        deliveries = await self.emulator.deliveries()
-        return [d.event_id for d in deliveries]
-
     async def add_payment(
         self,
         amount: str = "10.00",

@@ -24,6 +24,9 @@ async def test_a_customer_who_never_returned_is_authorized_by_the_webhook(world:
     assert [row["processingStatusId"] for row in rows] == ["SweProcessed"]
     assert rows[0]["signatureValid"] == "Y" and rows[0]["objectId"] == intent.id
     assert rows[0]["payload"] and intent.id in rows[0]["payload"]
+    # The raw event is kept, but never the PaymentIntent's client secret.
+    assert intent.client_secret and intent.client_secret not in rows[0]["payload"]
+    assert '"client_secret": "[removed]"' in rows[0]["payload"]
     assert {d.event_type for d in deliveries} >= {"payment_intent.amount_capturable_updated", "charge.succeeded"}
 
 
