@@ -1,0 +1,316 @@
+"""The shopper's pages: `GET /stripe/Checkout` (pay for an order) and `GET /stripe/Checkout/return` (back from
+Stripe), plus their static assets under `/stripe/static/`.
+
+Trust: nothing in a query string counts unless the link's signature covers it (`links.verify_checkout_query`). A
+link that fails verification gets a plain error page and is never redirected anywhere, so the page cannot be used
+as an open redirect. The return handler ignores the `payment_intent*` and `redirect_status` parameters Stripe adds:
+it reads the PaymentIntent linked to the order's checkout Payment from Stripe itself.
+
+There are no POST routes: the card goes from Stripe's frame straight to Stripe, and both routes are safe to repeat
+(reload, back button, double click), so there is nothing for a CSRF token to protect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import stripe
+from aiohttp import web
+
+from moqui_bridge.mantle import names
+from moqui_bridge.mantle.side import MantleSide
+from moqui_bridge.moqui_rest_client import MoquiRestError
+from moqui_bridge.service import ServiceError
+from service.checkout.checkout_payment import checkout_lock, prepare_checkout_payment
+from service.checkout.links import CheckoutLink, CheckoutLinkError, verify_checkout_query
+from service.checkout.order_check import CheckoutRefused, PayableOrder, load_payable_order
+from service.checkout.web_support import (
+    PageRenderer,
+    add_static_assets,
+    content_security_policy,
+    page_headers,
+    stripe_origins,
+)
+from service.context import ServiceContext
+from service.money import MoneyError, format_amount
+from service.payment_services.intent_link import current_intent_id
+from service.stripe_gateway.operations import StripeIntegrityError, retrieve_payment_intent
+from service.stripe_gateway.outcome import StripeRequestRejected, field_value
+
+__all__ = [
+    "CHECKOUT_PATH",
+    "RETURN_PATH",
+    "CheckoutProvider",
+    "CheckoutServices",
+    "add_checkout_routes",
+    "error_redirect_url",
+]
+
+log = logging.getLogger(__name__)
+
+CHECKOUT_PATH: Final = "/stripe/Checkout"
+RETURN_PATH: Final = "/stripe/Checkout/return"
+STATIC_PREFIX: Final = "/stripe/static"
+_HERE = Path(__file__).resolve().parent
+_SIGNED_KEYS: Final = ("orderId", "customerPartyId", "doneUrl", "errorUrl", "expires", "signature")
+_PAID_STATUSES: Final = frozenset({names.PMNT_AUTHORIZED, names.PMNT_DELIVERED, names.PMNT_CONFIRMED})
+_AUTHORIZED_INTENT: Final = frozenset({"requires_capture", "succeeded"})
+# What may go wrong talking to Stripe: unreachable (StripeError), refused or inconsistent answers, unpayable amounts.
+_STRIPE_PROBLEMS: Final = (stripe.StripeError, StripeRequestRejected, StripeIntegrityError, MoneyError)
+# What the Mantle side raises: the local rules' Moqui errors, or a remote Moqui's REST failures.
+_MANTLE_PROBLEMS: Final = (ServiceError, MoquiRestError)
+
+
+@dataclass(frozen=True)
+class CheckoutServices:
+    """What the pages work with: the service context (database, Stripe gateways, settings) and the Mantle side."""
+
+    context: ServiceContext
+    mantle: MantleSide
+
+
+CheckoutProvider = Callable[[], CheckoutServices]
+"""Gives the pages their services for one request (the app's runtime exists only while it runs)."""
+
+
+def _with_query(url: str, params: Mapping[str, str]) -> str:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def error_redirect_url(link: CheckoutLink, reason: str, message: str) -> str:
+    """The link's (verified) error URL with `checkoutError` (a stable code) and `checkoutMessage` (for the shopper)."""
+    return _with_query(link.error_url, {"checkoutError": reason, "checkoutMessage": message})
+
+
+def add_checkout_routes(app: web.Application, provider: CheckoutProvider) -> None:
+    """Add GET /stripe/Checkout, GET /stripe/Checkout/return and /stripe/static/* to `app` (once)."""
+    if any(resource.canonical == CHECKOUT_PATH for resource in app.router.resources()):
+        return
+    pages = _CheckoutPages(provider)
+    app.router.add_get(CHECKOUT_PATH, pages.checkout)
+    app.router.add_get(RETURN_PATH, pages.checkout_return)
+    add_static_assets(app, STATIC_PREFIX, _HERE / "static", ("checkout.css", "checkout.js"))
+
+
+class _CheckoutPages:
+    def __init__(self, provider: CheckoutProvider) -> None:
+        self._provider = provider
+        self._renderer = PageRenderer(_HERE / "templates")
+
+    # -- responses ---------------------------------------------------------------------------------------------
+
+    def _message(
+        self,
+        status: int,
+        title: str,
+        message: str,
+        *,
+        retry_url: str | None = None,
+        back_url: str | None = None,
+    ) -> web.Response:
+        body = self._renderer.render(
+            "message.html", title=title, message=message, retry_url=retry_url, back_url=back_url
+        )
+        return web.Response(
+            text=body, status=status, content_type="text/html", headers=page_headers(content_security_policy())
+        )
+
+    @staticmethod
+    def _redirect(url: str) -> web.Response:
+        # 303: the browser follows with a GET whatever brought it here.
+        headers = page_headers(content_security_policy())
+        headers["Location"] = url
+        return web.Response(status=303, headers=headers)
+
+    def _refused(self, link: CheckoutLink, refused: CheckoutRefused) -> web.Response:
+        log.info("checkout for order %s refused: %s", link.order_id, refused.reason)
+        if refused.reason == "already_paid":
+            return self._redirect(link.done_url)
+        return self._redirect(error_redirect_url(link, refused.reason, refused.message))
+
+    def _unavailable(self, request: web.Request, link: CheckoutLink) -> web.Response:
+        return self._message(
+            503,
+            "Payment temporarily unavailable",
+            "We could not reach the payment service. Nothing has been charged twice: please try again in a moment.",
+            retry_url=str(request.rel_url),
+            back_url=error_redirect_url(link, "payment_unavailable", "The payment service was unavailable."),
+        )
+
+    # -- shared steps ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _verified_link(request: web.Request, context: ServiceContext) -> CheckoutLink:
+        checkout = context.settings.checkout
+        secret = checkout.link_secret.get_secret_value() if checkout.link_secret is not None else ""
+        query = {key: request.query.get(key, "") for key in _SIGNED_KEYS}
+        return verify_checkout_query(secret, query, checkout.allowed_redirect_origins)
+
+    @staticmethod
+    def _signed_query(request: web.Request) -> dict[str, str]:
+        return {key: request.query.get(key, "") for key in _SIGNED_KEYS}
+
+    @staticmethod
+    def _base_url(request: web.Request, context: ServiceContext) -> str:
+        public_url = context.settings.server.public_url
+        return public_url.rstrip("/") if public_url else f"{request.scheme}://{request.host}"
+
+    async def _finish_paid(self, services: CheckoutServices, link: CheckoutLink, payment_id: str) -> web.Response:
+        """The PaymentIntent is authorized (or paid): have Mantle record it, place the order if configured, done."""
+        context, mantle = services.context, services.mantle
+        entity = context.entity
+        async with checkout_lock(entity, link.order_id):
+            payment = await entity.find_one(names.PAYMENT, {"paymentId": payment_id})
+            status = payment.get("statusId") if payment else None
+            if status not in _PAID_STATUSES:
+                try:
+                    # authorize#SinglePayment -> our authorize#Payment, which finds the PaymentIntent authorized.
+                    result = await mantle.authorize_payment(payment_id)
+                    status = result.status_id
+                except _MANTLE_PROBLEMS:
+                    log.exception("checkout: recording authorized payment %s failed", payment_id)
+                    status = None
+            if status not in _PAID_STATUSES:
+                log.warning("checkout: payment %s authorized at Stripe but is %s in Mantle", payment_id, status)
+                return self._redirect(
+                    error_redirect_url(
+                        link,
+                        "payment_not_recorded",
+                        "Your card was authorized, but we could not record the payment. Please contact us.",
+                    )
+                )
+            await self._place_order(services, link.order_id)
+        log.info("checkout: order %s paid by payment %s", link.order_id, payment_id)
+        return self._redirect(link.done_url)
+
+    @staticmethod
+    async def _place_order(services: CheckoutServices, order_id: str) -> None:
+        if not services.context.settings.checkout.place_order:
+            return
+        order = await services.context.entity.find_one(names.ORDER_HEADER, {"orderId": order_id})
+        if order is None or order.get("statusId") != names.ORDER_OPEN:
+            return
+        try:
+            await services.mantle.place_order(order_id)
+        except _MANTLE_PROBLEMS:
+            # The payment is recorded; the application can still place the order itself.
+            log.exception("checkout: placing order %s after its payment failed", order_id)
+
+    async def _place_if_paid(self, services: CheckoutServices, link: CheckoutLink, refused: CheckoutRefused) -> None:
+        if refused.reason == "already_paid":
+            async with checkout_lock(services.context.entity, link.order_id):
+                await self._place_order(services, link.order_id)
+
+    # -- handlers ----------------------------------------------------------------------------------------------
+
+    async def checkout(self, request: web.Request) -> web.Response:
+        """GET /stripe/Checkout: the order summary and the Payment Element for its PaymentIntent."""
+        services = self._provider()
+        context = services.context
+        try:
+            link = self._verified_link(request, context)
+        except CheckoutLinkError as error:
+            log.info("checkout link refused: %s", error)
+            return self._message(400, "This payment link cannot be used", str(error))
+        try:
+            payable = await load_payable_order(context.entity, context.settings, link)
+        except CheckoutRefused as refused:
+            await self._place_if_paid(services, link, refused)
+            return self._refused(link, refused)
+        try:
+            prepared = await prepare_checkout_payment(context, services.mantle, payable)
+        except _STRIPE_PROBLEMS:
+            log.exception("checkout: preparing the PaymentIntent for order %s failed", link.order_id)
+            return self._unavailable(request, link)
+        except _MANTLE_PROBLEMS as error:
+            log.warning("checkout: no payment could be made for order %s: %s", link.order_id, error)
+            return self._redirect(
+                error_redirect_url(link, "payment_not_created", "We could not start the payment for this order.")
+            )
+        intent = prepared.intent
+        if intent.status in _AUTHORIZED_INTENT:
+            return await self._finish_paid(services, link, prepared.payment_id)
+        if intent.status == "processing":
+            return self._processing(link)
+        return self._render_checkout(request, context, link, payable, intent)
+
+    def _processing(self, link: CheckoutLink) -> web.Response:
+        return self._message(
+            200,
+            "Your payment is processing",
+            "Your bank is still processing the payment. We will confirm your order as soon as it completes.",
+            back_url=link.done_url,
+        )
+
+    def _render_checkout(
+        self,
+        request: web.Request,
+        context: ServiceContext,
+        link: CheckoutLink,
+        payable: PayableOrder,
+        intent: stripe.PaymentIntent,
+    ) -> web.Response:
+        gateway = payable.gateway
+        base = self._base_url(request, context)
+        return_url = f"{base}{RETURN_PATH}?{urlencode(self._signed_query(request))}"
+        initial_error = ""
+        last_message = field_value(field_value(intent, "last_payment_error"), "message")
+        if intent.status == "requires_payment_method" and last_message:
+            # Back from a failed 3-D Secure challenge (or a reload after a decline): say why, let them retry.
+            initial_error = str(last_message)
+        body = self._renderer.render(
+            "checkout.html",
+            order_name=payable.order_name,
+            order_id=payable.order_id,
+            amount_due=format_amount(payable.amount_due, payable.currency),
+            publishable_key=gateway.publishable_key,
+            client_secret=intent.client_secret,
+            return_url=return_url,
+            stripe_js_url=gateway.stripe_js_url,
+            initial_error=initial_error,
+            cancel_url=error_redirect_url(link, "canceled", "The payment was canceled."),
+            test_mode=gateway.publishable_key.startswith("pk_test_"),
+        )
+        csp = content_security_policy(stripe_origins(gateway.stripe_js_url, gateway.api_base))
+        return web.Response(text=body, content_type="text/html", headers=page_headers(csp))
+
+    async def checkout_return(self, request: web.Request) -> web.Response:
+        """GET /stripe/Checkout/return: where Stripe sends the browser after confirmPayment (and 3-D Secure)."""
+        services = self._provider()
+        context = services.context
+        try:
+            link = self._verified_link(request, context)
+        except CheckoutLinkError as error:
+            log.info("checkout return refused: %s", error)
+            return self._message(400, "This payment link cannot be used", str(error))
+        try:
+            payable = await load_payable_order(context.entity, context.settings, link)
+        except CheckoutRefused as refused:
+            await self._place_if_paid(services, link, refused)
+            return self._refused(link, refused)
+        back_to_checkout = f"{CHECKOUT_PATH}?{urlencode(self._signed_query(request))}"
+        entity = context.entity
+        for payment in payable.checkout_payments:
+            intent_id = await current_intent_id(entity, payment)
+            if intent_id is None or payment.get("statusId") not in (names.PMNT_PROMISED, names.PMNT_DECLINED):
+                continue
+            try:
+                gateway = context.gateways.get(payable.payment_gateway_config_id)
+                intent = await retrieve_payment_intent(gateway, intent_id)
+            except _STRIPE_PROBLEMS:
+                log.exception("checkout return: reading PaymentIntent of payment %s failed", payment["paymentId"])
+                return self._unavailable(request, link)
+            if intent.status in _AUTHORIZED_INTENT:
+                return await self._finish_paid(services, link, str(payment["paymentId"]))
+            if intent.status == "processing":
+                return self._processing(link)
+            # Declined, 3-D Secure failed, or not confirmed yet: the checkout page shows why and takes another card.
+            return self._redirect(back_to_checkout)
+        return self._redirect(back_to_checkout)

@@ -1,0 +1,68 @@
+/*
+ * The checkout page: mount Stripe's Payment Element for the PaymentIntent the server made, and confirm it.
+ * Everything comes from the form's data attributes (no inline script, so the CSP can forbid inline code).
+ * On success stripe.confirmPayment leaves the page for return_url (after 3-D Secure when the card asks for it);
+ * it only comes back here with an error, such as a declined card, which is shown so the shopper can try again.
+ */
+(function () {
+  "use strict";
+
+  var form = document.getElementById("payment-form");
+  var button = document.getElementById("pay-button");
+  var message = document.getElementById("payment-message");
+  var status = document.getElementById("payment-status");
+  var container = document.getElementById("payment-element");
+  var loading = document.getElementById("element-loading");
+
+  function showError(text) {
+    message.textContent = text || "";
+  }
+
+  function setBusy(busy) {
+    button.disabled = busy;
+    button.setAttribute("aria-busy", String(busy));
+    status.textContent = busy ? "Processing your payment…" : "";
+  }
+
+  if (typeof window.Stripe !== "function") {
+    if (loading) loading.textContent = "";
+    showError("The secure payment form could not be loaded. Please check your connection and reload the page.");
+    return;
+  }
+
+  var stripe = window.Stripe(form.dataset.publishableKey);
+  var elements = stripe.elements({ clientSecret: form.dataset.clientSecret });
+  var paymentElement = elements.create("payment");
+  paymentElement.on("ready", function () {
+    if (loading && loading.parentNode) loading.parentNode.removeChild(loading);
+    container.setAttribute("aria-busy", "false");
+    button.disabled = false;
+  });
+  paymentElement.on("loaderror", function (event) {
+    showError((event && event.error && event.error.message) || "The secure payment form could not be loaded.");
+  });
+  paymentElement.mount(container);
+
+  var submitting = false;
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    // One confirmation at a time: a double click must not send two.
+    if (submitting) return;
+    submitting = true;
+    showError("");
+    setBusy(true);
+    stripe
+      .confirmPayment({ elements: elements, confirmParams: { return_url: form.dataset.returnUrl } })
+      .then(function (result) {
+        // Only reached when the payment did not go through; success navigates to return_url instead.
+        submitting = false;
+        setBusy(false);
+        showError(result && result.error ? result.error.message : "The payment did not go through. Please try again.");
+      })
+      .catch(function (error) {
+        submitting = false;
+        setBusy(false);
+        showError("The payment could not be sent: " + (error && error.message ? error.message : "unknown error"));
+      });
+  });
+})();
