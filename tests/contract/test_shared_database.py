@@ -17,6 +17,7 @@ row of SEQUENCE_VALUE_ITEM may differ.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import os
@@ -687,15 +688,11 @@ async def test_the_api_key_travels_in_the_url_only(deployment: SharedDeployment)
     # Moqui's runner sends no auth header: the written location must carry the key, and without it we refuse.
     location = urllib.parse.urlsplit(deployment.location)
     assert urllib.parse.parse_qs(location.query) == {"api_key": [API_KEY]}
-    keyless = SharedDeployment(
-        deployment.pool,
-        deployment.registry,
-        urllib.parse.urlunsplit(location._replace(query="")),
-        deployment.session,
-        deployment.emulator_url,
-        deployment.tables_before_start,
-    )
-    answer = await keyless.raw_call(
-        "release#Payment", f'{{"paymentGatewayConfigId":"StripeGateway","paymentId":"{PAYMENT_ID}"}}'
-    )
-    assert answer["error"]["code"] == 403, answer
+    before = await deployment.mantle_snapshot()
+    for query in ("", "api_key=not-our-key"):
+        refused = dataclasses.replace(deployment, location=urllib.parse.urlunsplit(location._replace(query=query)))
+        answer = await refused.raw_call(
+            "release#Payment", f'{{"paymentGatewayConfigId":"StripeGateway","paymentId":"{PAYMENT_ID}"}}'
+        )
+        assert answer["error"]["code"] == 403, answer
+    assert changed_rows(before, await deployment.mantle_snapshot(), deployment.registry) == {}
