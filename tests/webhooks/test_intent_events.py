@@ -132,3 +132,17 @@ async def test_a_failed_attempt_is_recorded_without_declining_the_payment(world:
     await world.deliver()
     assert (await world.payment(payment_id))["statusId"] == "PmntAuthorized"
     assert await world.intents_of(payment_id) == [intent.id]
+
+
+async def test_a_capture_made_in_the_dashboard_reaches_mantle(world: WebhookWorld) -> None:
+    payment_id = await world.add_payment()
+    await world.call(names.AUTHORIZE_SINGLE_PAYMENT, paymentId=payment_id)
+    await world.deliver()
+    payment = await world.payment(payment_id)
+    assert payment["statusId"] == "PmntAuthorized"
+
+    await world.stripe_client.v1.payment_intents.capture_async(str(payment["paymentRefNum"]))
+    await world.deliver()
+
+    assert (await world.payment(payment_id))["statusId"] == "PmntDelivered"
+    assert [row["transactionStatus"] for row in await world.pgrs(payment_id, "PgoTxDetails")] == ["succeeded"]
