@@ -18,6 +18,7 @@ from stripe_emulator.routes import (
     setup_intents,
 )
 from stripe_emulator.state import STATE_KEY, EmulatorConfig, EmulatorState
+from stripe_emulator.stripe_js import add_stripe_js_routes
 
 
 def create_app(
@@ -38,6 +39,7 @@ def create_app(
         emulator_state.webhooks.add_endpoint(url, secret)
     for module in (payment_intents, charges, refunds, customers, payment_methods, setup_intents, events, control):
         app.router.add_routes(module.routes)
+    add_stripe_js_routes(app)
 
     async def webhook_sender(_app: web.Application) -> AsyncIterator[None]:
         await emulator_state.webhooks.start()
