@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
@@ -117,9 +116,3 @@ def add_static_assets(app: web.Application, url_prefix: str, directory: Path, fi
             )
 
         app.router.add_get(f"{url_prefix.rstrip('/')}/{file_name}", handler)
-
-
-def same_origin_path(url: str) -> bool:
-    """Whether `url` is a path on our own site (no scheme, no host): safe to redirect to."""
-    parts = urlsplit(url)
-    return not parts.scheme and not parts.netloc and url.startswith("/") and not url.startswith("//")

@@ -240,3 +240,19 @@ async def test_checkout_is_readable_at_phone_width(chromium: Any, demo: DemoStac
         await page.screenshot(path=str(screenshots / "checkout-phone.png"), full_page=True)
     finally:
         await context.close()
+
+
+async def test_stand_in_retrieves_the_payment_intent_with_its_client_secret(page: Any, demo: DemoStack) -> None:
+    await subscribe(page, demo)
+    retrieved = await page.evaluate(
+        """async () => {
+            const form = document.getElementById("payment-form");
+            const stripe = Stripe(form.dataset.publishableKey);
+            const good = await stripe.retrievePaymentIntent(form.dataset.clientSecret);
+            const forged = await stripe.retrievePaymentIntent(good.paymentIntent.id + "_secret_forged");
+            return {status: good.paymentIntent.status, amount: good.paymentIntent.amount, error: forged.error.message};
+        }"""
+    )
+    assert retrieved["status"] == "requires_payment_method"
+    assert retrieved["amount"] == 2900
+    assert "client_secret" in retrieved["error"]
