@@ -15,10 +15,15 @@ from aiohttp import web
 from moqui_bridge.database.pool import create_pool
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Pool
+from moqui_bridge.mantle.local_side import LocalMantleSide
+from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
+from moqui_bridge.mantle.side import MantleSide
+from moqui_bridge.moqui_rest_client import MoquiRestClient
 from moqui_bridge.service import ServiceRegistry
 from moqui_bridge.web.auth import Authenticator, Principal
 from moqui_bridge.web.json_rpc import add_json_rpc_route
 from moqui_bridge.web.rest import add_rest_routes
+from service.checkout.pages import CheckoutServices, add_checkout_routes
 from service.config import Settings
 from service.context import IDEMPOTENCY_KEY_HEADER, ServiceContext
 from service.database_setup import load_entity_registry, prepare_database
@@ -26,18 +31,29 @@ from service.metrics import Metrics, metrics_middleware
 from service.rest_api import rest_apis
 from service.service_catalogue import register_services
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateways
+from service.webhooks import add_webhook_routes
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Runtime:
-    """What exists only while the app runs: the pool, the facade, the Stripe clients, the base context."""
+    """What exists only while the app runs: the pool, the facade, the Stripe clients, the base context, and the
+    Mantle side that flows starting here (checkout, webhooks) ask to act."""
 
     pool: Pool
     entity: EntityFacade
     gateways: StripeGateways
     base_context: ServiceContext
+    # None only in shared mode without moqui.base_url: the gateway services work, checkout and webhooks cannot.
+    mantle: MantleSide | None
+
+    def require_mantle(self) -> MantleSide:
+        """The Mantle side, or 503 with the reason when shared mode was given no Moqui address."""
+        if self.mantle is None:
+            log.error("shared mode without moqui.base_url: checkout and webhooks cannot ask Moqui to act")
+            raise web.HTTPServiceUnavailable(text="moqui.base_url is not configured")
+        return self.mantle
 
 
 @dataclass
@@ -123,10 +139,32 @@ def create_app(settings: Settings, database_dsn: str) -> web.Application:
     factory = _context_factory(state)
     add_json_rpc_route(app, registry, factory, state.authenticator)
     add_rest_routes(app, rest_apis(settings), registry, factory, state.authenticator)
+    add_checkout_routes(app, lambda: _checkout_services(state))
+    add_webhook_routes(app, state, lambda runtime: runtime.require_mantle())
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_runtime(state))
     return app
+
+
+def _checkout_services(state: AppState) -> CheckoutServices:
+    runtime = state.require_runtime()
+    return CheckoutServices(runtime.base_context, runtime.require_mantle())
+
+
+def _remote_moqui_client(settings: Settings) -> MoquiRestClient | None:
+    """Shared database: Moqui's REST API runs Mantle's rules for checkout and webhooks (None without an address)."""
+    moqui = settings.moqui
+    if not moqui.base_url:
+        log.warning("shared mode without moqui.base_url: checkout and webhooks are unavailable")
+        return None
+    return MoquiRestClient(
+        moqui.base_url,
+        username=moqui.username or None,
+        password=moqui.password.get_secret_value() if moqui.password else None,
+        api_key=moqui.api_key.get_secret_value() if moqui.api_key else None,
+        timeout=moqui.timeout_seconds,
+    )
 
 
 def _runtime(state: AppState):  # type: ignore[no-untyped-def]
@@ -144,11 +182,17 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
                 base_context = ServiceContext(
                     entity=entity, gateways=gateways, settings=settings, services=state.registry
                 )
-                state.runtime = Runtime(pool, entity, gateways, base_context)
+                moqui_client = _remote_moqui_client(settings) if settings.server.mode == "shared" else None
+                mantle: MantleSide | None = LocalMantleSide(lambda: base_context)
+                if settings.server.mode == "shared":
+                    mantle = RemoteMantleSide(moqui_client) if moqui_client else None
+                state.runtime = Runtime(pool, entity, gateways, base_context, mantle)
                 try:
                     yield
                 finally:
                     state.runtime = None
+                    if moqui_client is not None:
+                        await moqui_client.close()
         finally:
             await pool.close()
 

@@ -35,6 +35,7 @@ def _command_serve(arguments: argparse.Namespace) -> int:
     from service.server import serve
 
     settings = _load(arguments, _serve_overrides(arguments))
+    logging.getLogger().setLevel(settings.log_level)
     asyncio.run(serve(settings))
     return 0
 

@@ -27,11 +27,10 @@ from aiohttp import web
 from moqui_bridge.database.postgres_server import PostgresServer
 from moqui_bridge.entity.data_loader import load_files
 from service.app import APP_STATE, create_app
-from service.checkout.wiring import mount_standalone_checkout
 from service.config import Settings, load_settings
 from service.saas_example import DEMO_DATA_FILES
 from service.saas_example.app import SAAS_PREFIX, mount_saas_example
-from service.webhooks import WEBHOOK_PATH, add_webhook_routes
+from service.webhooks import WEBHOOK_PATH
 from stripe_emulator.app import create_app as create_emulator_app
 from stripe_emulator.state import EmulatorConfig
 from stripe_emulator.stripe_js import STRIPE_JS_PATH, add_stripe_js_routes
@@ -97,9 +96,6 @@ def demo_settings(
 def build_demo_app(settings: Settings, database_dsn: str, *, session_secret: str | None = None) -> web.Application:
     """The service app with the checkout pages, the webhook endpoint and the SaaS example mounted (standalone)."""
     app = create_app(settings, database_dsn)
-    mount_standalone_checkout(app)
-    if not any(resource.canonical == WEBHOOK_PATH for resource in app.router.resources()):
-        add_webhook_routes(app, app[APP_STATE])
     mount_saas_example(app, session_secret=session_secret)
     return app
 

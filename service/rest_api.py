@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from moqui_bridge.mantle.mantle_rest import mantle_rest_api
-
 from moqui_bridge.web.rest import RestApi
 from service.config import Settings
+from service.webhooks import add_dispute_rest_routes
 
 PAYMENT_SERVICES = "stripe.StripePaymentServices"
 
@@ -17,6 +17,7 @@ def stripe_rest_api() -> RestApi:
         api.route("POST", f"/payments/{{paymentId}}/{operation}", f"{PAYMENT_SERVICES}.{operation}#Payment")
     api.route("GET", "/payments/{paymentId}/gatewayDetails", f"{PAYMENT_SERVICES}.get#PaymentGatewayDetails")
     api.route("GET", "/checkoutUrl", "stripe.StripeCheckoutServices.get#CheckoutUrl")
+    add_dispute_rest_routes(api)
     return api
 
 

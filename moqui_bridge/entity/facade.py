@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ class EntityFacade:
         self._pool = pool
         self._registry = registry
         self._sequences = sequence_banks if sequence_banks is not None else SequenceBanks(pool)
+        self._admissions: dict[str, asyncio.Semaphore] = {}
 
     @property
     def registry(self) -> EntityRegistry:
@@ -50,6 +52,19 @@ class EntityFacade:
     def pool(self) -> Pool:
         """The asyncpg pool the facade runs on."""
         return self._pool
+
+    def admission(self, kind: str, connections_per_operation: int) -> asyncio.Semaphore:
+        """Slots bounding how many operations of one kind run at once, so they cannot exhaust the pool.
+
+        An operation that holds a pooled connection (say, its lock's transaction) while it takes more deadlocks
+        once every connection is held by operations each waiting for one more. Admitting at most
+        pool size / connections-per-operation of them keeps a connection free for every admitted one.
+        """
+        semaphore = self._admissions.get(kind)
+        if semaphore is None:
+            slots = max(1, self._pool.get_max_size() // connections_per_operation)
+            semaphore = self._admissions[kind] = asyncio.Semaphore(slots)
+        return semaphore
 
     def definition(self, entity_name: str) -> EntityDefinition:
         """The definition of an entity by full or short name (UnknownEntityError otherwise)."""

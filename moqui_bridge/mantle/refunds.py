@@ -113,6 +113,13 @@ async def find_recorded_refund(call: RuleCall, payment_id: str, reference_num: A
     return found[0] if found else None
 
 
+def refund_reference(response: Mapping[str, Any]) -> Any:
+    """What names one refund at the gateway: the PGR's subReference (the refund's own id) where the gateway gives
+    one, else its referenceNum. The referenceNum alone is shared by every refund of a payment at gateways (Stripe)
+    that reference the original transaction there, so matching on it would take a second refund for the first."""
+    return response.get("subReference") or response.get("referenceNum")
+
+
 async def record_refund_payment(
     call: RuleCall,
     payment: Mapping[str, Any],
@@ -123,7 +130,7 @@ async def record_refund_payment(
     """Record a refund the gateway made: the refund Payment in Delivered (reused if this reference is recorded)."""
     entity, connection = call.entity, call.connection
     payment_id = str(payment["paymentId"])
-    recorded = await find_recorded_refund(call, payment_id, response.get("referenceNum"))
+    recorded = await find_recorded_refund(call, payment_id, refund_reference(response))
     if recorded is not None:
         return recorded
     fields: dict[str, Any] = {
@@ -133,7 +140,7 @@ async def record_refund_payment(
         "toPaymentMethodId": payment.get("paymentMethodId"),
         "refundForPaymentId": payment_id,
         "effectiveDate": now_timestamp(),
-        "paymentRefNum": response.get("referenceNum"),
+        "paymentRefNum": refund_reference(response),
     }
     if refund_record is not None:
         return await change_payment_status(entity, connection, refund_record, names.PMNT_DELIVERED, fields)
@@ -180,7 +187,7 @@ async def record_gateway_refund(
             raise ServiceError(
                 f"PaymentGatewayResponse {payment_gateway_response_id} for Payment {payment_id} not found"
             )
-        recorded = await find_recorded_refund(call, payment_id, response.get("referenceNum"))
+        recorded = await find_recorded_refund(call, payment_id, refund_reference(response))
         if recorded is not None:
             return RecordedRefund(payment_id, str(recorded["paymentId"]), created=False)
         _require_refundable(payment)

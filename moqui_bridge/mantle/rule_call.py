@@ -55,8 +55,20 @@ def lock_key(kind: str, record_id: str) -> str:
     return f"mantle-{kind}:{record_id}"
 
 
+# A rule call holds its own connection while the gateway operation it calls is admitted separately.
+_CONNECTIONS_PER_RULE_CALL = 4
+
+
 @asynccontextmanager
 async def locked_rule_call(context: MantleContext, kind: str, record_id: str) -> AsyncIterator[RuleCall]:
-    """A transaction holding the record's advisory lock until it commits (never a row lock on Moqui's rows)."""
-    async with context.entity.transaction() as connection, advisory_lock(connection, lock_key(kind, record_id)):
+    """A transaction holding the record's advisory lock until it commits (never a row lock on Moqui's rows).
+
+    Admitted through its own slots (a rule holds its connection while the gateway operation it calls takes more),
+    so under load rule calls queue instead of exhausting the pool.
+    """
+    async with (
+        context.entity.admission("mantle-rule", _CONNECTIONS_PER_RULE_CALL),
+        context.entity.transaction() as connection,
+        advisory_lock(connection, lock_key(kind, record_id)),
+    ):
         yield RuleCall(context, connection)

@@ -12,13 +12,12 @@ routes.py         the aiohttp endpoint and `add_webhook_routes`
 """
 
 from service.webhooks.dispute_read import GET_PAYMENT_DISPUTES, add_dispute_rest_routes, register_webhook_services
-from service.webhooks.routes import WEBHOOK_PATH, add_webhook_routes, local_mantle_side
+from service.webhooks.routes import WEBHOOK_PATH, add_webhook_routes
 
 __all__ = [
     "GET_PAYMENT_DISPUTES",
     "WEBHOOK_PATH",
     "add_dispute_rest_routes",
     "add_webhook_routes",
-    "local_mantle_side",
     "register_webhook_services",
 ]

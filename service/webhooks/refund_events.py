@@ -18,7 +18,7 @@ and the Mantle side itself finds a refund already recorded by its reference, so 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -105,9 +105,6 @@ async def _sync_refund(context: WebhookContext, locked: LockedPayment, refund: s
     if refund.status not in _MONEY_MOVED:
         return f"refund {refund.id} is {refund.status}; nothing refunded, nothing recorded"
     outcome = outcome_from_refund(refund)
-    # Mantle copies the PGR's referenceNum to the refund Payment's paymentRefNum and finds a refund already recorded
-    # by it, so it must name this refund (the PaymentIntent is the same for every refund of the payment).
-    outcome = replace(outcome, reference_num=refund.id)
     amount = from_minor_units(refund.amount, refund.currency)
     async with entity.transaction() as connection:
         pgr_id = await write_response(

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from moqui_bridge.mantle.local_side import LocalMantleSide
 from moqui_bridge.mantle.side import MantleSide
 from service.webhooks.context import WebhookContext
 from service.webhooks.event_log import record_rejected
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     # Types only: service.app mounts these routes, so importing it here would be circular.
     from service.app import AppState, Runtime
 
-__all__ = ["WEBHOOK_PATH", "add_webhook_routes", "local_mantle_side"]
+__all__ = ["WEBHOOK_PATH", "add_webhook_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +43,11 @@ class _Endpoint:
 _ENDPOINT: Final = web.AppKey("moqui_stripe_webhook_endpoint", _Endpoint)
 
 
-def local_mantle_side(runtime: Runtime) -> MantleSide:
-    """Standalone: Mantle's rules in this process, with the app's base service context."""
-    return LocalMantleSide(lambda: runtime.base_context)
-
-
-def add_webhook_routes(app: web.Application, state: AppState, mantle_side: MantleSideFor = local_mantle_side) -> None:
+def add_webhook_routes(app: web.Application, state: AppState, mantle_side: MantleSideFor) -> None:
     """Mount the webhook endpoint on `app` (whose APP_STATE is `state`).
 
-    `mantle_side` gives the Mantle side of the running app: the local rules by default (standalone); in
-    shared-database mode pass the app's RemoteMantleSide.
+    `mantle_side` gives the Mantle side of the running app (`service.app` passes the runtime's: the local rules
+    standalone, Moqui's REST API with a shared database).
     """
     app[_ENDPOINT] = _Endpoint(state, mantle_side)
     app.router.add_post(WEBHOOK_PATH, _receive)

@@ -23,7 +23,6 @@ from moqui_bridge.mantle import names
 from service.app import APP_STATE, create_app
 from service.checkout.links import checkout_url, sign_checkout_query
 from service.checkout.pages import CheckoutServices
-from service.checkout.wiring import mount_standalone_checkout, standalone_checkout_provider
 from service.config import Settings, load_settings
 from service.context import ServiceContext
 from service.saas_example import DEMO_DATA_FILES
@@ -77,7 +76,8 @@ class CheckoutServer:
     @property
     def services(self) -> CheckoutServices:
         """The checkout pages' services (context and Mantle side)."""
-        return standalone_checkout_provider(self.app)()
+        runtime = self.app[APP_STATE].require_runtime()
+        return CheckoutServices(runtime.base_context, runtime.require_mantle())
 
     @property
     def context(self) -> ServiceContext:
@@ -159,7 +159,6 @@ async def running_checkout(
     """
     settings = settings or checkout_settings(emulator_url)
     app = create_app(settings, database_dsn)
-    mount_standalone_checkout(app)
     if mount is not None:
         mount(app)
     runner = web.AppRunner(app, access_log=None)

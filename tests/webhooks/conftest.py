@@ -24,7 +24,6 @@ from service.app import APP_STATE, create_app
 from service.config import load_settings
 from service.context import ServiceContext
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateway
-from service.webhooks import add_webhook_routes, register_webhook_services
 from stripe_emulator.control import DeliveryInfo, EmulatorControl, WebhookEndpointInfo
 
 CONFIG_ID = "StripeGateway"
@@ -192,8 +191,6 @@ async def world(
     )
     app = create_app(settings, entity_database_dsn)
     state = app[APP_STATE]
-    register_webhook_services(state.registry)
-    add_webhook_routes(app, state)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     stripe_gateway = StripeGateway("test-dashboard", StripeAccountSettings(SECRET_KEY, api_base=stripe_emulator_url))

@@ -31,7 +31,8 @@ async def test_a_dashboard_refund_is_recorded_once(world: WebhookWorld) -> None:
     pgrs = await world.pgrs(payment_id, "PgoRefund")
     assert len(pgrs) == 1
     assert pgrs[0]["resultSuccess"] == "Y" and pgrs[0]["amount"] == Decimal("3.00")
-    assert pgrs[0]["referenceNum"] == refund.id and pgrs[0]["subReference"] == refund.id
+    # As for every PGR of the payment: referenceNum names the PaymentIntent, subReference this refund.
+    assert pgrs[0]["referenceNum"] == intent_id and pgrs[0]["subReference"] == refund.id
     rows = await world.entity.find(REFUND, {"paymentId": payment_id})
     assert len(rows) == 1
     assert rows[0]["refundId"] == refund.id and rows[0]["originEnumId"] == "SroStripe"
@@ -40,6 +41,7 @@ async def test_a_dashboard_refund_is_recorded_once(world: WebhookWorld) -> None:
     assert len(refund_payments) == 1
     assert refund_payments[0]["amount"] == Decimal("3.00") and refund_payments[0]["statusId"] == "PmntDelivered"
     assert refund_payments[0]["paymentTypeEnumId"] == "PtRefund"
+    assert refund_payments[0]["paymentRefNum"] == refund.id
     assert rows[0]["refundPaymentId"] == refund_payments[0]["paymentId"]
     # The original payment keeps its status: Mantle records refunds as payments of their own.
     assert (await world.payment(payment_id))["statusId"] == "PmntDelivered"
