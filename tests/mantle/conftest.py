@@ -83,12 +83,3 @@ class PaymentMaker:
 def make(context: MantleTestContext) -> PaymentMaker:
     """Record maker on the test's database."""
     return PaymentMaker(context.entity)
-
-
-@pytest.fixture
-async def order_status_flow(context: MantleTestContext) -> None:
-    """The OrderHeader transition place#Order needs. It belongs in MantleSeedData.xml (asked of the entity engine's
-    owner); added here only while it is missing there, so this turns into a no-op once the seed carries it."""
-    key = {"statusFlowId": "Default", "statusId": "OrderOpen", "toStatusId": "OrderPlaced"}
-    if await context.entity.find_one("moqui.basic.StatusFlowTransition", key) is None:
-        await context.entity.create("moqui.basic.StatusFlowTransition", {**key, "transitionName": "Place"})

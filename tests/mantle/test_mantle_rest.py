@@ -25,8 +25,6 @@ API_KEY = "integrator-test-key"
 HEADERS = {"api_key": API_KEY}
 Client = TestClient[Any, Any]
 
-pytestmark = pytest.mark.usefixtures("order_status_flow")
-
 
 @pytest.fixture
 async def client(

@@ -16,8 +16,6 @@ from tests.mantle.gateway_services import MantleTestContext
 ORDERS = "mantle.order.OrderServices."
 PAYMENT = "mantle.account.payment.Payment"
 
-pytestmark = pytest.mark.usefixtures("order_status_flow")
-
 
 async def new_order(context: MantleTestContext, **fields: Any) -> tuple[str, str]:
     result = await context.call_service(
