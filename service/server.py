@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from moqui_bridge.database.pool import DatabaseUnavailableError
 from moqui_bridge.database.postgres_server import PostgresServer, PostgresServerError
@@ -37,7 +38,7 @@ def ensure_api_key(settings: Settings, data_dir: Path) -> Settings:
         key_file.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
         log.info("no server.api_keys configured: generated an api key in %s", key_file)
     key = key_file.read_text(encoding="utf-8").strip()
-    server = settings.server.model_copy(update={"api_keys": {GENERATED_KEY_NAME: key}})
+    server = settings.server.model_copy(update={"api_keys": {GENERATED_KEY_NAME: SecretStr(key)}})
     return settings.model_copy(update={"server": server})
 
 
