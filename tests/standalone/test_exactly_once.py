@@ -1,0 +1,133 @@
+"""Nothing is charged twice through Mantle's REST paths: repeated calls with an Idempotency-Key, Stripe outages
+(a 500 before Stripe acted, a response lost after it acted) and the retries that follow them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.standalone.conftest import StandaloneWorld, flags_set
+
+IN_DOUBT = "SgoInDoubt"
+COMPLETED = "SgoCompleted"
+
+
+async def _captured_payment(world: StandaloneWorld, amount: str = "90.00") -> str:
+    payment_id = await world.new_payment(amount)
+    await world.gateway_call("authorize", payment_id)
+    await world.gateway_call("capture", payment_id)
+    assert await world.status(payment_id) == "PmntDelivered"
+    return payment_id
+
+
+async def test_repeated_refund_with_the_same_idempotency_key_refunds_once(world: StandaloneWorld) -> None:
+    payment_id = await _captured_payment(world)
+    intent = await world.only_intent(payment_id)
+
+    first = await world.gateway_call("refund", payment_id, Decimal("20.00"), idempotency_key="refund-order-1")
+    repeat = await world.gateway_call("refund", payment_id, Decimal("20.00"), idempotency_key="refund-order-1")
+    # The repeat is answered with what the first did: same gateway response, same refund Payment.
+    assert repeat["paymentGatewayResponseId"] == first["paymentGatewayResponseId"]
+    assert repeat["refundPaymentId"] == first["refundPaymentId"]
+    assert [refund.amount for refund in await world.refunds(intent.id)] == [2000]
+    payment = await world.payment(payment_id)
+    assert [row["paymentId"] for row in payment["refundPayments"]] == [first["refundPaymentId"]]
+    assert await world.operations(payment_id) == ["PgoAuthorize", "PgoCapture", "PgoRefund"]
+
+    # Another key for the same amount is another refund: the key, not the amount, tells a repeat.
+    second = await world.gateway_call("refund", payment_id, Decimal("20.00"), idempotency_key="refund-order-2")
+    assert second["refundPaymentId"] != first["refundPaymentId"]
+    assert sorted(refund.amount for refund in await world.refunds(intent.id)) == [2000, 2000]
+    assert len((await world.payment(payment_id))["refundPayments"]) == 2
+    assert await world.status(payment_id) == "PmntDelivered"
+
+
+async def test_repeated_authorize_and_capture_with_an_idempotency_key_charge_once(world: StandaloneWorld) -> None:
+    payment_id = await world.new_payment("35.00")
+
+    for _ in range(2):
+        await world.gateway_call("authorize", payment_id, idempotency_key="authorize-1")
+        assert await world.status(payment_id) == "PmntAuthorized"
+    intent = await world.only_intent(payment_id)
+    assert intent.status == "requires_capture"
+
+    await world.gateway_call("capture", payment_id, idempotency_key="capture-1")
+    assert await world.status(payment_id) == "PmntDelivered"
+    # Mantle refuses to capture a Delivered payment again, before Stripe is asked, and writes nothing.
+    before = await world.snapshot(payment_id)
+    status, answer = await world.integrator.request(
+        "POST", f"/payments/{payment_id}/gateways/capture", idempotency_key="capture-1"
+    )
+    assert (status, answer["errorCode"]) == (400, 400) and "already been delivered" in answer["errors"]
+    assert await world.snapshot(payment_id) == before
+    intent = await world.only_intent(payment_id)
+    assert (intent.status, intent.amount_received) == ("succeeded", 3500)
+    assert len(await world.charges(intent.id)) == 1
+
+
+async def test_stripe_outage_on_authorize_then_retry_charges_once(world: StandaloneWorld) -> None:
+    payment_id = await world.new_payment("48.00")
+    await world.emulator.add_fault("/v1/payment_intents", "error", method="POST", status=500)
+
+    answer = await world.gateway_call("authorize", payment_id)
+    assert flags_set(answer["paymentGatewayResponse"]) == {"resultError"}
+    assert await world.status(payment_id) == "PmntPromised"
+    assert [flags_set(row) for row in await world.responses(payment_id)] == [{"resultError"}]
+    assert [row["operationStatusId"] for row in await world.journal(payment_id)] == [IN_DOUBT]
+    assert await world.intents(payment_id) == []  # the 500 came before Stripe acted
+    assert await world.emulator.faults() == []
+
+    await world.gateway_call("authorize", payment_id)
+    assert await world.status(payment_id) == "PmntAuthorized"
+    intent = await world.only_intent(payment_id)
+    assert intent.status == "requires_capture"
+    journal = await world.journal(payment_id)
+    # The retry replays the attempt left in doubt under its own key rather than starting a new one.
+    assert len({row["idempotencyKey"] for row in journal}) == 1
+    assert all(row["operationStatusId"] == COMPLETED for row in journal)
+
+    await world.gateway_call("capture", payment_id)
+    assert await world.status(payment_id) == "PmntDelivered"
+    intent = await world.only_intent(payment_id)
+    assert intent.amount_received == 4800
+    assert await world.operations(payment_id) == ["PgoAuthorize", "PgoAuthorize", "PgoCapture"]
+
+
+async def test_capture_whose_response_is_lost_is_not_captured_twice(world: StandaloneWorld) -> None:
+    payment_id = await world.new_payment("61.00")
+    await world.gateway_call("authorize", payment_id)
+    intent = await world.only_intent(payment_id)
+    # Stripe captures, then the connection drops before we hear so.
+    await world.emulator.add_fault(f"/v1/payment_intents/{intent.id}/capture", "lose_response", method="POST")
+
+    answer = await world.gateway_call("capture", payment_id)
+    assert flags_set(answer["paymentGatewayResponse"]) == {"resultError"}
+    assert await world.status(payment_id) == "PmntAuthorized"
+    assert (await world.only_intent(payment_id)).status == "succeeded"
+
+    await world.gateway_call("capture", payment_id)
+    assert await world.status(payment_id) == "PmntDelivered"
+    intent = await world.only_intent(payment_id)
+    assert (intent.status, intent.amount_received) == ("succeeded", 6100)
+    charges = await world.charges(intent.id)
+    assert len(charges) == 1 and charges[0].amount_captured == 6100
+
+
+async def test_stripe_outage_on_refund_then_retry_refunds_once(world: StandaloneWorld) -> None:
+    payment_id = await _captured_payment(world, "40.00")
+    intent = await world.only_intent(payment_id)
+    await world.emulator.add_fault("/v1/refunds", "error", method="POST", status=500)
+
+    answer = await world.gateway_call("refund", payment_id, Decimal("15.00"))
+    # Nothing was refunded, so Mantle records no refund Payment.
+    assert "refundPaymentId" not in answer
+    assert await world.status(payment_id) == "PmntDelivered"
+    payment = await world.payment(payment_id)
+    assert payment["refundPayments"] == []
+    assert flags_set(payment["paymentGatewayResponses"][-1]) == {"resultError"}
+    assert await world.refunds(intent.id) == []
+
+    retried = await world.gateway_call("refund", payment_id, Decimal("15.00"))
+    assert retried["refundPaymentId"]
+    assert [refund.amount for refund in await world.refunds(intent.id)] == [1500]
+    refunds = (await world.payment(payment_id))["refundPayments"]
+    assert [(row["paymentId"], row["amount"]) for row in refunds] == [(retried["refundPaymentId"], Decimal("15.00"))]
