@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lxml import etree
 
 from moqui_bridge.entity.errors import EntityDefinitionError, EntityValueError, UnknownFieldError
 from moqui_bridge.entity.sql_types import max_length, postgres_sql_type
-from moqui_bridge.entity.values import parse_default
+from moqui_bridge.entity.values import is_literal_default, parse_default
 from moqui_bridge.naming import camel_case_to_underscored
 
 LAST_UPDATED_STAMP = "lastUpdatedStamp"
@@ -22,7 +22,12 @@ _SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 @dataclass(frozen=True)
 class FieldDefinition:
-    """One field of an entity: Moqui name, Moqui type and the SQL column it maps to."""
+    """One field of an entity: Moqui name, Moqui type and the SQL column it maps to.
+
+    ``default`` is the attribute as written. A literal (``'PmtrNot'``, ``5``) is converted into ``default_value``
+    and applied on create; a Groovy expression (``ec.user.nowTimestamp``, ``partyId``) is Moqui's entity facade's
+    to evaluate, so it is kept as text only (``default_is_expression``) and ``default_value`` stays None.
+    """
 
     name: str
     type: str
@@ -34,6 +39,7 @@ class FieldDefinition:
     sql_type: str = dataclass_field(init=False)
     max_length: int | None = dataclass_field(init=False)
     default_value: Any = dataclass_field(init=False)
+    default_is_expression: bool = dataclass_field(init=False)
 
     def __post_init__(self) -> None:
         if not _SQL_NAME.match(self.name) or not _SQL_NAME.match(self.column_name):
@@ -43,6 +49,9 @@ class FieldDefinition:
         sql_type = postgres_sql_type(self.type)
         object.__setattr__(self, "sql_type", sql_type)
         object.__setattr__(self, "max_length", max_length(sql_type))
+        object.__setattr__(
+            self, "default_is_expression", self.default is not None and not is_literal_default(self.default)
+        )
         try:
             object.__setattr__(self, "default_value", parse_default(self))
         except EntityValueError as error:
@@ -217,15 +226,123 @@ def parse_entity(element: etree._Element, source: Path | None = None) -> EntityD
     )
 
 
-def parse_entity_file(path: Path) -> list[EntityDefinition]:
-    """Parse every ``<entity>`` of an ``<entities>`` file (view-entity and extend-entity are not supported)."""
+@dataclass(frozen=True, eq=False)
+class EntityExtension:
+    """An ``<extend-entity>``: fields, relationships and indexes another component adds to an entity.
+
+    Kept unapplied until every file is read (EntityRegistry does that), because the entity may be defined in a file
+    loaded later. The field elements stay as XML: a field already on the entity takes only the attributes given here.
+    """
+
+    package: str
+    entity_name: str
+    field_elements: tuple[etree._Element, ...]
+    relationships: tuple[RelationshipDefinition, ...]
+    indexes: tuple[IndexDefinition, ...]
+    table_name: str | None = None
+    optimistic_lock: bool | None = None
+    source: Path | None = None
+
+    @property
+    def full_name(self) -> str:
+        """``package.EntityName`` of the entity extended."""
+        return f"{self.package}.{self.entity_name}"
+
+    def apply_to(self, definition: EntityDefinition) -> EntityDefinition:
+        """The definition with this extension merged in, as Moqui merges it into one entity (and one table)."""
+        fields = list(definition.fields)
+        # Moqui appends lastUpdatedStamp after merging extensions; keep it last here too.
+        stamp = [fields.pop()] if fields and fields[-1].name == LAST_UPDATED_STAMP else []
+        position = {field_definition.name: number for number, field_definition in enumerate(fields)}
+        for element in self.field_elements:
+            name = _required(element, "name", self.source)
+            if name in position:
+                fields[position[name]] = _override_field(fields[position[name]], element)
+            else:
+                position[name] = len(fields)
+                fields.append(_parse_field(element, self.source))
+        return replace(
+            definition,
+            fields=tuple(fields + stamp),
+            relationships=_merged(definition.relationships, self.relationships, lambda r: r.name),
+            indexes=_merged(definition.indexes, self.indexes, lambda i: i.name),
+            table_name=self.table_name or definition.table_name,
+            optimistic_lock=definition.optimistic_lock if self.optimistic_lock is None else self.optimistic_lock,
+        )
+
+
+def _override_field(existing: FieldDefinition, element: etree._Element) -> FieldDefinition:
+    """``existing`` with the attributes an extend-entity's field of the same name sets."""
+    changes: dict[str, Any] = {}
+    for attribute, argument in (("type", "type"), ("column-name", "column_name"), ("default", "default")):
+        if attribute in element.attrib:
+            changes[argument] = element.get(attribute)
+    for attribute, argument in (("is-pk", "is_pk"), ("not-null", "not_null"), ("encrypt", "encrypt")):
+        if attribute in element.attrib:
+            changes[argument] = _flag(element, attribute)
+    return replace(existing, **changes)
+
+
+_Named = TypeVar("_Named", RelationshipDefinition, IndexDefinition)
+
+
+def _merged(
+    existing: tuple[_Named, ...], added: tuple[_Named, ...], key: Callable[[_Named], str]
+) -> tuple[_Named, ...]:
+    """``existing`` plus ``added``; an added item with an existing name replaces it in place."""
+    by_key = {key(item): item for item in existing}
+    for item in added:
+        by_key[key(item)] = item
+    return tuple(by_key.values())
+
+
+def parse_extension(element: etree._Element, source: Path | None = None) -> EntityExtension:
+    """Parse one ``<extend-entity>`` element (its fields are checked when it is applied)."""
+    lock = element.get("optimistic-lock")
+    return EntityExtension(
+        package=_required(element, "package", source),
+        entity_name=_required(element, "entity-name", source),
+        field_elements=tuple(element.iterchildren("field")),
+        relationships=tuple(_parse_relationship(r, source) for r in element.iterchildren("relationship")),
+        indexes=tuple(_parse_index(i, source) for i in element.iterchildren("index")),
+        table_name=element.get("table-name"),
+        optimistic_lock=None if lock is None else _flag(element, "optimistic-lock"),
+        source=source,
+    )
+
+
+@dataclass(frozen=True)
+class EntityFile:
+    """What one ``<entities>`` file defines: entities, and extensions of entities defined anywhere."""
+
+    entities: tuple[EntityDefinition, ...]
+    extensions: tuple[EntityExtension, ...]
+
+
+# Entity files come from other components: no DTDs, external entities or network access.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+# view-entity: Moqui builds no table for a view, and we never query one, so views are skipped.
+_SKIPPED = frozenset({"view-entity"})
+
+
+def parse_entity_document(path: Path) -> EntityFile:
+    """Parse an ``<entities>`` file: its ``<entity>`` and ``<extend-entity>`` elements (``<view-entity>`` skipped)."""
     try:
-        root = etree.parse(str(path)).getroot()
+        root = etree.parse(str(path), _PARSER).getroot()
     except etree.XMLSyntaxError as error:
         raise EntityDefinitionError(f"Cannot parse entity definitions in {path}: {error}") from error
     if root.tag != "entities":
         raise EntityDefinitionError(f"{path} is not an entity-definition file (root <{root.tag}>, not <entities>)")
-    unsupported = [child.tag for child in root if isinstance(child.tag, str) and child.tag != "entity"]
+    known = {"entity", "extend-entity", *_SKIPPED}
+    unsupported = [child.tag for child in root if isinstance(child.tag, str) and child.tag not in known]
     if unsupported:
         raise EntityDefinitionError(f"{path}: unsupported elements {sorted(set(unsupported))}")
-    return [parse_entity(element, path) for element in root.iterchildren("entity")]
+    return EntityFile(
+        entities=tuple(parse_entity(element, path) for element in root.iterchildren("entity")),
+        extensions=tuple(parse_extension(element, path) for element in root.iterchildren("extend-entity")),
+    )
+
+
+def parse_entity_file(path: Path) -> list[EntityDefinition]:
+    """The ``<entity>`` definitions of a file as written; EntityRegistry also applies its ``<extend-entity>`` parts."""
+    return list(parse_entity_document(path).entities)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from moqui_bridge.entity.definition import EntityDefinition, KeyMap, RelationshipDefinition, parse_entity_file
+from moqui_bridge.entity.definition import (
+    EntityDefinition,
+    EntityExtension,
+    KeyMap,
+    RelationshipDefinition,
+    parse_entity_document,
+)
 from moqui_bridge.entity.errors import EntityDefinitionError, UnknownEntityError
 
 
@@ -34,11 +40,17 @@ class EntityRegistry:
 
     @classmethod
     def from_files(cls, files: Iterable[Path]) -> EntityRegistry:
-        """Load the given entity-definition files."""
+        """Load the given entity-definition files, then merge their ``extend-entity`` parts into loaded entities."""
         registry = cls()
+        extensions: list[EntityExtension] = []
         for file in files:
-            for definition in parse_entity_file(Path(file)):
+            parsed = parse_entity_document(Path(file))
+            for definition in parsed.entities:
                 registry.add(definition)
+            extensions.extend(parsed.extensions)
+        # Only now: an extension may come before the entity it extends in load order.
+        for extension in extensions:
+            registry.extend(extension)
         return registry
 
     def add(self, definition: EntityDefinition) -> None:
@@ -50,6 +62,20 @@ class EntityRegistry:
             )
         self._by_full_name[definition.full_name] = definition
         self._by_short_name.setdefault(definition.entity_name, []).append(definition)
+
+    def extend(self, extension: EntityExtension) -> bool:
+        """Merge an extension into the entity it names; False (and nothing changed) when that entity is not loaded.
+
+        Extensions of entities we do not load (e.g. Mantle's of ``moqui.security.UserAccount``) are ignored.
+        """
+        existing = self._by_full_name.get(extension.full_name)
+        if existing is None:
+            return False
+        extended = extension.apply_to(existing)
+        self._by_full_name[extended.full_name] = extended
+        same_name = self._by_short_name[extended.entity_name]
+        same_name[same_name.index(existing)] = extended
+        return True
 
     def get(self, name: str) -> EntityDefinition:
         """The definition for a full or short entity name; raises UnknownEntityError otherwise."""

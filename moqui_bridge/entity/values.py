@@ -7,6 +7,7 @@ Python values per field type: ``id*``/``text-*`` -> str, ``number-integer`` -> i
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -177,14 +178,26 @@ def from_database(field: FieldDefinition, value: Any) -> Any:
     return value
 
 
-def parse_default(field: FieldDefinition) -> Any:
-    """The value of a field's ``default`` attribute: a quoted string (``'PmtrNot'``) or a plain literal (``5``).
+# Groovy literals a field default may be: a number, or a quoted string that interpolates nothing.
+_LITERAL_DEFAULT = re.compile(r"[+-]?\d+(?:\.\d+)?" r"|'[^'\\]*'" r'|"[^"\\$]*"')
 
-    Moqui evaluates the attribute as a Groovy expression; only literals are supported here.
+
+def is_literal_default(text: str) -> bool:
+    """Whether a ``default`` attribute is a plain literal rather than a Groovy expression.
+
+    Moqui evaluates every default as Groovy in its entity facade (``ec.user.nowTimestamp``, ``partyId``,
+    ``fieldSeqId as int``); only numbers and non-interpolating quoted strings mean the same without Groovy.
     """
-    if field.default is None:
+    return _LITERAL_DEFAULT.fullmatch(text.strip()) is not None
+
+
+def parse_default(field: FieldDefinition) -> Any:
+    """The value of a literal ``default`` attribute (``'PmtrNot'`` -> "PmtrNot", ``5`` -> 5), converted to the
+    field's type; None when there is no default or it is a Groovy expression, which is left to Moqui.
+    """
+    if field.default is None or not is_literal_default(field.default):
         return None
     text = field.default.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+    if text[0] in "'\"":
         text = text[1:-1]
     return to_python(field, text)

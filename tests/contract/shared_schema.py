@@ -2,10 +2,10 @@
 
 The shared-database mode must work on the tables Moqui creates, not on tables made from our entity-defs. So the
 schema here comes from the reference copies of Mantle's and Moqui's entity files (``../shared/moqui-reference``):
-every ``<entity>`` becomes a table by Moqui's naming and PostgreSQL type rules (through our entity engine, which the
-naming and type tests pin to Moqui's rules), ``<extend-entity>`` fields are added to their entity as Moqui does,
-and ``<view-entity>`` is skipped (Moqui creates no table for a view). Foreign keys are created for every ``one``
-relationship between loaded entities, so the test also proves that the rows we insert are rows Moqui could hold.
+our entity engine loads them as they are (``<extend-entity>`` merged into its entity, ``<view-entity>`` skipped,
+Groovy defaults left to Moqui) and every ``<entity>`` becomes a table by Moqui's naming and PostgreSQL type rules,
+which the naming and type tests pin. Foreign keys are created for every ``one`` relationship between loaded
+entities, so the test also proves that the rows we insert are rows Moqui could hold.
 The ``<seed-data>`` sections of those files are loaded as Moqui loads them.
 
 Nothing here asserts; the tests do.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,6 @@ from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.connection import Connection, Pool
 from moqui_bridge.entity.data_loader import DataRecord, load_records, parse_data
 from moqui_bridge.entity.ddl import create_tables
-from moqui_bridge.entity.definition import EntityDefinition, FieldDefinition, parse_entity
-from moqui_bridge.naming import camel_case_to_underscored
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MOQUI_REFERENCE = REPO_ROOT.parent / "shared" / "moqui-reference"
@@ -53,56 +50,20 @@ def entity_files(reference: Path = MOQUI_REFERENCE) -> list[Path]:
     return [reference / name for name in MANTLE_ENTITY_FILES]
 
 
-def _without_defaults(element: etree._Element) -> etree._Element:
-    # Moqui applies field defaults in its entity facade, never in the DDL, and many are Groovy expressions
-    # (`ec.user.nowTimestamp`) that our engine rightly refuses to evaluate: they do not shape the table.
-    stripped = copy.deepcopy(element)
-    for field_element in stripped.iterchildren("field"):
-        if "default" in field_element.attrib:
-            del field_element.attrib["default"]
-    return stripped
-
-
-def _read(paths: Iterable[Path]) -> list[tuple[Path, etree._Element]]:
-    return [(path, etree.parse(str(path), _PARSER).getroot()) for path in paths]
-
-
-def _registry_from(documents: Sequence[tuple[Path, etree._Element]]) -> EntityRegistry:
-    definitions: dict[str, EntityDefinition] = {}
-    for path, root in documents:
-        for element in root.iterchildren("entity"):
-            definition = parse_entity(_without_defaults(element), path)
-            definitions[definition.full_name] = definition
-    # extend-entity adds fields to an entity from another component; Moqui merges them into one table.
-    for path, root in documents:
-        for element in root.iterchildren("extend-entity"):
-            full_name = f"{element.get('package')}.{element.get('entity-name')}"
-            target = definitions.get(full_name)
-            if target is None:
-                continue  # an entity of a component not loaded here (e.g. moqui.security.UserAccount)
-            added = tuple(
-                FieldDefinition(
-                    name=str(f.get("name")),
-                    type=str(f.get("type")),
-                    column_name=f.get("column-name") or camel_case_to_underscored(str(f.get("name"))),
-                )
-                for f in element.iterchildren("field")
-                if not target.has_field(str(f.get("name")))
-            )
-            definitions[full_name] = replace(target, fields=target.fields + added, source=path)
-    return EntityRegistry(definitions.values())
+def _root(path: Path) -> etree._Element:
+    return etree.parse(str(path), _PARSER).getroot()
 
 
 def mantle_registry(reference: Path = MOQUI_REFERENCE) -> EntityRegistry:
     """Every entity of Mantle's and Moqui's own files (extend-entity applied, view-entity skipped)."""
-    return _registry_from(_read(entity_files(reference)))
+    return EntityRegistry.from_files(entity_files(reference))
 
 
 def seed_records(registry: EntityRegistry, reference: Path = MOQUI_REFERENCE) -> list[DataRecord]:
     """The records of the ``<seed-data>`` sections of the entity files, for the entities loaded here."""
     records: list[DataRecord] = []
-    for _path, root in _read(entity_files(reference)):
-        for seed in root.iter("seed-data"):
+    for path in entity_files(reference):
+        for seed in _root(path).iter("seed-data"):
             wrapper = etree.Element("entity-facade-xml", type="seed")
             for element in seed:
                 if isinstance(element.tag, str) and element.tag in registry:
@@ -116,7 +77,7 @@ def seed_records(registry: EntityRegistry, reference: Path = MOQUI_REFERENCE) ->
 
 def data_file_records(registry: EntityRegistry, path: Path) -> list[DataRecord]:
     """The records of an entity-facade-xml file for the entities loaded here (others, e.g. DbResource, skipped)."""
-    root = etree.parse(str(path), _PARSER).getroot()
+    root = _root(path)
     wrapper = etree.Element("entity-facade-xml", type=root.get("type") or "seed")
     for element in root:
         if isinstance(element.tag, str) and element.tag in registry:
