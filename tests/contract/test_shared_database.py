@@ -405,8 +405,8 @@ def assert_only_new_responses(changes: dict[str, dict[str, list[dict[str, Any]]]
     sequences = changes.get("SEQUENCE_VALUE_ITEM", {"added": [], "removed": [], "updated": []})
     assert sequences["removed"] == [], sequences
     touched = {row["seq_name"] for row in sequences["added"] + sequences["updated"]}
-    # Our own entities (stripe.*) take ids from Moqui's sequence table too, under names no Moqui entity has;
-    # none of Moqui's other sequences may move.
+    # By design, our own entities (stripe.*) take ids from Moqui's sequence table too: their seqNames belong to no
+    # Moqui entity, so Moqui never uses those rows (docs/moqui.md, section 8). None of Moqui's other sequences may move.
     assert {name for name in touched if not name.startswith("stripe.")} <= {PGR_ENTITY}, touched
     return responses["added"]
 
