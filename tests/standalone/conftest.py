@@ -259,7 +259,8 @@ class StandaloneWorld:
         """Every PaymentIntent Stripe holds for the payment (by our metadata), oldest first."""
         page = await self.stripe_client.v1.payment_intents.list_async({"limit": 100})
         found = [pi async for pi in page.auto_paging_iter() if pi.metadata.to_dict().get("paymentId") == payment_id]
-        return sorted(found, key=lambda pi: (pi.created, pi.id))
+        # Stripe lists newest first; `created` has one-second resolution, so the list order is the only true one.
+        return found[::-1]
 
     async def only_intent(self, payment_id: str) -> stripe.PaymentIntent:
         """The payment's single PaymentIntent (asserting there is exactly one: nothing was charged twice)."""
