@@ -9,7 +9,7 @@ from moqui_bridge.entity.errors import (
     UnknownFieldError,
 )
 from moqui_bridge.entity.facade import EntityFacade
-from moqui_bridge.entity.locks import advisory_lock, try_advisory_lock
+from moqui_bridge.entity.locks import advisory_lock, session_advisory_lock, try_advisory_lock
 from moqui_bridge.entity.registry import EntityRegistry
 from moqui_bridge.entity.sequence import SequenceBanks
 
@@ -27,5 +27,6 @@ __all__ = [
     "UnknownEntityError",
     "UnknownFieldError",
     "advisory_lock",
+    "session_advisory_lock",
     "try_advisory_lock",
 ]

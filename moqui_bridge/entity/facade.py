@@ -84,6 +84,17 @@ class EntityFacade:
             yield acquired
 
     @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection outside any transaction: each statement on it commits on its own.
+
+        For a unit of work that runs many statements (and perhaps transactions) one after another, so it takes a
+        connection from the pool once instead of once per statement (each release resets the connection, which is
+        a round trip of its own).
+        """
+        async with self._pool.acquire() as acquired:
+            yield acquired
+
+    @asynccontextmanager
     async def _use(self, connection: Connection | None) -> AsyncIterator[Connection]:
         if connection is not None:
             yield connection

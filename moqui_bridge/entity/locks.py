@@ -1,15 +1,18 @@
 """PostgreSQL advisory locks keyed by strings.
 
-Work on one Moqui row (a payment, an order) is serialised with transaction-scoped advisory locks, never with
-``SELECT ... FOR UPDATE``: Moqui may hold a row lock on that very row while it waits for our HTTP answer, and a
-row lock here would deadlock against it.
+Work on one Moqui row (a payment, an order) is serialised with advisory locks, never with ``SELECT ... FOR UPDATE``:
+Moqui may hold a row lock on that very row while it waits for our HTTP answer, and a row lock here would deadlock
+against it. Transaction-scoped locks (``advisory_lock``) end with their transaction; a session lock
+(``session_advisory_lock``) is held by one connection across the several transactions of a unit of work.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+
+import asyncpg
 
 from moqui_bridge.entity.connection import Connection
 from moqui_bridge.entity.errors import EntityError
@@ -47,3 +50,26 @@ async def try_advisory_lock(connection: Connection, key: str) -> bool:
     _require_transaction(connection)
     acquired = await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", advisory_lock_key(key))
     return bool(acquired)
+
+
+@asynccontextmanager
+async def session_advisory_lock(connection: Connection, key: str) -> AsyncIterator[None]:
+    """Wait for the session-level advisory lock on ``key`` and hold it for the body of the ``async with``.
+
+    The body may commit any number of transactions on ``connection`` while it holds the lock. Unlocked on the way
+    out; if the unlock cannot run (the task was cancelled mid-statement, the connection broke), the lock still
+    goes with the connection: asyncpg's pool resets a released connection with ``pg_advisory_unlock_all()`` or
+    closes it, and a dead process's connection takes its locks with it.
+    """
+    if connection.is_in_transaction():
+        # Taken inside a transaction, a failed statement after it would leave the unlock unable to run.
+        raise EntityError("session advisory locks are taken outside a transaction")
+    lock_key = advisory_lock_key(key)
+    await connection.execute("SELECT pg_advisory_lock($1)", lock_key)
+    try:
+        yield
+    finally:
+        if not connection.is_in_transaction():
+            # A broken connection is not the body's failure; the pool's reset or close releases the lock.
+            with suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await connection.execute("SELECT pg_advisory_unlock($1)", lock_key)

@@ -22,6 +22,7 @@ import stripe
 from stripe.params import PaymentIntentConfirmParams
 
 from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity.connection import Connection
 from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
 from service.money import from_minor_units
@@ -62,30 +63,34 @@ async def authorize_payment(parameters: AuthorizeIn, context: ServiceContext, *,
     """Authorize the payment (capture=False) or authorize and capture it (capture=True); answer with the PGR id."""
     operation = GatewayOperation.AUTHORIZE_AND_CAPTURE if capture else GatewayOperation.AUTHORIZE
     entity = context.entity
-    async with payment_lock(entity, parameters.paymentId):
-        subject = await load_subject(entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId)
+    async with payment_lock(entity, parameters.paymentId) as connection:
+        subject = await load_subject(
+            entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId, connection=connection
+        )
         if subject.status_id in _NEVER_AUTHORIZED:
             raise ServiceError(f"Payment {subject.payment_id} is {subject.status_id} and cannot be authorized")
         amount_minor = subject.minor_units(subject.amount, "amount")
         try:
-            intent = await _current_intent(entity, subject, operation)
+            intent = await _current_intent(entity, subject, operation, connection)
         except stripe.StripeError as error:
-            pgr_id = await record_unreachable(entity, subject, operation.payment_operation_enum_id, error)
+            pgr_id = await record_unreachable(
+                entity, subject, operation.payment_operation_enum_id, error, connection=connection
+            )
             return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
         if intent is not None and intent.status != "canceled":
-            pgr_id = await _continue(context, subject, operation, intent, amount_minor)
+            pgr_id = await _continue(context, connection, subject, operation, intent, amount_minor)
         else:
             if subject.status_id in _ALREADY_CAPTURED:
                 raise ServiceError(
                     f"Payment {subject.payment_id} is {subject.status_id} (already captured) and has no open "
                     "Stripe PaymentIntent to authorize again"
                 )
-            pgr_id = await _create(context, subject, operation)
+            pgr_id = await _create(context, connection, subject, operation)
     return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
 
 
 async def _current_intent(
-    entity: EntityFacade, subject: PaymentSubject, operation: GatewayOperation
+    entity: EntityFacade, subject: PaymentSubject, operation: GatewayOperation, connection: Connection
 ) -> stripe.PaymentIntent | None:
     """The payment's PaymentIntent: by our link or paymentRefNum, else by Stripe's search on our metadata.
 
@@ -93,11 +98,13 @@ async def _current_intent(
     instead would be a double charge. (Stripe's search lags by seconds; our own creations are covered by the
     journal's key replay, not by this.)
     """
-    intent_id = await current_intent_id(entity, subject.payment)
+    intent_id = await current_intent_id(entity, subject.payment, connection=connection)
     if intent_id is not None:
-        return await retrieve_intent(subject, intent_id)
+        return await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
     if await unfinished_operation(
-        entity, OperationScope(subject.payment_id, subject.payment_gateway_config_id, operation, None)
+        entity,
+        OperationScope(subject.payment_id, subject.payment_gateway_config_id, operation, None),
+        connection=connection,
     ):
         # Our own create whose answer was never recorded: replaying its key (in _create) finds it and finishes
         # the journal row, which a search would leave unfinished.
@@ -109,7 +116,7 @@ async def _current_intent(
             f"Stripe refused to search the PaymentIntents of payment {subject.payment_id}: {rejected.message}"
         ) from rejected
     live = [intent for intent in found if intent.status != "canceled"]
-    return await retrieve_intent(subject, live[0].id) if live else None
+    return await retrieve_intent(subject, live[0].id, expand=DEFAULT_EXPAND) if live else None
 
 
 def _link_recorder(context: ServiceContext, subject: PaymentSubject) -> Any:
@@ -127,7 +134,9 @@ def _link_recorder(context: ServiceContext, subject: PaymentSubject) -> Any:
     return record
 
 
-async def _create(context: ServiceContext, subject: PaymentSubject, operation: GatewayOperation) -> str:
+async def _create(
+    context: ServiceContext, connection: Connection, subject: PaymentSubject, operation: GatewayOperation
+) -> str:
     request = PaymentIntentRequest(
         payment_id=subject.payment_id,
         amount=subject.amount,
@@ -148,12 +157,14 @@ async def _create(context: ServiceContext, subject: PaymentSubject, operation: G
         send=lambda key: create_payment_intent(subject.gateway, request, idempotency_key=key),
         interpret=lambda intent: outcome_from_payment_intent(intent, operation),
         record=_link_recorder(context, subject),
+        connection=connection,
     )
     return result.payment_gateway_response_id
 
 
 async def _continue(
     context: ServiceContext,
+    connection: Connection,
     subject: PaymentSubject,
     operation: GatewayOperation,
     intent: stripe.PaymentIntent,
@@ -167,25 +178,32 @@ async def _continue(
         )
     entity = context.entity
     if intent.status == "requires_capture" and operation is GatewayOperation.AUTHORIZE_AND_CAPTURE:
-        return await _capture_authorized(context, subject, intent)
+        return await _capture_authorized(context, connection, subject, intent)
     if intent.status in _AUTHORIZED:
-        earlier = await previous_success(entity, subject, _SUCCESS_OPERATIONS, reference_num=intent.id)
+        earlier = await previous_success(
+            entity, subject, _SUCCESS_OPERATIONS, reference_num=intent.id, connection=connection
+        )
         if earlier is not None:
             return earlier
         # Authorized elsewhere (the checkout page): recorded, never charged again. A paid one is recorded as
         # authorize-and-capture, which is what tells Mantle the money is already delivered.
         recorded_as = GatewayOperation.AUTHORIZE_AND_CAPTURE if intent.status == "succeeded" else operation
         outcome = outcome_from_payment_intent(intent, GatewayOperation.AUTHORIZE)
-        return await record_outcome(entity, subject, recorded_as.payment_operation_enum_id, outcome, intent=intent)
+        return await record_outcome(
+            entity, subject, recorded_as.payment_operation_enum_id, outcome, intent=intent, connection=connection
+        )
     if intent.status in _CONFIRMABLE:
-        return await _confirm(context, subject, operation, intent, amount_minor)
+        return await _confirm(context, connection, subject, operation, intent, amount_minor)
     # requires_action or processing: only the shopper or the bank can move it on.
     outcome = outcome_from_payment_intent(intent, operation, customer_can_authenticate=True)
-    return await record_outcome(entity, subject, operation.payment_operation_enum_id, outcome, intent=intent)
+    return await record_outcome(
+        entity, subject, operation.payment_operation_enum_id, outcome, intent=intent, connection=connection
+    )
 
 
 async def _confirm(
     context: ServiceContext,
+    connection: Connection,
     subject: PaymentSubject,
     operation: GatewayOperation,
     intent: stripe.PaymentIntent,
@@ -222,11 +240,14 @@ async def _confirm(
         send=send,
         interpret=lambda confirmed: outcome_from_payment_intent(confirmed, operation),
         record=_link_recorder(context, subject),
+        connection=connection,
     )
     return result.payment_gateway_response_id
 
 
-async def _capture_authorized(context: ServiceContext, subject: PaymentSubject, intent: stripe.PaymentIntent) -> str:
+async def _capture_authorized(
+    context: ServiceContext, connection: Connection, subject: PaymentSubject, intent: stripe.PaymentIntent
+) -> str:
     operation = GatewayOperation.AUTHORIZE_AND_CAPTURE
     result = await journaled_call(
         context.entity,
@@ -240,6 +261,7 @@ async def _capture_authorized(context: ServiceContext, subject: PaymentSubject, 
         ),
         interpret=lambda captured: outcome_from_payment_intent(captured, operation),
         record=_link_recorder(context, subject),
+        connection=connection,
     )
     return result.payment_gateway_response_id
 

@@ -12,6 +12,7 @@ from typing import Final
 
 import stripe
 
+from moqui_bridge.entity.connection import Connection
 from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
 from service.money import from_minor_units
@@ -29,7 +30,7 @@ from service.payment_services.payment_subject import PaymentSubject, load_subjec
 from service.payment_services.stripe_call import CallRecord, journaled_call
 from service.payment_services.stripe_reads import retrieve_intent
 from service.stripe_gateway.idempotency import GatewayOperation
-from service.stripe_gateway.operations import capture_payment_intent
+from service.stripe_gateway.operations import DEFAULT_EXPAND, capture_payment_intent
 from service.stripe_gateway.outcome import outcome_from_payment_intent
 
 __all__ = ["capture_payment"]
@@ -41,31 +42,37 @@ _NEVER_CAPTURED: Final = frozenset({"PmntCancelled", "PmntVoid"})
 async def capture_payment(parameters: CaptureIn, context: ServiceContext) -> GatewayResponseOut:
     """Capture `amount` (default: the payment's amount) of the payment's authorization; answer with the PGR id."""
     entity = context.entity
-    async with payment_lock(entity, parameters.paymentId):
-        subject = await load_subject(entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId)
+    async with payment_lock(entity, parameters.paymentId) as connection:
+        subject = await load_subject(
+            entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId, connection=connection
+        )
         if subject.status_id in _NEVER_CAPTURED:
             raise ServiceError(f"Payment {subject.payment_id} is {subject.status_id} and cannot be captured")
         amount = parameters.amount if parameters.amount is not None else subject.amount
         if amount <= 0:
             raise ServiceError(f"The capture amount must be greater than zero, got {amount}")
         amount_minor = subject.minor_units(amount, "capture amount")
-        intent_id = await current_intent_id(entity, subject.payment)
+        intent_id = await current_intent_id(entity, subject.payment, connection=connection)
         if intent_id is None:
             raise ServiceError(
                 f"Payment {subject.payment_id} has no Stripe authorization to capture; authorize it first"
             )
         try:
-            intent = await retrieve_intent(subject, intent_id)
+            intent = await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
         except stripe.StripeError as error:
-            pgr_id = await record_unreachable(entity, subject, _OPERATION.payment_operation_enum_id, error)
+            pgr_id = await record_unreachable(
+                entity, subject, _OPERATION.payment_operation_enum_id, error, connection=connection
+            )
             return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
         if intent.status == "succeeded":
             earlier = await previous_success(
-                entity, subject, ("PgoCapture", "PgoAuthAndCapture"), reference_num=intent.id
+                entity, subject, ("PgoCapture", "PgoAuthAndCapture"), reference_num=intent.id, connection=connection
             )
             if earlier is None:
                 outcome = outcome_from_payment_intent(intent, _OPERATION)
-                earlier = await record_outcome(entity, subject, "PgoCapture", outcome, intent=intent)
+                earlier = await record_outcome(
+                    entity, subject, "PgoCapture", outcome, intent=intent, connection=connection
+                )
             return GatewayResponseOut(paymentGatewayResponseId=earlier)
         if intent.status == "canceled":
             why = "expired" if intent.cancellation_reason in ("automatic", "expired") else "was released"
@@ -84,12 +91,16 @@ async def capture_payment(parameters: CaptureIn, context: ServiceContext) -> Gat
                 f"Cannot capture {amount} {subject.currency} of payment {subject.payment_id}: only {capturable} "
                 f"{subject.currency} is authorized"
             )
-        pgr_id = await _capture(context, subject, intent, amount)
+        pgr_id = await _capture(context, connection, subject, intent, amount)
     return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
 
 
 async def _capture(
-    context: ServiceContext, subject: PaymentSubject, intent: stripe.PaymentIntent, amount: Decimal
+    context: ServiceContext,
+    connection: Connection,
+    subject: PaymentSubject,
+    intent: stripe.PaymentIntent,
+    amount: Decimal,
 ) -> str:
     async def record(done: CallRecord[stripe.PaymentIntent]) -> None:
         status = done.answer.status if done.answer is not None else done.outcome.transaction_status
@@ -110,5 +121,6 @@ async def _capture(
         ),
         interpret=lambda captured: outcome_from_payment_intent(captured, _OPERATION),
         record=record,
+        connection=connection,
     )
     return result.payment_gateway_response_id

@@ -38,32 +38,38 @@ _TX_DETAILS: Final = GatewayOperation.DETAILS.payment_operation_enum_id
 async def payment_gateway_details(parameters: DetailsIn, context: ServiceContext) -> DetailsOut:
     """Read the payment's PaymentIntent and answer Mantle's status for it (and its dates)."""
     entity = context.entity
-    async with payment_lock(entity, parameters.paymentId):
-        subject = await load_subject(entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId)
-        intent_id = await current_intent_id(entity, subject.payment)
+    async with payment_lock(entity, parameters.paymentId) as connection:
+        subject = await load_subject(
+            entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId, connection=connection
+        )
+        intent_id = await current_intent_id(entity, subject.payment, connection=connection)
         if intent_id is None:
             outcome = GatewayOutcome(
                 transaction_status="none",
                 reason_message=f"Payment {subject.payment_id} has no Stripe PaymentIntent",
             )
-            return DetailsOut(paymentGatewayResponseId=await record_outcome(entity, subject, _TX_DETAILS, outcome))
+            none_id = await record_outcome(entity, subject, _TX_DETAILS, outcome, connection=connection)
+            return DetailsOut(paymentGatewayResponseId=none_id)
         try:
             intent = await retrieve_intent(subject, intent_id)
         except stripe.StripeError as error:
-            return DetailsOut(paymentGatewayResponseId=await record_unreachable(entity, subject, _TX_DETAILS, error))
+            error_id = await record_unreachable(entity, subject, _TX_DETAILS, error, connection=connection)
+            return DetailsOut(paymentGatewayResponseId=error_id)
         status = gateway_payment_status(intent)
         gateway_status_id = status.status_id
         if intent.status == "canceled" and gateway_status_id == "PmntVoid":
-            released = await previous_success(entity, subject, ("PgoRelease",), reference_num=intent.id)
+            released = await previous_success(
+                entity, subject, ("PgoRelease",), reference_num=intent.id, connection=connection
+            )
             if released is not None:
                 gateway_status_id = "PmntPromised"
-        pgr_id = None
+        pgr_id: str | None = None
         if gateway_status_id is None or gateway_status_id != subject.status_id:
             outcome = outcome_from_payment_intent(intent, GatewayOperation.DETAILS)
-            pgr_id = await record_outcome(entity, subject, _TX_DETAILS, outcome, intent=intent)
+            pgr_id = await record_outcome(entity, subject, _TX_DETAILS, outcome, intent=intent, connection=connection)
         else:
             link = intent_link_for(subject, intent.id, intent.status, intent.capture_method)
-            await record_intent(entity, link)
+            await record_intent(entity, link, connection=connection)
     return DetailsOut(
         paymentGatewayResponseId=pgr_id,
         gatewayStatusId=gateway_status_id,

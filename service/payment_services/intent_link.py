@@ -37,9 +37,13 @@ class IntentLink:
     amount_uom_id: str | None
 
 
-async def current_intent_id(entity: EntityFacade, payment: dict[str, Any]) -> str | None:
+async def current_intent_id(
+    entity: EntityFacade, payment: dict[str, Any], *, connection: Connection | None = None
+) -> str | None:
     """The Payment's current PaymentIntent id, or None when it never had one."""
-    links = await entity.find(PAYMENT_INTENT_LINK, {"paymentId": payment["paymentId"]}, order_by=["-createdDate"])
+    links = await entity.find(
+        PAYMENT_INTENT_LINK, {"paymentId": payment["paymentId"]}, order_by=["-createdDate"], connection=connection
+    )
     for link in links:
         if link["intentStatus"] != _CANCELED:
             return str(link["paymentIntentId"])

@@ -83,14 +83,16 @@ async def begin_operation(
     amount: Decimal | None,
     amount_uom_id: str | None,
     client_request_key: str | None = None,
+    connection: Connection | None = None,
 ) -> JournalEntry:
     """Reserve the key for the next Stripe call of `scope` and commit it before Stripe is called.
 
     An unfinished attempt of the same scope is reused (same row, same key): its outcome is unknown, so repeating
     it is the only safe move. Otherwise the next attempt number is taken. The caller holds the payment lock, so no
-    other call of this process or another can be between the read and the insert.
+    other call of this process or another can be between the read and the insert. `connection` must not be in a
+    transaction: the row is committed as soon as it is written.
     """
-    rows = await entity.find(GATEWAY_OPERATION, scope.conditions(), order_by=["attemptNum"])
+    rows = await entity.find(GATEWAY_OPERATION, scope.conditions(), order_by=["attemptNum"], connection=connection)
     for row in rows:
         if row["operationStatusId"] in _UNFINISHED:
             return JournalEntry(row["operationId"], row["idempotencyKey"], row["attemptNum"], True, row["amount"])
@@ -114,14 +116,20 @@ async def begin_operation(
             "operationStatusId": SGO_STARTED,
             "startedDate": _now(),
         },
+        connection=connection,
     )
     return JournalEntry(created["operationId"], key, attempt, False, amount)
 
 
-async def unfinished_operation(entity: EntityFacade, scope: OperationScope) -> JournalEntry | None:
+async def unfinished_operation(
+    entity: EntityFacade, scope: OperationScope, *, connection: Connection | None = None
+) -> JournalEntry | None:
     """The attempt of `scope` whose outcome we never recorded, if any (the next call of the scope replays it)."""
     rows = await entity.find(
-        GATEWAY_OPERATION, {**scope.conditions(), "operationStatusId": list(_UNFINISHED)}, order_by=["attemptNum"]
+        GATEWAY_OPERATION,
+        {**scope.conditions(), "operationStatusId": list(_UNFINISHED)},
+        order_by=["attemptNum"],
+        connection=connection,
     )
     if not rows:
         return None

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import stripe
 
 from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity.connection import Connection
 from service.payment_services.intent_link import IntentLink, record_intent
 from service.payment_services.payment_subject import PaymentSubject
 from service.payment_services.response_writer import PAYMENT_GATEWAY_RESPONSE, write_response
@@ -43,24 +44,35 @@ async def record_outcome(
     outcome: GatewayOutcome,
     *,
     intent: stripe.PaymentIntent | None = None,
+    connection: Connection | None = None,
 ) -> str:
-    """Write the PGR of an outcome read from Stripe (and refresh the intent link) in one transaction."""
-    async with entity.transaction() as connection:
+    """Write the PGR of an outcome read from Stripe (and refresh the intent link) in one transaction.
+
+    `connection`: the operation's own, outside a transaction (the transaction is opened on it); else a pooled one.
+    """
+    async with entity.transaction(connection) as active:
         pgr_id = await write_response(
-            entity, subject, payment_operation_enum_id, outcome, requested_amount=None, connection=connection
+            entity, subject, payment_operation_enum_id, outcome, requested_amount=None, connection=active
         )
         if intent is not None:
             await record_intent(
-                entity, intent_link_for(subject, intent.id, intent.status, intent.capture_method), connection=connection
+                entity, intent_link_for(subject, intent.id, intent.status, intent.capture_method), connection=active
             )
     return pgr_id
 
 
 async def record_unreachable(
-    entity: EntityFacade, subject: PaymentSubject, payment_operation_enum_id: str, error: stripe.StripeError
+    entity: EntityFacade,
+    subject: PaymentSubject,
+    payment_operation_enum_id: str,
+    error: stripe.StripeError,
+    *,
+    connection: Connection | None = None,
 ) -> str:
     """The resultError PGR for a read that failed because Stripe could not be reached or refused the key."""
-    return await record_outcome(entity, subject, payment_operation_enum_id, outcome_from_error(error))
+    return await record_outcome(
+        entity, subject, payment_operation_enum_id, outcome_from_error(error), connection=connection
+    )
 
 
 async def previous_success(
@@ -70,6 +82,7 @@ async def previous_success(
     *,
     reference_num: str,
     sub_reference: str | None = None,
+    connection: Connection | None = None,
 ) -> str | None:
     """The newest successful PGR of these operations on this payment and Stripe object, if one was written."""
     conditions: dict[str, object] = {
@@ -81,5 +94,7 @@ async def previous_success(
     }
     if sub_reference is not None:
         conditions["subReference"] = sub_reference
-    rows = await entity.find(PAYMENT_GATEWAY_RESPONSE, conditions, order_by=["-transactionDate"], limit=1)
+    rows = await entity.find(
+        PAYMENT_GATEWAY_RESPONSE, conditions, order_by=["-transactionDate"], limit=1, connection=connection
+    )
     return str(rows[0]["paymentGatewayResponseId"]) if rows else None

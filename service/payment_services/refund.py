@@ -19,6 +19,7 @@ from typing import Any, Final
 import stripe
 
 from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity.connection import Connection
 from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
 from service.money import from_minor_units
@@ -31,7 +32,7 @@ from service.payment_services.payment_subject import PAYMENT, PaymentSubject, lo
 from service.payment_services.stripe_call import CallRecord, journaled_call
 from service.payment_services.stripe_reads import retrieve_intent
 from service.stripe_gateway.idempotency import GatewayOperation
-from service.stripe_gateway.operations import create_refund
+from service.stripe_gateway.operations import DEFAULT_EXPAND, create_refund
 from service.stripe_gateway.outcome import outcome_from_refund
 
 __all__ = ["STRIPE_REFUND", "refund_payment"]
@@ -49,22 +50,24 @@ _SERVICE_ORIGIN: Final = "SroService"
 async def refund_payment(parameters: RefundIn, context: ServiceContext) -> GatewayResponseOut:
     """Refund `amount` (default: all that is left) of the payment's captured money; answer with the PGR id."""
     entity = context.entity
-    async with payment_lock(entity, parameters.paymentId):
-        subject = await load_subject(entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId)
+    async with payment_lock(entity, parameters.paymentId) as connection:
+        subject = await load_subject(
+            entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId, connection=connection
+        )
         if parameters.amount is not None:
             if parameters.amount <= 0:
                 raise ServiceError(f"The refund amount must be greater than zero, got {parameters.amount}")
             subject.minor_units(parameters.amount, "refund amount")
-        repeated = await _repeated_refund(entity, subject, parameters.amount, context.client_request_key)
+        repeated = await _repeated_refund(entity, subject, parameters.amount, context.client_request_key, connection)
         if repeated is not None:
             return GatewayResponseOut(paymentGatewayResponseId=repeated)
-        intent_id = await current_intent_id(entity, subject.payment)
+        intent_id = await current_intent_id(entity, subject.payment, connection=connection)
         if intent_id is None:
             raise ServiceError(f"Payment {subject.payment_id} has no Stripe payment to refund")
         try:
-            intent = await retrieve_intent(subject, intent_id)
+            intent = await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
         except stripe.StripeError as error:
-            pgr_id = await record_unreachable(entity, subject, _REFUND, error)
+            pgr_id = await record_unreachable(entity, subject, _REFUND, error, connection=connection)
             return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
         if intent.status != "succeeded":
             raise ServiceError(
@@ -86,12 +89,16 @@ async def refund_payment(parameters: RefundIn, context: ServiceContext) -> Gatew
                 f"Cannot refund {amount} {subject.currency} of payment {subject.payment_id}: only {left} "
                 f"{subject.currency} of what was captured is left to refund"
             )
-        pgr_id = await _refund(context, subject, intent, charge.id, amount)
+        pgr_id = await _refund(context, connection, subject, intent, charge.id, amount)
     return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
 
 
 async def _repeated_refund(
-    entity: EntityFacade, subject: PaymentSubject, amount: Decimal | None, client_request_key: str | None
+    entity: EntityFacade,
+    subject: PaymentSubject,
+    amount: Decimal | None,
+    client_request_key: str | None,
+    connection: Connection,
 ) -> str | None:
     """The PGR of an earlier refund this request repeats, if it repeats one (see the module docstring)."""
     if client_request_key:
@@ -105,19 +112,26 @@ async def _repeated_refund(
             },
             order_by=["-completedDate"],
             limit=1,
+            connection=connection,
         )
         return str(done[0]["paymentGatewayResponseId"]) if done and done[0]["paymentGatewayResponseId"] else None
     ours = await entity.find(
         STRIPE_REFUND,
         {"paymentId": subject.payment_id, "originEnumId": _SERVICE_ORIGIN, "refundStatus": list(_LIVE_REFUND_STATUSES)},
         order_by=["createdDate"],
+        connection=connection,
     )
     if not ours:
         return None
     recorded = await entity.find(
-        PAYMENT, {"refundForPaymentId": subject.payment_id, "statusId": list(_RECORDED_STATUSES)}
+        PAYMENT,
+        {"refundForPaymentId": subject.payment_id, "statusId": list(_RECORDED_STATUSES)},
+        connection=connection,
     )
-    known_ids = {str(row["refundId"]) for row in await entity.find(STRIPE_REFUND, {"paymentId": subject.payment_id})}
+    known_ids = {
+        str(row["refundId"])
+        for row in await entity.find(STRIPE_REFUND, {"paymentId": subject.payment_id}, connection=connection)
+    }
     by_reference = {row.get("paymentRefNum") for row in recorded}
     unrecorded = [row for row in ours if row["refundId"] not in by_reference]
     # Mantle does not always name the refund on its refund Payment: those without one pair with our oldest refunds.
@@ -131,6 +145,7 @@ async def _repeated_refund(
 
 async def _refund(
     context: ServiceContext,
+    connection: Connection,
     subject: PaymentSubject,
     intent: stripe.PaymentIntent,
     charge_id: str,
@@ -176,5 +191,6 @@ async def _refund(
         ),
         interpret=outcome_from_refund,
         record=record,
+        connection=connection,
     )
     return result.payment_gateway_response_id

@@ -10,6 +10,7 @@ from typing import Final
 
 import stripe
 
+from moqui_bridge.entity.connection import Connection
 from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
 from service.payment_services.intent_link import current_intent_id, record_intent
@@ -26,7 +27,7 @@ from service.payment_services.payment_subject import PaymentSubject, load_subjec
 from service.payment_services.stripe_call import CallRecord, journaled_call
 from service.payment_services.stripe_reads import retrieve_intent
 from service.stripe_gateway.idempotency import GatewayOperation
-from service.stripe_gateway.operations import cancel_payment_intent
+from service.stripe_gateway.operations import DEFAULT_EXPAND, cancel_payment_intent
 from service.stripe_gateway.outcome import outcome_from_payment_intent
 
 __all__ = ["release_payment"]
@@ -38,21 +39,25 @@ _RELEASE: Final = _OPERATION.payment_operation_enum_id
 async def release_payment(parameters: ReleaseIn, context: ServiceContext) -> GatewayResponseOut:
     """Release (void) the payment's authorization; answer with the PGR id."""
     entity = context.entity
-    async with payment_lock(entity, parameters.paymentId):
-        subject = await load_subject(entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId)
-        intent_id = await current_intent_id(entity, subject.payment)
+    async with payment_lock(entity, parameters.paymentId) as connection:
+        subject = await load_subject(
+            entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId, connection=connection
+        )
+        intent_id = await current_intent_id(entity, subject.payment, connection=connection)
         if intent_id is None:
             raise ServiceError(f"Payment {subject.payment_id} has no Stripe authorization to release")
         try:
-            intent = await retrieve_intent(subject, intent_id)
+            intent = await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
         except stripe.StripeError as error:
-            pgr_id = await record_unreachable(entity, subject, _RELEASE, error)
+            pgr_id = await record_unreachable(entity, subject, _RELEASE, error, connection=connection)
             return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
         if intent.status == "canceled":
-            earlier = await previous_success(entity, subject, (_RELEASE,), reference_num=intent.id)
+            earlier = await previous_success(
+                entity, subject, (_RELEASE,), reference_num=intent.id, connection=connection
+            )
             if earlier is None:
                 outcome = outcome_from_payment_intent(intent, _OPERATION)
-                earlier = await record_outcome(entity, subject, _RELEASE, outcome, intent=intent)
+                earlier = await record_outcome(entity, subject, _RELEASE, outcome, intent=intent, connection=connection)
             return GatewayResponseOut(paymentGatewayResponseId=earlier)
         if intent.status == "succeeded":
             raise ServiceError(
@@ -64,12 +69,13 @@ async def release_payment(parameters: ReleaseIn, context: ServiceContext) -> Gat
                 f"Payment {subject.payment_id} cannot be released while Stripe is processing it (PaymentIntent "
                 f"{intent.id})"
             )
-        pgr_id = await _cancel(context, subject, intent)
+        pgr_id = await _cancel(context, connection, subject, intent)
     return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
 
 
-async def _cancel(context: ServiceContext, subject: PaymentSubject, intent: stripe.PaymentIntent) -> str:
-
+async def _cancel(
+    context: ServiceContext, connection: Connection, subject: PaymentSubject, intent: stripe.PaymentIntent
+) -> str:
     async def record(done: CallRecord[stripe.PaymentIntent]) -> None:
         status = done.answer.status if done.answer is not None else done.outcome.transaction_status
         if status:
@@ -87,5 +93,6 @@ async def _cancel(context: ServiceContext, subject: PaymentSubject, intent: stri
         send=lambda key: cancel_payment_intent(subject.gateway, intent.id, idempotency_key=key),
         interpret=lambda canceled: outcome_from_payment_intent(canceled, _OPERATION),
         record=record,
+        connection=connection,
     )
     return result.payment_gateway_response_id

@@ -91,15 +91,23 @@ async def journaled_call(
     interpret: Callable[[StripeObjectT], GatewayOutcome],
     record: Callable[[CallRecord[StripeObjectT]], Awaitable[None]] | None = None,
     customer_can_authenticate: bool = False,
+    connection: Connection | None = None,
 ) -> CallResult[StripeObjectT]:
     """Make one mutating Stripe call exactly once and record it.
 
     `send(idempotency_key)` performs the call; `interpret` maps its answer to a GatewayOutcome (checking the echoed
     amount and currency); `record` writes our own rows (intent link, refund) in the transaction of the PGR.
-    `amount` is what the call asks for, in the payment's currency.
+    `amount` is what the call asks for, in the payment's currency. `connection` is the operation's own (the payment
+    lock's, outside a transaction): the journal row commits on it before the call, and the PGR's transaction runs
+    on it after.
     """
     entry = await begin_operation(
-        entity, scope, amount=amount, amount_uom_id=subject.currency, client_request_key=client_request_key
+        entity,
+        scope,
+        amount=amount,
+        amount_uom_id=subject.currency,
+        client_request_key=client_request_key,
+        connection=connection,
     )
     answer: StripeObjectT | None = None
     request_id: str | None = None
@@ -123,6 +131,7 @@ async def journaled_call(
             stripe_object_id=None,
             payment_gateway_response_id=None,
             stripe_request_id=rejected.request_id,
+            connection=connection,
         )
         raise ServiceError(
             f"Stripe refused the {scope.operation.value} of payment {subject.payment_id}: {rejected.message}"
@@ -140,9 +149,9 @@ async def journaled_call(
         outcome = outcome_from_error(error, customer_can_authenticate=customer_can_authenticate)
         definitive = isinstance(error, _DEFINITIVE_ERRORS)
         request_id = error.request_id
-    async with entity.transaction() as connection:
+    async with entity.transaction(connection) as active:
         pgr_id = await write_response(
-            entity, subject, payment_operation_enum_id, outcome, requested_amount=amount, connection=connection
+            entity, subject, payment_operation_enum_id, outcome, requested_amount=amount, connection=active
         )
         await finish_operation(
             entity,
@@ -151,8 +160,8 @@ async def journaled_call(
             stripe_object_id=getattr(answer, "id", None) or outcome.sub_reference or outcome.reference_num,
             payment_gateway_response_id=pgr_id,
             stripe_request_id=request_id,
-            connection=connection,
+            connection=active,
         )
         if record is not None:
-            await record(CallRecord(connection, answer, outcome, pgr_id, entry.operation_id))
+            await record(CallRecord(active, answer, outcome, pgr_id, entry.operation_id))
     return CallResult(pgr_id, outcome, answer, entry)

@@ -7,6 +7,8 @@ PaymentIntent that belongs to another payment are bad requests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import stripe
 
 from moqui_bridge.service import ServiceError
@@ -17,10 +19,16 @@ from service.stripe_gateway.outcome import StripeRequestRejected, field_value
 __all__ = ["retrieve_intent"]
 
 
-async def retrieve_intent(subject: PaymentSubject, payment_intent_id: str) -> stripe.PaymentIntent:
-    """The PaymentIntent with its latest charge and balance transaction (for the details status and dates)."""
+async def retrieve_intent(
+    subject: PaymentSubject, payment_intent_id: str, *, expand: Sequence[str] = SETTLEMENT_EXPAND
+) -> stripe.PaymentIntent:
+    """The PaymentIntent with its latest charge and balance transaction (for the details status and dates).
+
+    Callers that need no settlement facts pass `DEFAULT_EXPAND` (the charge only): Stripe builds, sends and the SDK
+    parses less.
+    """
     try:
-        intent = await retrieve_payment_intent(subject.gateway, payment_intent_id, expand=SETTLEMENT_EXPAND)
+        intent = await retrieve_payment_intent(subject.gateway, payment_intent_id, expand=expand)
     except StripeRequestRejected as rejected:
         raise ServiceError(
             f"Stripe does not know PaymentIntent {payment_intent_id} of payment {subject.payment_id}: "

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from moqui_bridge.entity import EntityError, EntityFacade, advisory_lock, try_advisory_lock
+from moqui_bridge.entity import EntityError, EntityFacade, advisory_lock, session_advisory_lock, try_advisory_lock
 from moqui_bridge.entity.locks import advisory_lock_key
 
 
@@ -53,3 +53,28 @@ async def test_locks_need_a_transaction(entity_facade: EntityFacade) -> None:
                 pass
         with pytest.raises(EntityError, match="transaction"):
             await try_advisory_lock(connection, "payment:1")
+
+
+async def test_session_lock_spans_transactions_and_is_released_after(entity_facade: EntityFacade) -> None:
+    async with entity_facade.connection() as holder, session_advisory_lock(holder, "payment:7"):
+        async with entity_facade.transaction(holder):
+            pass  # a commit on the holder's connection does not release a session lock
+        async with entity_facade.transaction() as other:
+            assert not await try_advisory_lock(other, "payment:7")
+    async with entity_facade.transaction() as later:
+        assert await try_advisory_lock(later, "payment:7")
+
+
+async def test_session_lock_is_released_when_the_body_fails(entity_facade: EntityFacade) -> None:
+    with pytest.raises(RuntimeError):
+        async with entity_facade.connection() as holder, session_advisory_lock(holder, "payment:8"):
+            raise RuntimeError("the operation failed")
+    async with entity_facade.transaction() as later:
+        assert await try_advisory_lock(later, "payment:8")
+
+
+async def test_session_lock_is_refused_inside_a_transaction(entity_facade: EntityFacade) -> None:
+    async with entity_facade.transaction() as connection:
+        with pytest.raises(EntityError, match="outside a transaction"):
+            async with session_advisory_lock(connection, "payment:9"):
+                pass
