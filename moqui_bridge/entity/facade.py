@@ -141,6 +141,50 @@ class EntityFacade:
             raise EntityError(f"find_one on {definition.full_name} with {dict(conditions)!r} matched several records")
         return rows[0] if rows else None
 
+    async def find_one_with(
+        self,
+        entity_name: str,
+        conditions: Mapping[str, Any],
+        joins: Sequence[sql.Join],
+        *,
+        alias: str,
+        connection: Connection | None = None,
+    ) -> dict[str, Record | None] | None:
+        """The record matching ``conditions`` and, in the same query, one related record per join; None if none.
+
+        Like a Moqui view-entity with outer joins, for work that needs several related records and would otherwise
+        pay a round trip for each. The answer maps ``alias`` and each join's alias to its record, None for a join
+        that matched nothing. Every join must match at most one row (join on a whole primary key); equality
+        conditions only, none of them None.
+        """
+        definition = self.definition(entity_name)
+        if not conditions or any(value is None for value in conditions.values()):
+            raise EntityValueError(f"find_one_with on {definition.full_name} needs conditions with values")
+        joined = [(join, self.definition(join.entity_name)) for join in joins]
+        statement = sql.select_joined((alias, definition), conditions, joined, limit=2)
+        async with self._use(connection) as active:
+            rows = await active.fetch(statement.text, *statement.parameters)
+        if len(rows) > 1:
+            raise EntityError(f"find_one_with on {definition.full_name} with {dict(conditions)!r} matched several rows")
+        if not rows:
+            return None
+        row = tuple(rows[0])
+        found: dict[str, Record | None] = {
+            alias: {f.name: from_database(f, row[i]) for i, f in enumerate(definition.fields)}
+        }
+        offset = len(definition.fields)
+        for join, join_definition in joined:
+            width = len(join_definition.fields)
+            values = row[offset : offset + width]
+            offset += width
+            # An outer join that matched nothing gives nulls throughout, primary key included.
+            pk_positions = [i for i, f in enumerate(join_definition.fields) if f.is_pk]
+            if all(values[i] is None for i in pk_positions):
+                found[join.alias] = None
+            else:
+                found[join.alias] = {f.name: from_database(f, values[i]) for i, f in enumerate(join_definition.fields)}
+        return found
+
     async def find(
         self,
         entity_name: str,

@@ -129,3 +129,62 @@ def delete(definition: EntityDefinition, primary_key: Mapping[str, Any]) -> Stat
     statement = Statement("")
     statement.text = f"DELETE FROM {definition.table_name}" + _where(statement, definition, primary_key)
     return statement
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """In a join condition: a field of another record of the same query (by its alias)."""
+
+    alias: str
+    field: str
+
+
+@dataclass(frozen=True)
+class Join:
+    """A record read beside the main one in the same query (a LEFT JOIN): ``entity_name`` where every field in
+    ``on`` equals its value, or the field of an earlier record named by a :class:`FieldRef`."""
+
+    alias: str
+    entity_name: str
+    on: Mapping[str, Any]
+
+
+def select_joined(
+    base: tuple[str, EntityDefinition],
+    conditions: Mapping[str, Any],
+    joins: Sequence[tuple[Join, EntityDefinition]],
+    *,
+    limit: int,
+) -> Statement:
+    """``SELECT <all columns of each> FROM <base> LEFT JOIN <each join> ON ... WHERE <conditions on base>``.
+
+    Tables are aliased ``T0`` (the base), ``T1``... in order; a join may refer to the base or an earlier join.
+    """
+    statement = Statement("")
+    base_alias, base_definition = base
+    table_aliases = {base_alias: ("T0", base_definition)}
+    columns = [f"T0.{f.column_name}" for f in base_definition.fields]
+    text_joins: list[str] = []
+    for index, (join, definition) in enumerate(joins, start=1):
+        table_alias = f"T{index}"
+        clauses: list[str] = []
+        for name, value in join.on.items():
+            column = f"{table_alias}.{definition.field(name).column_name}"
+            if isinstance(value, FieldRef):
+                other_alias, other_definition = table_aliases[value.alias]
+                clauses.append(f"{column} = {other_alias}.{other_definition.field(value.field).column_name}")
+            else:
+                clauses.append(f"{column} = {statement.parameter(to_database(definition.field(name), value))}")
+        text_joins.append(f" LEFT JOIN {definition.table_name} {table_alias} ON {' AND '.join(clauses)}")
+        table_aliases[join.alias] = (table_alias, definition)
+        columns.extend(f"{table_alias}.{f.column_name}" for f in definition.fields)
+    where = [
+        f"T0.{base_definition.field(name).column_name} = "
+        f"{statement.parameter(to_database(base_definition.field(name), value))}"
+        for name, value in conditions.items()
+    ]
+    statement.text = (
+        f"SELECT {', '.join(columns)} FROM {base_definition.table_name} T0{''.join(text_joins)}"
+        f" WHERE {' AND '.join(where)} LIMIT {statement.parameter(limit)}"
+    )
+    return statement

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Connection
+from moqui_bridge.entity.sql import FieldRef, Join
 from moqui_bridge.service import ServiceError
 from service.money import InvalidCurrency, MoneyError, stripe_currency, to_minor_units
 from service.stripe_gateway.client import StripeGateway, StripeGateways
@@ -103,14 +104,38 @@ async def load_subject(
 ) -> PaymentSubject:
     """Read and check the Payment, its PaymentMethod, the gateway config and the Stripe customer.
 
-    `connection`: the operation's own (the payment lock's), so the reads take no pool connection of their own.
+    One query for all of them (outer joins); `connection`: the operation's own (the payment lock's), so the read
+    takes no pool connection of its own.
     """
-    payment = await entity.find_one(PAYMENT, {"paymentId": payment_id}, connection=connection)
-    if payment is None:
-        raise ServiceError(f"Payment {payment_id} not found")
-    gateway_config = await entity.find_one(
-        GATEWAY_CONFIG, {"paymentGatewayConfigId": payment_gateway_config_id}, connection=connection
+    found = await entity.find_one_with(
+        PAYMENT,
+        {"paymentId": payment_id},
+        [
+            Join("paymentMethod", PAYMENT_METHOD, {"paymentMethodId": FieldRef("payment", "paymentMethodId")}),
+            Join("gatewayConfig", GATEWAY_CONFIG, {"paymentGatewayConfigId": payment_gateway_config_id}),
+            Join("gatewaySettings", GATEWAY_SETTINGS, {"paymentGatewayConfigId": payment_gateway_config_id}),
+            # The method's owner is who saved the card; the payer is the fallback for methods without an owner.
+            Join(
+                "ownerCustomer",
+                STRIPE_CUSTOMER,
+                {
+                    "partyId": FieldRef("paymentMethod", "ownerPartyId"),
+                    "paymentGatewayConfigId": payment_gateway_config_id,
+                },
+            ),
+            Join(
+                "payerCustomer",
+                STRIPE_CUSTOMER,
+                {"partyId": FieldRef("payment", "fromPartyId"), "paymentGatewayConfigId": payment_gateway_config_id},
+            ),
+        ],
+        alias="payment",
+        connection=connection,
     )
+    payment = found["payment"] if found is not None else None
+    if found is None or payment is None:
+        raise ServiceError(f"Payment {payment_id} not found")
+    gateway_config = found["gatewayConfig"]
     if gateway_config is None:
         raise ServiceError(f"Payment gateway configuration {payment_gateway_config_id} not found")
     if payment_gateway_config_id not in gateways:
@@ -125,7 +150,7 @@ async def load_subject(
         stripe_currency(str(currency))
     except InvalidCurrency:
         raise ServiceError(f"Payment {payment_id} is in {currency}, which is not a currency Stripe takes") from None
-    accepted = await _accepted_currencies(entity, payment_gateway_config_id, connection)
+    accepted = _accepted_currencies(found["gatewaySettings"])
     if accepted and str(currency).upper() not in accepted:
         raise ServiceError(
             f"Payment {payment_id} is in {currency}, but gateway {payment_gateway_config_id} only takes "
@@ -133,46 +158,18 @@ async def load_subject(
         )
     if payment.get("amount") is None:
         raise ServiceError(f"Payment {payment_id} has no amount")
-    payment_method = None
-    if payment.get("paymentMethodId"):
-        payment_method = await entity.find_one(
-            PAYMENT_METHOD, {"paymentMethodId": payment["paymentMethodId"]}, connection=connection
-        )
-    customer_id = await _stripe_customer(entity, payment, payment_method, payment_gateway_config_id, connection)
+    payment_method = found["paymentMethod"]
+    customer_id = next(
+        (
+            str(row["customerId"])
+            for row in (found["ownerCustomer"], found["payerCustomer"])
+            if row and row["customerId"]
+        ),
+        None,
+    )
     return PaymentSubject(payment, payment_method, gateway_config, customer_id, gateways.get(payment_gateway_config_id))
 
 
-async def _accepted_currencies(
-    entity: EntityFacade, payment_gateway_config_id: str, connection: Connection | None
-) -> frozenset[str]:
-    row = await entity.find_one(
-        GATEWAY_SETTINGS, {"paymentGatewayConfigId": payment_gateway_config_id}, connection=connection
-    )
-    listed = (row or {}).get("currencyUomIds") or ""
+def _accepted_currencies(settings: dict[str, Any] | None) -> frozenset[str]:
+    listed = (settings or {}).get("currencyUomIds") or ""
     return frozenset(part.strip().upper() for part in str(listed).split(",") if part.strip())
-
-
-async def _stripe_customer(
-    entity: EntityFacade,
-    payment: dict[str, Any],
-    payment_method: dict[str, Any] | None,
-    payment_gateway_config_id: str,
-    connection: Connection | None,
-) -> str | None:
-    # The method's owner is who saved the card; the payer is the fallback for methods without an owner.
-    # Both are read in one query (usually they are the same party).
-    parties = list(
-        dict.fromkeys(p for p in ((payment_method or {}).get("ownerPartyId"), payment.get("fromPartyId")) if p)
-    )
-    if not parties:
-        return None
-    rows = await entity.find(
-        STRIPE_CUSTOMER,
-        {"partyId": parties, "paymentGatewayConfigId": payment_gateway_config_id},
-        connection=connection,
-    )
-    customers = {row["partyId"]: row["customerId"] for row in rows if row.get("customerId")}
-    for party_id in parties:
-        if party_id in customers:
-            return str(customers[party_id])
-    return None

@@ -301,7 +301,9 @@ async def find_payment_intents(gateway: StripeGateway, payment_id: str) -> list[
         f"metadata['{PAYMENT_ID}']:{_search_literal(payment_id)} AND "
         f"metadata['{GATEWAY_CONFIG_ID}']:{_search_literal(gateway.payment_gateway_config_id)}"
     )
-    params: PaymentIntentSearchParams = {"query": query, "limit": 100, "expand": ["data.latest_charge"]}
+    # No expand: callers need only ids, statuses and metadata, and an expanded charge per result is most of the
+    # bytes Stripe sends and the SDK parses.
+    params: PaymentIntentSearchParams = {"query": query, "limit": 100}
     with _refusals_as_rejections():
         result = await gateway.client.v1.payment_intents.search_async(params)
         found = [intent async for intent in result.auto_paging_iter()]

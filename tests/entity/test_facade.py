@@ -14,6 +14,7 @@ from moqui_bridge.entity import (
     UnknownEntityError,
     UnknownFieldError,
 )
+from moqui_bridge.entity.sql import FieldRef, Join
 
 SAMPLE = "test.sample.AllTypesSample"
 
@@ -218,3 +219,32 @@ async def test_sql_uses_moqui_table_names(entity_facade: EntityFacade) -> None:
         # Unquoted upper-case names fold to lower case, which is how Moqui's own tables are named.
         count = await connection.fetchval("SELECT count(*) FROM payment_gateway_response WHERE reference_num = 'pi_1'")
     assert count == 1
+
+
+async def test_find_one_with_reads_related_records_in_one_query(entity_facade: EntityFacade) -> None:
+    method = await entity_facade.create("PaymentMethod", {"ownerPartyId": "P1", "gatewayCimId": "pm_1"})
+    payment = await entity_facade.create(
+        "Payment", {"paymentMethodId": method["paymentMethodId"], "amount": Decimal("7.25"), "fromPartyId": "P2"}
+    )
+    bare = await entity_facade.create("Payment", {"amount": Decimal("1.00")})
+    joins = [
+        Join("method", "PaymentMethod", {"paymentMethodId": FieldRef("payment", "paymentMethodId")}),
+        Join(
+            "customer",
+            "stripe.StripeCustomer",
+            {"partyId": FieldRef("method", "ownerPartyId"), "paymentGatewayConfigId": "G"},
+        ),
+        Join("config", "PaymentGatewayConfig", {"paymentGatewayConfigId": "NoSuchConfig"}),
+    ]
+    found = await entity_facade.find_one_with("Payment", {"paymentId": payment["paymentId"]}, joins, alias="payment")
+    assert found is not None
+    assert found["payment"] == await entity_facade.find_one("Payment", {"paymentId": payment["paymentId"]})
+    assert found["method"] == await entity_facade.find_one(
+        "PaymentMethod", {"paymentMethodId": method["paymentMethodId"]}
+    )
+    assert found["customer"] is None  # no StripeCustomer of P1: an outer join that matched nothing
+    assert found["config"] is None
+    alone = await entity_facade.find_one_with("Payment", {"paymentId": bare["paymentId"]}, joins, alias="payment")
+    assert alone is not None and alone["method"] is None
+    assert alone["payment"] is not None and alone["payment"]["amount"] == Decimal("1.00")
+    assert await entity_facade.find_one_with("Payment", {"paymentId": "none"}, joins, alias="payment") is None
