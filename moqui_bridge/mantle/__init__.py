@@ -25,5 +25,6 @@ Where this port differs from Mantle (on purpose): messages Mantle puts in its me
 ``messages`` out-parameter; a status change outside the status flow is refused *before* the gateway is called;
 refund Payments carry the gateway's refund reference in ``paymentRefNum`` and are not applied to the refunded
 Payment (no PaymentApplication entity here); authorize#OrderPayments authorizes each payment in its own
-transaction and does not run autoApprove#Order.
+transaction and does not run autoApprove#Order; a partial capture splits the Payment (the captured amount stays
+Delivered, the rest becomes a new Promised Payment) where Mantle leaves Payment.amount at the authorized amount.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from moqui_bridge.mantle import gateway, names
 from moqui_bridge.mantle.authorization import authorize_payment
@@ -29,7 +29,8 @@ async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | Non
     """capture#SinglePayment inside an open rule call (the caller holds the payment's lock).
 
     A Promised payment is authorized first; with a details service the gateway's own view is checked before
-    capturing, so a payment captured elsewhere is recorded rather than captured twice.
+    capturing, so a payment captured elsewhere is recorded rather than captured twice. A successful capture of less
+    than the payment's amount splits the payment (see `_split_partial_capture`; the new id is in the messages).
     """
     entity, connection = call.entity, call.connection
     payment = await load_payment(entity, connection, payment_id)
@@ -98,12 +99,73 @@ async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | Non
         entity, connection, payment, result.get("paymentGatewayResponseId"), implementation
     )
     if gateway.succeeded(response):
-        payment = await change_payment_status(
-            entity, connection, payment, names.PMNT_DELIVERED, {"effectiveDate": delivered_date(payment)}
-        )
+        payment_amount = payment.get("amount")
+        if payment_amount and capture_amount is not None and capture_amount < payment_amount:
+            payment = await _split_partial_capture(call, payment, capture_amount)
+        else:
+            payment = await change_payment_status(
+                entity, connection, payment, names.PMNT_DELIVERED, {"effectiveDate": delivered_date(payment)}
+            )
     elif gateway.declined(response):
         payment = await change_payment_status(entity, connection, payment, names.PMNT_DECLINED)
     return PaymentOutcome(payment, response, call.messages)
+
+
+# What a remainder Payment shares with the partly captured one: who pays whom, with what, for which order part or
+# invoice, and how it is accounted. Facts of the capture itself (dates, auth code, reference, financial-account
+# transaction, totals, attempts) stay with the captured Payment; the remainder has not been authorized yet.
+_REMAINDER_FIELDS: Final = (
+    "paymentTypeEnumId",
+    "fromPartyId",
+    "toPartyId",
+    "paymentInstrumentEnumId",
+    "paymentMethodId",
+    "toPaymentMethodId",
+    "paymentGatewayConfigId",
+    "orderId",
+    "orderPartSeqId",
+    "orderItemSeqId",
+    "forInvoiceId",
+    "finAccountId",
+    "overrideGlAccountId",
+    "overrideOrgPartyId",
+    "amountUomId",
+)
+
+
+async def _split_partial_capture(call: RuleCall, payment: Record, captured: Decimal) -> Record:
+    """Deliver the captured part of a Payment and promise the rest as a new Payment; the delivered Payment.
+
+    Mantle leaves Payment.amount at the authorized amount after a partial capture (its apply#OrderPaymentsToInvoice
+    has a TODO to split instead), so the Payment overstates what moved and a refund defaulting to it asks for money
+    the gateway never took. Here the Payment shrinks to what was captured and the remainder becomes a Promised
+    Payment for the same order part, method and gateway, to be authorized and captured later (a later shipment).
+    """
+    entity, connection = call.entity, call.connection
+    payment_id = str(payment["paymentId"])
+    remainder = payment["amount"] - captured
+    delivered = await change_payment_status(
+        entity,
+        connection,
+        payment,
+        names.PMNT_DELIVERED,
+        {"effectiveDate": delivered_date(payment), "amount": captured},
+    )
+    created = await entity.create(
+        names.PAYMENT,
+        {
+            **{name: payment.get(name) for name in _REMAINDER_FIELDS},
+            "statusId": names.PMNT_PROMISED,
+            "amount": remainder,
+            "comments": f"Remainder of Payment {payment_id} after a partial capture of {shown_amount(captured)}",
+        },
+        connection=connection,
+    )
+    call.note(
+        f"Payment {payment_id} captured {shown_amount(captured)} of {shown_amount(payment['amount'])}; "
+        f"the remaining {shown_amount(remainder)} is now Payment {created['paymentId']} (Promised)"
+    )
+    return delivered
 
 
 async def _authorize_first(call: RuleCall, payment_id: str, config_id: str | None = None) -> PaymentOutcome | None:
