@@ -3,9 +3,8 @@ authorize-and-capture, and capture of a payment nobody authorized yet. Status as
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
-
-import pytest
 
 from tests.standalone.conftest import AUTH_CAPTURE_CONFIG_ID, CONFIG_ID, StandaloneWorld, flags_set, only
 
@@ -183,15 +182,18 @@ async def test_capture_of_a_promised_payment_authorizes_first(world: StandaloneW
     assert payment["paymentRefNum"] == intent.id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: refund#SinglePayment defaults the amount to Payment.amount less refunds (100), but a partial "
-    "capture leaves Payment.amount at the authorized 100 while only 60 moved, so Stripe's side refuses the refund",
-)
 async def test_refund_without_amount_after_partial_capture_refunds_what_was_captured(world: StandaloneWorld) -> None:
     payment_id = await world.new_payment("100.00")
     await world.gateway_call("authorize", payment_id)
-    await world.gateway_call("capture", payment_id, Decimal("60.00"))
+    captured = await world.gateway_call("capture", payment_id, Decimal("60.00"))
+
+    # The capture split the Payment: it now says what moved, and the rest waits, uncharged, in a Promised Payment.
+    assert (await world.payment(payment_id))["amount"] == Decimal("60.00")
+    split = re.fullmatch(r".* the remaining 40\.00 is now Payment (\S+) \(Promised\)", captured["messages"][-1])
+    assert split is not None, captured["messages"]
+    remainder = await world.payment(split.group(1))
+    assert (remainder["statusId"], remainder["amount"]) == ("PmntPromised", Decimal("40.00"))
+    assert await world.intents(split.group(1)) == []
 
     refunded = await world.gateway_call("refund", payment_id)
     refund = await world.payment(refunded["refundPaymentId"])
