@@ -210,20 +210,31 @@ class _CheckoutPages:
 
     # -- handlers ----------------------------------------------------------------------------------------------
 
-    async def checkout(self, request: web.Request) -> web.Response:
-        """GET /stripe/Checkout: the order summary and the Payment Element for its PaymentIntent."""
+    async def _open(
+        self, request: web.Request, page: str
+    ) -> tuple[CheckoutServices, CheckoutLink, PayableOrder] | web.Response:
+        """The verified link and the order it pays for, or the page that refuses them (both handlers start here)."""
         services = self._provider()
         context = services.context
         try:
             link = self._verified_link(request, context)
         except CheckoutLinkError as error:
-            log.info("checkout link refused: %s", error)
+            log.info("%s link refused: %s", page, error)
             return self._message(400, "This payment link cannot be used", str(error))
         try:
             payable = await load_payable_order(context.entity, context.settings, link)
         except CheckoutRefused as refused:
             await self._place_if_paid(services, link, refused)
             return self._refused(link, refused)
+        return services, link, payable
+
+    async def checkout(self, request: web.Request) -> web.Response:
+        """GET /stripe/Checkout: the order summary and the Payment Element for its PaymentIntent."""
+        opened = await self._open(request, "checkout")
+        if isinstance(opened, web.Response):
+            return opened
+        services, link, payable = opened
+        context = services.context
         try:
             prepared = await prepare_checkout_payment(context, services.mantle, payable)
         except _STRIPE_PROBLEMS:
@@ -283,18 +294,11 @@ class _CheckoutPages:
 
     async def checkout_return(self, request: web.Request) -> web.Response:
         """GET /stripe/Checkout/return: where Stripe sends the browser after confirmPayment (and 3-D Secure)."""
-        services = self._provider()
+        opened = await self._open(request, "checkout return")
+        if isinstance(opened, web.Response):
+            return opened
+        services, link, payable = opened
         context = services.context
-        try:
-            link = self._verified_link(request, context)
-        except CheckoutLinkError as error:
-            log.info("checkout return refused: %s", error)
-            return self._message(400, "This payment link cannot be used", str(error))
-        try:
-            payable = await load_payable_order(context.entity, context.settings, link)
-        except CheckoutRefused as refused:
-            await self._place_if_paid(services, link, refused)
-            return self._refused(link, refused)
         back_to_checkout = f"{CHECKOUT_PATH}?{urlencode(self._signed_query(request))}"
         entity = context.entity
         for payment in payable.checkout_payments:
