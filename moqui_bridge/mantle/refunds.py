@@ -74,15 +74,10 @@ async def refund_payment(
     _check_amount(payment_id, amount, refundable)
 
     payment_method = await load_payment_method(entity, connection, payment)
-    config_id = await gateway.config_id_for_existing(entity, connection, payment, payment_method)
-    if config_id is None:
-        call.note(f"No payment gateway is configured for Payment {payment_id}, not refunding")
+    configured = await call.gateway_service(payment, payment_method, "refund", "not refunding")
+    if configured is None:
         return PaymentOutcome(payment, messages=call.messages)
-    config = await gateway.load_config(entity, connection, config_id)
-    implementation = gateway.service_name(config, "refund")
-    if implementation is None:
-        call.note(f"Payment gateway {config_id} has no refund service, not refunding Payment {payment_id}")
-        return PaymentOutcome(payment, messages=call.messages)
+    config_id, _config, implementation = configured
 
     result = await gateway.call_gateway(
         call.context, implementation, {"paymentId": payment_id, "amount": amount, "paymentGatewayConfigId": config_id}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from moqui_bridge.entity.facade import EntityFacade
 from moqui_bridge.entity.locks import advisory_lock
+from moqui_bridge.mantle import gateway
 from moqui_bridge.mantle.context import MantleContext
 from moqui_bridge.mantle.records import Connection, Record
 
@@ -32,6 +33,24 @@ class RuleCall:
         """Leave a message for the caller (Moqui's message facade: shown, not an error)."""
         log.info("%s", message)
         self.messages.append(message)
+
+    async def gateway_service(
+        self, payment: Record, payment_method: Record | None, operation: gateway.Operation, refusal: str
+    ) -> tuple[str, Record, str] | None:
+        """The gateway config of an existing payment and its service for `operation`, as (config id, config,
+        service name); or None after noting why nothing is done (`refusal`, e.g. "not capturing"), as Mantle
+        skips an operation whose gateway or service is not configured instead of failing."""
+        payment_id = payment["paymentId"]
+        config_id = await gateway.config_id_for_existing(self.entity, self.connection, payment, payment_method)
+        if config_id is None:
+            self.note(f"No payment gateway is configured for Payment {payment_id}, {refusal}")
+            return None
+        config = await gateway.load_config(self.entity, self.connection, config_id)
+        implementation = gateway.service_name(config, operation)
+        if implementation is None:
+            self.note(f"Payment gateway {config_id} has no {operation} service, {refusal} (Payment {payment_id})")
+            return None
+        return config_id, config, implementation
 
 
 @dataclass

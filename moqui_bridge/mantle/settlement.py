@@ -59,15 +59,10 @@ async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | Non
         payment = await load_payment(entity, connection, payment_id)
 
     payment_method = await load_payment_method(entity, connection, payment)
-    config_id = await gateway.config_id_for_existing(entity, connection, payment, payment_method)
-    if config_id is None:
-        call.note(f"No payment gateway is configured for Payment {payment_id}, not capturing")
+    configured = await call.gateway_service(payment, payment_method, "capture", "not capturing")
+    if configured is None:
         return PaymentOutcome(payment, messages=call.messages)
-    config = await gateway.load_config(entity, connection, config_id)
-    implementation = gateway.service_name(config, "capture")
-    if implementation is None:
-        call.note(f"Payment gateway {config_id} has no capture service, not capturing Payment {payment_id}")
-        return PaymentOutcome(payment, messages=call.messages)
+    config_id, config, implementation = configured
 
     if not payment.get("paymentRefNum"):
         authorize_response = await gateway.find_authorize_response(entity, connection, payment_id)
@@ -237,15 +232,10 @@ async def release_payment(call: RuleCall, payment_id: str) -> PaymentOutcome:
     if status != names.PMNT_AUTHORIZED:
         raise ServiceError(f"Payment {payment_id} must be in the authorized status to release, but is {status}")
     payment_method = await load_payment_method(entity, connection, payment)
-    config_id = await gateway.config_id_for_existing(entity, connection, payment, payment_method)
-    if config_id is None:
-        call.note(f"No payment gateway is configured for Payment {payment_id}, not releasing")
+    configured = await call.gateway_service(payment, payment_method, "release", "not releasing")
+    if configured is None:
         return PaymentOutcome(payment, messages=call.messages)
-    config = await gateway.load_config(entity, connection, config_id)
-    implementation = gateway.service_name(config, "release")
-    if implementation is None:
-        call.note(f"Payment gateway {config_id} has no release service, not releasing Payment {payment_id}")
-        return PaymentOutcome(payment, messages=call.messages)
+    config_id, _config, implementation = configured
     result = await gateway.call_gateway(
         call.context, implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
     )
@@ -265,15 +255,10 @@ async def refresh_payment_details(call: RuleCall, payment_id: str) -> PaymentOut
     entity, connection = call.entity, call.connection
     payment = await load_payment(entity, connection, payment_id)
     payment_method = await load_payment_method(entity, connection, payment)
-    config_id = await gateway.config_id_for_existing(entity, connection, payment, payment_method)
-    if config_id is None:
-        call.note(f"No payment gateway is configured for Payment {payment_id}, cannot get gateway details")
+    configured = await call.gateway_service(payment, payment_method, "details", "not getting gateway details")
+    if configured is None:
         return PaymentOutcome(payment, messages=call.messages)
-    config = await gateway.load_config(entity, connection, config_id)
-    implementation = gateway.service_name(config, "details")
-    if implementation is None:
-        call.note(f"Payment gateway {config_id} has no details service, cannot get details for Payment {payment_id}")
-        return PaymentOutcome(payment, messages=call.messages)
+    config_id, _config, implementation = configured
     details = await gateway.call_gateway(
         call.context, implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
     )
