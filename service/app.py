@@ -27,6 +27,7 @@ from service.checkout.pages import CheckoutServices, add_checkout_routes
 from service.config import Settings
 from service.context import IDEMPOTENCY_KEY_HEADER, ServiceContext
 from service.database_setup import load_entity_registry, prepare_database
+from service.idempotent_requests import idempotent_requests_middleware
 from service.metrics import Metrics, metrics_middleware
 from service.rest_api import rest_apis
 from service.service_catalogue import register_services
@@ -134,7 +135,11 @@ def create_app(settings: Settings, database_dsn: str) -> web.Application:
     register_services(registry, settings)
     state = AppState(settings, registry, build_authenticator(settings), metrics, database_dsn)
 
-    app = web.Application(middlewares=[metrics_middleware(metrics)])
+    # Inside the metrics middleware, so replays and refusals are counted like any other answer.
+    idempotency = idempotent_requests_middleware(
+        state.authenticator, lambda: state.runtime.entity if state.runtime is not None else None
+    )
+    app = web.Application(middlewares=[metrics_middleware(metrics), idempotency])
     app[APP_STATE] = state
     factory = _context_factory(state)
     add_json_rpc_route(app, registry, factory, state.authenticator)
