@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-
 from tests.standalone.conftest import StandaloneWorld, flags_set
 
 IN_DOUBT = "SgoInDoubt"
@@ -135,11 +133,6 @@ async def test_stripe_outage_on_refund_then_retry_refunds_once(world: Standalone
     assert [(row["paymentId"], row["amount"]) for row in refunds] == [(retried["refundPaymentId"], Decimal("15.00"))]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: Mantle's refund rule checks what is left to refund before the gateway service can honour the "
-    "Idempotency-Key, so repeating a full refund answers 400 instead of the first refund (nothing is refunded twice)",
-)
 async def test_repeated_full_refund_with_the_same_key_answers_the_first_refund(world: StandaloneWorld) -> None:
     payment_id = await _captured_payment(world, "30.00")
     intent = await world.only_intent(payment_id)
