@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from moqui_bridge.entity.definition import EntityDefinition, FieldDefinition
+from moqui_bridge.entity.definition import LAST_UPDATED_STAMP, EntityDefinition, FieldDefinition
 from moqui_bridge.entity.errors import EntityValueError
 from moqui_bridge.entity.values import to_database
 
@@ -98,16 +98,30 @@ def insert(definition: EntityDefinition, values: Mapping[str, Any]) -> Statement
     return statement
 
 
-def upsert(definition: EntityDefinition, values: Mapping[str, Any]) -> Statement:
-    """Insert, or update the given non-PK fields of the row with the same primary key (Moqui's store)."""
+def upsert(
+    definition: EntityDefinition,
+    values: Mapping[str, Any],
+    *,
+    update_names: Collection[str] | None = None,
+    only_if_changed: bool = False,
+) -> Statement:
+    """Insert, or update non-PK fields of the row with the same primary key (Moqui's store).
+
+    ``update_names``: the fields an existing row takes from ``values`` (default: every given non-PK field); the
+    others are written only when the row is new. ``only_if_changed``: leave an existing row untouched unless one
+    of those fields differs (``lastUpdatedStamp`` aside), so a repeated write changes nothing.
+    """
     statement = insert(definition, values)
     pk_columns = ", ".join(f.column_name for f in definition.pk_fields)
-    updates = [
-        f"{definition.field(name).column_name} = EXCLUDED.{definition.field(name).column_name}"
-        for name in values
-        if not definition.field(name).is_pk
-    ]
+    names = [name for name in (values if update_names is None else update_names) if not definition.field(name).is_pk]
+    columns = [definition.field(name).column_name for name in names]
+    updates = [f"{column} = EXCLUDED.{column}" for column in columns]
     action = "DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING"
+    compared = [column for name, column in zip(names, columns, strict=True) if name != LAST_UPDATED_STAMP]
+    if updates and only_if_changed and compared:
+        table = definition.table_name
+        changed = " OR ".join(f"{table}.{column} IS DISTINCT FROM EXCLUDED.{column}" for column in compared)
+        action += f" WHERE {changed}"
     statement.text += f" ON CONFLICT ({pk_columns}) {action}"
     return statement
 

@@ -58,20 +58,12 @@ async def current_intent_id(
 
 
 async def record_intent(entity: EntityFacade, link: IntentLink, *, connection: Connection | None = None) -> None:
-    """Create the link, or bring its status up to date (the rest of a link never changes)."""
-    existing = await entity.find_one(
-        PAYMENT_INTENT_LINK, {"paymentIntentId": link.payment_intent_id}, connection=connection
-    )
-    if existing is not None:
-        if existing["intentStatus"] != link.intent_status:
-            await entity.update(
-                PAYMENT_INTENT_LINK,
-                {"paymentIntentId": link.payment_intent_id},
-                {"intentStatus": link.intent_status},
-                connection=connection,
-            )
-        return
-    await entity.create(
+    """Create the link, or bring its status up to date (the rest of a link never changes).
+
+    One conditional upsert: a new link is inserted whole; an existing one takes only the status, and only when it
+    differs (so `createdDate`, which orders a payment's links, and the rest stay as first recorded).
+    """
+    await entity.create_or_update(
         PAYMENT_INTENT_LINK,
         {
             "paymentIntentId": link.payment_intent_id,
@@ -85,5 +77,6 @@ async def record_intent(entity: EntityFacade, link: IntentLink, *, connection: C
             "amountUomId": link.amount_uom_id,
             "createdDate": datetime.now(UTC).replace(tzinfo=None),
         },
+        update=("intentStatus",),
         connection=connection,
     )

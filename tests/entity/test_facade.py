@@ -178,6 +178,36 @@ async def test_composite_keys_and_store(sample_facade: EntityFacade) -> None:
     assert "lastUpdatedStamp" not in rows[0]
 
 
+async def test_create_or_update_inserts_whole_then_updates_only_named_fields_when_changed(
+    sample_facade: EntityFacade,
+) -> None:
+    values = {"sampleId": "C1", "shortText": "status-a", "mediumText": "kept", "count": 1}
+    assert await sample_facade.create_or_update(SAMPLE, values, update=("shortText",))
+    first = await sample_facade.find_one(SAMPLE, {"sampleId": "C1"})
+    assert first is not None
+    assert (first["shortText"], first["mediumText"], first["count"], first["required"]) == (
+        "status-a",
+        "kept",
+        1,
+        "filled",
+    )
+    # Same status again: nothing written, the stamp stays.
+    assert not await sample_facade.create_or_update(SAMPLE, {**values, "count": 9}, update=("shortText",))
+    unchanged = await sample_facade.find_one(SAMPLE, {"sampleId": "C1"})
+    assert unchanged == first
+    # A new status: only the named field (and the stamp) change; the others keep their first values.
+    changed = {**values, "shortText": "status-b", "mediumText": "ignored", "count": 2}
+    assert await sample_facade.create_or_update(SAMPLE, changed, update=("shortText",))
+    after = await sample_facade.find_one(SAMPLE, {"sampleId": "C1"})
+    assert after is not None
+    assert (after["shortText"], after["mediumText"], after["count"]) == ("status-b", "kept", 1)
+    assert after["lastUpdatedStamp"] >= first["lastUpdatedStamp"]
+    with pytest.raises(EntityValueError, match="to be updated, not given"):
+        await sample_facade.create_or_update(SAMPLE, {"sampleId": "C1"}, update=("shortText",))
+    with pytest.raises(EntityValueError, match="Primary key"):
+        await sample_facade.create_or_update(SAMPLE, {"shortText": "x"}, update=("shortText",))
+
+
 async def test_transactions_commit_roll_back_and_nest(sample_facade: EntityFacade) -> None:
     async with sample_facade.transaction() as connection:
         await sample_facade.create(SAMPLE, {"sampleId": "T1"}, connection=connection)
