@@ -27,7 +27,7 @@ from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
 from service.money import from_minor_units
 from service.payment_services.intent_link import current_intent_id, record_intent
-from service.payment_services.operation_journal import OperationScope, unfinished_operation
+from service.payment_services.operation_journal import OperationScope, ScopeAttempts, read_attempts
 from service.payment_services.outcome_records import (
     intent_link_for,
     previous_success,
@@ -71,7 +71,7 @@ async def authorize_payment(parameters: AuthorizeIn, context: ServiceContext, *,
             raise ServiceError(f"Payment {subject.payment_id} is {subject.status_id} and cannot be authorized")
         amount_minor = subject.minor_units(subject.amount, "amount")
         try:
-            intent = await _current_intent(entity, subject, operation, connection)
+            intent, create_attempts = await _current_intent(entity, subject, operation, connection)
         except stripe.StripeError as error:
             pgr_id = await record_unreachable(
                 entity, subject, operation.payment_operation_enum_id, error, connection=connection
@@ -85,30 +85,32 @@ async def authorize_payment(parameters: AuthorizeIn, context: ServiceContext, *,
                     f"Payment {subject.payment_id} is {subject.status_id} (already captured) and has no open "
                     "Stripe PaymentIntent to authorize again"
                 )
-            pgr_id = await _create(context, connection, subject, operation)
+            pgr_id = await _create(context, connection, subject, operation, create_attempts)
     return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
 
 
 async def _current_intent(
     entity: EntityFacade, subject: PaymentSubject, operation: GatewayOperation, connection: Connection
-) -> stripe.PaymentIntent | None:
+) -> tuple[stripe.PaymentIntent | None, ScopeAttempts | None]:
     """The payment's PaymentIntent: by our link or paymentRefNum, else by Stripe's search on our metadata.
 
     The search finds one a checkout page made for this payment and we were never told of; charging again
     instead would be a double charge. (Stripe's search lags by seconds; our own creations are covered by the
-    journal's key replay, not by this.)
+    journal's key replay, not by this.) Also answers the create scope's journal rows when it had to read them, so
+    the create that follows does not read them again.
     """
     intent_id = await current_intent_id(entity, subject.payment, connection=connection)
     if intent_id is not None:
-        return await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
-    if await unfinished_operation(
+        return await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND), None
+    create_attempts = await read_attempts(
         entity,
         OperationScope(subject.payment_id, subject.payment_gateway_config_id, operation, None),
         connection=connection,
-    ):
+    )
+    if create_attempts.unfinished() is not None:
         # Our own create whose answer was never recorded: replaying its key (in _create) finds it and finishes
         # the journal row, which a search would leave unfinished.
-        return None
+        return None, create_attempts
     try:
         found = await find_payment_intents(subject.gateway, subject.payment_id)
     except StripeRequestRejected as rejected:
@@ -116,7 +118,9 @@ async def _current_intent(
             f"Stripe refused to search the PaymentIntents of payment {subject.payment_id}: {rejected.message}"
         ) from rejected
     live = [intent for intent in found if intent.status != "canceled"]
-    return await retrieve_intent(subject, live[0].id, expand=DEFAULT_EXPAND) if live else None
+    if live:
+        return await retrieve_intent(subject, live[0].id, expand=DEFAULT_EXPAND), None
+    return None, create_attempts
 
 
 def _link_recorder(context: ServiceContext, subject: PaymentSubject) -> Any:
@@ -135,7 +139,11 @@ def _link_recorder(context: ServiceContext, subject: PaymentSubject) -> Any:
 
 
 async def _create(
-    context: ServiceContext, connection: Connection, subject: PaymentSubject, operation: GatewayOperation
+    context: ServiceContext,
+    connection: Connection,
+    subject: PaymentSubject,
+    operation: GatewayOperation,
+    attempts: ScopeAttempts | None,
 ) -> str:
     request = PaymentIntentRequest(
         payment_id=subject.payment_id,
@@ -157,6 +165,7 @@ async def _create(
         send=lambda key: create_payment_intent(subject.gateway, request, idempotency_key=key),
         interpret=lambda intent: outcome_from_payment_intent(intent, operation),
         record=_link_recorder(context, subject),
+        attempts=attempts,
         connection=connection,
     )
     return result.payment_gateway_response_id

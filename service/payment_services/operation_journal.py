@@ -29,9 +29,10 @@ __all__ = [
     "SGO_STARTED",
     "JournalEntry",
     "OperationScope",
+    "ScopeAttempts",
     "begin_operation",
     "finish_operation",
-    "unfinished_operation",
+    "read_attempts",
 ]
 
 GATEWAY_OPERATION: Final = "stripe.StripeGatewayOperation"
@@ -76,6 +77,37 @@ class OperationScope:
         }
 
 
+@dataclass(frozen=True)
+class ScopeAttempts:
+    """The journal rows of one scope as read under the payment lock, oldest attempt first.
+
+    Read once and handed on: the payment lock keeps every other writer of this payment's journal out until the
+    operation ends, so the rows cannot change between a use case's look at them and `begin_operation`.
+    """
+
+    scope: OperationScope
+    rows: tuple[dict[str, Any], ...]
+
+    def unfinished(self) -> JournalEntry | None:
+        """The attempt whose outcome we never recorded, if any (the next call of the scope replays it)."""
+        for row in self.rows:
+            if row["operationStatusId"] in _UNFINISHED:
+                return JournalEntry(row["operationId"], row["idempotencyKey"], row["attemptNum"], True, row["amount"])
+        return None
+
+    def next_attempt(self) -> int:
+        """One more than the highest attempt number so far (0 for the first)."""
+        return max((row["attemptNum"] for row in self.rows), default=-1) + 1
+
+
+async def read_attempts(
+    entity: EntityFacade, scope: OperationScope, *, connection: Connection | None = None
+) -> ScopeAttempts:
+    """Every journal row of `scope` (one query); the caller must hold the payment lock for the rows to stay true."""
+    rows = await entity.find(GATEWAY_OPERATION, scope.conditions(), order_by=["attemptNum"], connection=connection)
+    return ScopeAttempts(scope, tuple(rows))
+
+
 async def begin_operation(
     entity: EntityFacade,
     scope: OperationScope,
@@ -83,20 +115,25 @@ async def begin_operation(
     amount: Decimal | None,
     amount_uom_id: str | None,
     client_request_key: str | None = None,
+    attempts: ScopeAttempts | None = None,
     connection: Connection | None = None,
 ) -> JournalEntry:
     """Reserve the key for the next Stripe call of `scope` and commit it before Stripe is called.
 
     An unfinished attempt of the same scope is reused (same row, same key): its outcome is unknown, so repeating
     it is the only safe move. Otherwise the next attempt number is taken. The caller holds the payment lock, so no
-    other call of this process or another can be between the read and the insert. `connection` must not be in a
-    transaction: the row is committed as soon as it is written.
+    other call of this process or another can be between the read and the insert. `attempts`: the scope's rows
+    when the caller has already read them under the same lock (spares reading them again). `connection` must not
+    be in a transaction: the row is committed as soon as it is written.
     """
-    rows = await entity.find(GATEWAY_OPERATION, scope.conditions(), order_by=["attemptNum"], connection=connection)
-    for row in rows:
-        if row["operationStatusId"] in _UNFINISHED:
-            return JournalEntry(row["operationId"], row["idempotencyKey"], row["attemptNum"], True, row["amount"])
-    attempt = max((row["attemptNum"] for row in rows), default=-1) + 1
+    if attempts is None:
+        attempts = await read_attempts(entity, scope, connection=connection)
+    elif attempts.scope != scope:
+        raise ValueError(f"journal rows of {attempts.scope} given to begin an operation of {scope}")
+    unfinished = attempts.unfinished()
+    if unfinished is not None:
+        return unfinished
+    attempt = attempts.next_attempt()
     key = idempotency_key(
         scope.payment_gateway_config_id,
         scope.payment_id,
@@ -119,22 +156,6 @@ async def begin_operation(
         connection=connection,
     )
     return JournalEntry(created["operationId"], key, attempt, False, amount)
-
-
-async def unfinished_operation(
-    entity: EntityFacade, scope: OperationScope, *, connection: Connection | None = None
-) -> JournalEntry | None:
-    """The attempt of `scope` whose outcome we never recorded, if any (the next call of the scope replays it)."""
-    rows = await entity.find(
-        GATEWAY_OPERATION,
-        {**scope.conditions(), "operationStatusId": list(_UNFINISHED)},
-        order_by=["attemptNum"],
-        connection=connection,
-    )
-    if not rows:
-        return None
-    row = rows[0]
-    return JournalEntry(row["operationId"], row["idempotencyKey"], row["attemptNum"], True, row["amount"])
 
 
 async def finish_operation(

@@ -26,7 +26,13 @@ import stripe
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Connection
 from moqui_bridge.service import ServiceError
-from service.payment_services.operation_journal import JournalEntry, OperationScope, begin_operation, finish_operation
+from service.payment_services.operation_journal import (
+    JournalEntry,
+    OperationScope,
+    ScopeAttempts,
+    begin_operation,
+    finish_operation,
+)
 from service.payment_services.payment_subject import PaymentSubject
 from service.payment_services.response_writer import write_response
 from service.stripe_gateway.operations import StripeIntegrityError
@@ -91,6 +97,7 @@ async def journaled_call(
     interpret: Callable[[StripeObjectT], GatewayOutcome],
     record: Callable[[CallRecord[StripeObjectT]], Awaitable[None]] | None = None,
     customer_can_authenticate: bool = False,
+    attempts: ScopeAttempts | None = None,
     connection: Connection | None = None,
 ) -> CallResult[StripeObjectT]:
     """Make one mutating Stripe call exactly once and record it.
@@ -99,7 +106,7 @@ async def journaled_call(
     amount and currency); `record` writes our own rows (intent link, refund) in the transaction of the PGR.
     `amount` is what the call asks for, in the payment's currency. `connection` is the operation's own (the payment
     lock's, outside a transaction): the journal row commits on it before the call, and the PGR's transaction runs
-    on it after.
+    on it after. `attempts`: the scope's journal rows if the use case already read them under the lock.
     """
     entry = await begin_operation(
         entity,
@@ -107,6 +114,7 @@ async def journaled_call(
         amount=amount,
         amount_uom_id=subject.currency,
         client_request_key=client_request_key,
+        attempts=attempts,
         connection=connection,
     )
     answer: StripeObjectT | None = None
