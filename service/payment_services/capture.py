@@ -58,22 +58,26 @@ async def capture_payment(parameters: CaptureIn, context: ServiceContext) -> Gat
                 f"Payment {subject.payment_id} has no Stripe authorization to capture; authorize it first"
             )
         try:
-            intent = await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
+            # Without the charge: the decision needs only the PaymentIntent's own fields, and the charge is most of
+            # what Stripe would build and send and the SDK parse. The capture's answer carries the charge.
+            intent = await retrieve_intent(subject, intent_id, expand=())
+            if intent.status == "succeeded":
+                earlier = await previous_success(
+                    entity, subject, ("PgoCapture", "PgoAuthAndCapture"), reference_num=intent.id, connection=connection
+                )
+                if earlier is None:
+                    # Captured elsewhere: its PGR records the charge's facts, so read it with the charge.
+                    intent = await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
+                    outcome = outcome_from_payment_intent(intent, _OPERATION)
+                    earlier = await record_outcome(
+                        entity, subject, "PgoCapture", outcome, intent=intent, connection=connection
+                    )
+                return GatewayResponseOut(paymentGatewayResponseId=earlier)
         except stripe.StripeError as error:
             pgr_id = await record_unreachable(
                 entity, subject, _OPERATION.payment_operation_enum_id, error, connection=connection
             )
             return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
-        if intent.status == "succeeded":
-            earlier = await previous_success(
-                entity, subject, ("PgoCapture", "PgoAuthAndCapture"), reference_num=intent.id, connection=connection
-            )
-            if earlier is None:
-                outcome = outcome_from_payment_intent(intent, _OPERATION)
-                earlier = await record_outcome(
-                    entity, subject, "PgoCapture", outcome, intent=intent, connection=connection
-                )
-            return GatewayResponseOut(paymentGatewayResponseId=earlier)
         if intent.status == "canceled":
             why = "expired" if intent.cancellation_reason in ("automatic", "expired") else "was released"
             raise ServiceError(

@@ -47,18 +47,24 @@ async def release_payment(parameters: ReleaseIn, context: ServiceContext) -> Gat
         if intent_id is None:
             raise ServiceError(f"Payment {subject.payment_id} has no Stripe authorization to release")
         try:
-            intent = await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
+            # Without the charge: the decision needs only the PaymentIntent's own fields, and the charge is most of
+            # what Stripe would build and send and the SDK parse. The cancel's answer carries the charge.
+            intent = await retrieve_intent(subject, intent_id, expand=())
+            if intent.status == "canceled":
+                earlier = await previous_success(
+                    entity, subject, (_RELEASE,), reference_num=intent.id, connection=connection
+                )
+                if earlier is None:
+                    # Canceled elsewhere (or expired): its PGR records the charge's facts, so read it with the charge.
+                    intent = await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
+                    outcome = outcome_from_payment_intent(intent, _OPERATION)
+                    earlier = await record_outcome(
+                        entity, subject, _RELEASE, outcome, intent=intent, connection=connection
+                    )
+                return GatewayResponseOut(paymentGatewayResponseId=earlier)
         except stripe.StripeError as error:
             pgr_id = await record_unreachable(entity, subject, _RELEASE, error, connection=connection)
             return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
-        if intent.status == "canceled":
-            earlier = await previous_success(
-                entity, subject, (_RELEASE,), reference_num=intent.id, connection=connection
-            )
-            if earlier is None:
-                outcome = outcome_from_payment_intent(intent, _OPERATION)
-                earlier = await record_outcome(entity, subject, _RELEASE, outcome, intent=intent, connection=connection)
-            return GatewayResponseOut(paymentGatewayResponseId=earlier)
         if intent.status == "succeeded":
             raise ServiceError(
                 f"Payment {subject.payment_id} has been captured (PaymentIntent {intent.id} succeeded) and cannot "

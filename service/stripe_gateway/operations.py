@@ -194,8 +194,8 @@ async def create_payment_intent(
 async def retrieve_payment_intent(
     gateway: StripeGateway, payment_intent_id: str, *, expand: Sequence[str] = DEFAULT_EXPAND
 ) -> stripe.PaymentIntent:
-    """A PaymentIntent with `expand` (DEFAULT_EXPAND, or SETTLEMENT_EXPAND for get#PaymentGatewayDetails)."""
-    params: PaymentIntentRetrieveParams = {"expand": list(expand)}
+    """A PaymentIntent with `expand` (DEFAULT_EXPAND, SETTLEMENT_EXPAND for get#PaymentGatewayDetails, or nothing)."""
+    params: PaymentIntentRetrieveParams = {"expand": list(expand)} if expand else {}
     with _refusals_as_rejections():
         intent = await gateway.client.v1.payment_intents.retrieve_async(payment_intent_id, params)
     _check(intent.id, "id", payment_intent_id, intent.id)
