@@ -50,12 +50,15 @@ async def test_repeated_authorize_and_capture_with_an_idempotency_key_charge_onc
     intent = await world.only_intent(payment_id)
     assert intent.status == "requires_capture"
 
-    await world.gateway_call("capture", payment_id, idempotency_key="capture-1")
+    captured = await world.gateway_call("capture", payment_id, idempotency_key="capture-1")
     assert await world.status(payment_id) == "PmntDelivered"
-    # Mantle refuses to capture a Delivered payment again, before Stripe is asked, and writes nothing.
     before = await world.snapshot(payment_id)
+    # The same request with the same key is answered with the first answer (request-level idempotency).
+    assert await world.gateway_call("capture", payment_id, idempotency_key="capture-1") == captured
+    assert await world.snapshot(payment_id) == before
+    # A new capture request: Mantle refuses to capture a Delivered payment again, before Stripe is asked.
     status, answer = await world.integrator.request(
-        "POST", f"/payments/{payment_id}/gateways/capture", idempotency_key="capture-1"
+        "POST", f"/payments/{payment_id}/gateways/capture", idempotency_key="capture-2"
     )
     assert (status, answer["errorCode"]) == (400, 400) and "already been delivered" in answer["errors"]
     assert await world.snapshot(payment_id) == before
