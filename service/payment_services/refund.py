@@ -166,13 +166,14 @@ async def _refund(
             "operationId": done.operation_id,
             "paymentGatewayResponseId": done.payment_gateway_response_id,
         }
-        existing = await context.entity.find_one(STRIPE_REFUND, {"refundId": refund.id}, connection=connection)
-        if existing is None:
-            values["createdDate"] = datetime.now(UTC).replace(tzinfo=None)
-            await context.entity.create(STRIPE_REFUND, {"refundId": refund.id, **values}, connection=connection)
-        else:
-            # A webhook may have recorded it first (as Stripe's); it is ours, so it takes our operation and PGR.
-            await context.entity.update(STRIPE_REFUND, {"refundId": refund.id}, values, connection=connection)
+        # One upsert: a webhook may have recorded the refund first (as Stripe's); it is ours, so it takes our
+        # operation and PGR, and keeps the createdDate it was first recorded with.
+        await context.entity.create_or_update(
+            STRIPE_REFUND,
+            {"refundId": refund.id, **values, "createdDate": datetime.now(UTC).replace(tzinfo=None)},
+            update=tuple(values),
+            connection=connection,
+        )
 
     result = await journaled_call(
         context.entity,
