@@ -16,10 +16,10 @@ from moqui_bridge.entity.connection import Connection
 from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
 from service.money import from_minor_units
-from service.payment_services.intent_link import current_intent_id, record_intent
+from service.payment_services.intent_link import current_intent_id
 from service.payment_services.operation_journal import OperationScope
 from service.payment_services.outcome_records import (
-    intent_link_for,
+    intent_status_recorder,
     previous_success,
     record_outcome,
     record_unreachable,
@@ -27,7 +27,7 @@ from service.payment_services.outcome_records import (
 from service.payment_services.parameters import CaptureIn, GatewayResponseOut
 from service.payment_services.payment_lock import payment_lock
 from service.payment_services.payment_subject import PaymentSubject, load_subject
-from service.payment_services.stripe_call import CallRecord, journaled_call
+from service.payment_services.stripe_call import journaled_call
 from service.payment_services.stripe_reads import retrieve_intent
 from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.operations import DEFAULT_EXPAND, capture_payment_intent
@@ -106,12 +106,7 @@ async def _capture(
     intent: stripe.PaymentIntent,
     amount: Decimal,
 ) -> str:
-    async def record(done: CallRecord[stripe.PaymentIntent]) -> None:
-        status = done.answer.status if done.answer is not None else done.outcome.transaction_status
-        if status:
-            link = intent_link_for(subject, intent.id, status)
-            await record_intent(context.entity, link, connection=done.connection)
-
+    record = intent_status_recorder(context.entity, subject, intent.id)
     result = await journaled_call(
         context.entity,
         subject,

@@ -6,7 +6,7 @@ is recorded as a resultError PGR so Mantle sees a normal "try again" answer rath
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import stripe
 
@@ -15,9 +15,10 @@ from moqui_bridge.entity.connection import Connection
 from service.payment_services.intent_link import IntentLink, record_intent
 from service.payment_services.payment_subject import PaymentSubject
 from service.payment_services.response_writer import PAYMENT_GATEWAY_RESPONSE, write_response
+from service.payment_services.stripe_call import CallRecord
 from service.stripe_gateway.outcome import GatewayOutcome, outcome_from_error
 
-__all__ = ["intent_link_for", "previous_success", "record_outcome", "record_unreachable"]
+__all__ = ["intent_link_for", "intent_status_recorder", "previous_success", "record_outcome", "record_unreachable"]
 
 
 def intent_link_for(
@@ -35,6 +36,20 @@ def intent_link_for(
         amount=subject.amount,
         amount_uom_id=subject.currency,
     )
+
+
+def intent_status_recorder(
+    entity: EntityFacade, subject: PaymentSubject, intent_id: str
+) -> Callable[[CallRecord[stripe.PaymentIntent]], Awaitable[None]]:
+    """The journaled call's `record` step for an operation on a known PaymentIntent (capture, release): keep the
+    intent link's status as Stripe answered it (or as the outcome of a refused call says), in the call's transaction."""
+
+    async def record(done: CallRecord[stripe.PaymentIntent]) -> None:
+        status = done.answer.status if done.answer is not None else done.outcome.transaction_status
+        if status:
+            await record_intent(entity, intent_link_for(subject, intent_id, status), connection=done.connection)
+
+    return record
 
 
 async def record_outcome(
