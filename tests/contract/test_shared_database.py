@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -41,6 +42,7 @@ from moqui_bridge.database.postgres_server import PostgresServer
 from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.connection import Connection, Pool
 from moqui_bridge.entity.data_loader import load_files
+from stripe_emulator.control import EmulatorControl
 from tests.contract.shared_schema import (
     MOQUI_REFERENCE,
     Snapshot,
@@ -321,6 +323,14 @@ class SharedDeployment:
         assert row is not None, f"PaymentGatewayResponse {pgr_id} is not in Moqui's database"
         return row
 
+    async def payment(self, payment_id: str) -> dict[str, Any]:
+        """Mantle's Payment as committed."""
+        row = await EntityFacade(self.pool, self.registry).find_one(
+            "mantle.account.payment.Payment", {"paymentId": payment_id}
+        )
+        assert row is not None, f"Payment {payment_id} is not in Moqui's database"
+        return row
+
     async def stripe_intent(self, intent_id: str) -> dict[str, Any]:
         """The PaymentIntent as the Stripe emulator holds it."""
         async with self.session.get(
@@ -328,6 +338,21 @@ class SharedDeployment:
         ) as response:
             intent: dict[str, Any] = await response.json()
         return intent
+
+    async def stripe_list(self, resource: str, **query: str) -> list[dict[str, Any]]:
+        """Every object of a Stripe list endpoint (``payment_intents``, ``charges``, ``refunds``) the emulator holds."""
+        async with self.session.get(
+            f"{self.emulator_url}/v1/{resource}",
+            params={"limit": "100", **query},
+            headers={"Authorization": f"Bearer {SECRET_KEY}"},
+        ) as response:
+            objects: list[dict[str, Any]] = (await response.json())["data"]
+        return objects
+
+    async def stripe_intents_of(self, payment_id: str) -> list[dict[str, Any]]:
+        """The PaymentIntents made for one Mantle Payment (we tag each with its paymentId)."""
+        intents = await self.stripe_list("payment_intents")
+        return [intent for intent in intents if intent["metadata"].get("paymentId") == payment_id]
 
 
 def _settings(emulator_url: str) -> Any:
@@ -379,17 +404,21 @@ async def moqui_call(
     payment_id: str,
     call: Callable[[], Awaitable[dict[str, Any]]],
     mantle_rule: Callable[[Connection, dict[str, Any]], Awaitable[None]],
+    config_id: str = "StripeGateway",
 ) -> tuple[dict[str, Any], dict[str, dict[str, list[dict[str, Any]]]]]:
     """One gateway call inside a Moqui transaction that holds the Payment's row lock; returns the result and what
-    changed in Mantle's committed tables while Moqui waited (its own changes are not committed yet then)."""
+    changed in Mantle's committed tables while Moqui waited (its own changes are not committed yet then).
+
+    `config_id` is the store's gateway config that authorize#SinglePayment writes on a Payment that has none yet."""
     before = await deployment.mantle_snapshot()
     async with deployment.pool.acquire() as connection, connection.transaction():
         # authorize#SinglePayment's entity-update of Payment.paymentGatewayConfigId before it calls the gateway.
         await connection.execute(
-            "UPDATE PAYMENT SET PAYMENT_GATEWAY_CONFIG_ID = COALESCE(PAYMENT_GATEWAY_CONFIG_ID, 'StripeGateway'),"
+            "UPDATE PAYMENT SET PAYMENT_GATEWAY_CONFIG_ID = COALESCE(PAYMENT_GATEWAY_CONFIG_ID, $3),"
             " LAST_UPDATED_STAMP = $2 WHERE PAYMENT_ID = $1",
             payment_id,
             _now(),
+            config_id,
         )
         result = await call()
         changes = changed_rows(before, await deployment.mantle_snapshot(), deployment.registry)
@@ -422,19 +451,44 @@ async def update_payment(connection: Connection, payment_id: str, **fields: Any)
 
 
 def check_response(
-    pgr: dict[str, Any], *, operation: str, payment_id: str, method_id: str, amount: str, flags: str
+    pgr: dict[str, Any],
+    *,
+    operation: str,
+    payment_id: str,
+    method_id: str,
+    amount: str,
+    flags: str,
+    config_id: str = "StripeGateway",
+    currency: str = "USD",
 ) -> None:
     """The PGR fields Mantle reads, with all six indicators set as `flags` ("YNNNNN" in INDICATORS order)."""
-    assert pgr["paymentGatewayConfigId"] == "StripeGateway"
+    assert pgr["paymentGatewayConfigId"] == config_id
     assert pgr["paymentOperationEnumId"] == operation
     assert pgr["paymentId"] == payment_id
     assert pgr["paymentMethodId"] == method_id
-    assert pgr["amount"] == Decimal(amount) and pgr["amountUomId"] == "USD"
+    assert pgr["amount"] == Decimal(amount) and pgr["amountUomId"] == currency
     assert "".join(pgr[name] for name in INDICATORS) == flags, {name: pgr[name] for name in INDICATORS}
     assert str(pgr["referenceNum"]).startswith("pi_")
     # Moqui compares transactionDate with its own clock (the 60 s fallback lookup): UTC, naive, recent.
     assert abs(_now() - pgr["transactionDate"]) < timedelta(seconds=60)
     assert pgr["lastUpdatedStamp"] is not None
+
+
+async def record_refund_payment(
+    connection: Connection, refund_payment_id: str, payment_id: str, amount: Decimal, currency: str = "USD"
+) -> None:
+    """Mantle's create#RefundPayment after a successful refund: a new PtRefund Payment, Delivered, parties swapped."""
+    await connection.execute(
+        "INSERT INTO PAYMENT (PAYMENT_ID, PAYMENT_TYPE_ENUM_ID, FROM_PARTY_ID, TO_PARTY_ID, STATUS_ID, AMOUNT,"
+        " AMOUNT_UOM_ID, REFUND_FOR_PAYMENT_ID, EFFECTIVE_DATE, LAST_UPDATED_STAMP)"
+        " VALUES ($1, 'PtRefund', $2, $3, 'PmntDelivered', $4, $5, $6, now(), now())",
+        refund_payment_id,
+        VENDOR,
+        CUSTOMER,
+        amount,
+        currency,
+        payment_id,
+    )
 
 
 def check_new_id(pgr_id: str, taken: set[str]) -> None:
@@ -567,14 +621,7 @@ async def test_authorize_capture_refund_as_moqui_calls_them(deployment: SharedDe
     async def refunded(connection: Connection, result: dict[str, Any]) -> None:
         pgr = await deployment.pgr(result["paymentGatewayResponseId"], connection)
         assert pgr["resultSuccess"] == "Y"
-        await connection.execute(
-            "INSERT INTO PAYMENT (PAYMENT_ID, PAYMENT_TYPE_ENUM_ID, FROM_PARTY_ID, TO_PARTY_ID, STATUS_ID, AMOUNT,"
-            " AMOUNT_UOM_ID, REFUND_FOR_PAYMENT_ID, EFFECTIVE_DATE, LAST_UPDATED_STAMP)"
-            " VALUES ('100702', 'PtRefund', $1, $2, 'PmntDelivered', 40.0000, 'USD', $3, now(), now())",
-            VENDOR,
-            CUSTOMER,
-            PAYMENT_ID,
-        )
+        await record_refund_payment(connection, "100702", PAYMENT_ID, Decimal("40.0000"))
 
     result, changes = await moqui_call(
         deployment,
@@ -696,3 +743,351 @@ async def test_the_api_key_travels_in_the_url_only(deployment: SharedDeployment)
         )
         assert answer["error"]["code"] == 403, answer
     assert changed_rows(before, await deployment.mantle_snapshot(), deployment.registry) == {}
+
+
+# ----- the gateway scenarios, each as Moqui drives it in shared mode -----
+
+Rule = Callable[[Connection, dict[str, Any]], Awaitable[None]]
+AUTH_CAPTURE_CONFIG = "StripeGatewayAuthCapture"
+JPY_PAYMENT_ID = "100703"
+# Ids Mantle's create#RefundPayment would take from the Payment bank (below its SEQ_NUM, unused by the sample rows).
+REFUND_PAYMENT_IDS = ("100710", "100711", "100712")
+
+
+def params_json(payment_id: str, config_id: str = "StripeGateway", *, amount: str | None = None) -> str:
+    """The params map of Mantle's generic services, as JsonBuilder writes it: authorize sends the (null) security
+    code, capture and refund their amount with the column's scale, release and details neither."""
+    tail = f'"paymentGatewayConfigId":"{config_id}","paymentId":"{payment_id}"'
+    if amount is not None:
+        return f'{{"amount":{amount},{tail}}}'
+    return f"{{{tail}}}"
+
+
+async def gateway_call(
+    deployment: SharedDeployment,
+    payment_id: str,
+    verb_noun: str,
+    params: str,
+    mantle_rule: Rule,
+    taken: set[str],
+    config_id: str = "StripeGateway",
+) -> dict[str, Any]:
+    """One gateway call as Moqui makes it; asserts it added exactly its own PGR (a fresh id) and changed nothing else
+    of Moqui's, and returns that PGR as Moqui re-reads it."""
+    result, changes = await moqui_call(
+        deployment, payment_id, lambda: deployment.call(verb_noun, params), mantle_rule, config_id
+    )
+    [added] = assert_only_new_responses(changes)
+    pgr_id = result["paymentGatewayResponseId"]
+    assert added["payment_gateway_response_id"] == pgr_id  # committed before we answered
+    check_new_id(pgr_id, taken)
+    taken.add(pgr_id)
+    return await deployment.pgr(pgr_id)
+
+
+async def authorize_service(deployment: SharedDeployment, config_id: str) -> str:
+    """The verb#noun Moqui calls for authorize#SinglePayment: the config's authorizeServiceName, as loaded from our
+    component's demo data (so a wrong service name there fails here)."""
+    name = await deployment.pool.fetchval(
+        "SELECT AUTHORIZE_SERVICE_NAME FROM PAYMENT_GATEWAY_CONFIG WHERE PAYMENT_GATEWAY_CONFIG_ID = $1", config_id
+    )
+    assert isinstance(name, str) and name.startswith(PAYMENT_SERVICES), name
+    return name.removeprefix(PAYMENT_SERVICES)
+
+
+async def authorize_as_moqui(
+    deployment: SharedDeployment, payment_id: str, taken: set[str], config_id: str = "StripeGateway"
+) -> dict[str, Any]:
+    """authorize#SinglePayment through the config's authorize service, then Mantle's status rule; returns the PGR."""
+
+    async def mantle_rule(connection: Connection, result: dict[str, Any]) -> None:
+        pgr = await deployment.pgr(result["paymentGatewayResponseId"], connection)
+        if pgr["resultSuccess"] != "Y":
+            return  # an error leaves the Payment Promised, so Moqui can authorize again
+        # A charge made at once (PgoAuthAndCapture) is delivered; an authorization waits for its capture.
+        captured = pgr["paymentOperationEnumId"] == "PgoAuthAndCapture"
+        await update_payment(
+            connection,
+            payment_id,
+            STATUS_ID="PmntDelivered" if captured else "PmntAuthorized",
+            PAYMENT_AUTH_CODE=pgr["approvalCode"],
+            PAYMENT_REF_NUM=pgr["referenceNum"],
+            EFFECTIVE_DATE=_now() if captured else None,
+        )
+
+    service = await authorize_service(deployment, config_id)
+    params = f'{{"cardSecurityCode":null,{params_json(payment_id, config_id)[1:]}'
+    return await gateway_call(deployment, payment_id, service, params, mantle_rule, taken, config_id)
+
+
+def delivered_on_success(deployment: SharedDeployment, payment_id: str) -> Rule:
+    """capture#SinglePayment's rule: a successful capture delivers the Payment."""
+
+    async def mantle_rule(connection: Connection, result: dict[str, Any]) -> None:
+        if (await deployment.pgr(result["paymentGatewayResponseId"], connection))["resultSuccess"] == "Y":
+            await update_payment(connection, payment_id, STATUS_ID="PmntDelivered", EFFECTIVE_DATE=_now())
+
+    return mantle_rule
+
+
+def refund_recorded(deployment: SharedDeployment, payment_id: str, refund_payment_id: str, amount: str) -> Rule:
+    """refund#SinglePayment's rule: the original Payment keeps its status, a PtRefund Payment records the refund."""
+
+    async def mantle_rule(connection: Connection, result: dict[str, Any]) -> None:
+        assert (await deployment.pgr(result["paymentGatewayResponseId"], connection))["resultSuccess"] == "Y"
+        await record_refund_payment(connection, refund_payment_id, payment_id, Decimal(amount))
+
+    return mantle_rule
+
+
+async def test_authorize_then_release_as_moqui_calls_them(deployment: SharedDeployment) -> None:
+    taken = set(EARLIER_PGR_IDS)
+    auth = await authorize_as_moqui(deployment, PAYMENT_ID, taken)
+    intent_id = auth["referenceNum"]
+    assert (await deployment.payment(PAYMENT_ID))["paymentRefNum"] == intent_id
+
+    async def released(connection: Connection, result: dict[str, Any]) -> None:
+        # release#SinglePayment puts a released Payment back to Promised (not Void), forgetting the authorization.
+        if (await deployment.pgr(result["paymentGatewayResponseId"], connection))["resultSuccess"] == "Y":
+            await update_payment(
+                connection, PAYMENT_ID, STATUS_ID="PmntPromised", PAYMENT_AUTH_CODE=None, PAYMENT_REF_NUM=None
+            )
+
+    release = await gateway_call(deployment, PAYMENT_ID, "release#Payment", params_json(PAYMENT_ID), released, taken)
+    check_response(
+        release, operation="PgoRelease", payment_id=PAYMENT_ID, method_id=VISA_METHOD, amount="100.0000", flags="YNNNNN"
+    )
+    assert release["referenceNum"] == intent_id and release["transactionStatus"] == "canceled"
+    assert (await deployment.stripe_intent(intent_id))["status"] == "canceled"
+    payment = await deployment.payment(PAYMENT_ID)
+    assert (payment["statusId"], payment["paymentRefNum"], payment["paymentAuthCode"]) == ("PmntPromised", None, None)
+
+
+async def test_authorize_and_capture_config_then_refund(deployment: SharedDeployment) -> None:
+    # The charge-at-once config of our demo data: Moqui calls authorizeAndCapture#Payment as its authorize service.
+    assert await authorize_service(deployment, AUTH_CAPTURE_CONFIG) == "authorizeAndCapture#Payment"
+    taken = set(EARLIER_PGR_IDS)
+    charge = await authorize_as_moqui(deployment, PAYMENT_ID, taken, AUTH_CAPTURE_CONFIG)
+    check_response(
+        charge,
+        operation="PgoAuthAndCapture",
+        payment_id=PAYMENT_ID,
+        method_id=VISA_METHOD,
+        amount="100.0000",
+        flags="YNNNNN",
+        config_id=AUTH_CAPTURE_CONFIG,
+    )
+    intent = await deployment.stripe_intent(charge["referenceNum"])
+    assert (intent["status"], intent["capture_method"], intent["amount_received"]) == ("succeeded", "automatic", 10000)
+    payment = await deployment.payment(PAYMENT_ID)
+    assert (payment["statusId"], payment["paymentGatewayConfigId"]) == ("PmntDelivered", AUTH_CAPTURE_CONFIG)
+
+    refund = await gateway_call(
+        deployment,
+        PAYMENT_ID,
+        "refund#Payment",
+        params_json(PAYMENT_ID, AUTH_CAPTURE_CONFIG, amount="100.0000"),
+        refund_recorded(deployment, PAYMENT_ID, REFUND_PAYMENT_IDS[0], "100.0000"),
+        taken,
+        AUTH_CAPTURE_CONFIG,
+    )
+    check_response(
+        refund,
+        operation="PgoRefund",
+        payment_id=PAYMENT_ID,
+        method_id=VISA_METHOD,
+        amount="100.0000",
+        flags="YNNNNN",
+        config_id=AUTH_CAPTURE_CONFIG,
+    )
+    refunds = await deployment.stripe_list("refunds", payment_intent=intent["id"])
+    assert [(r["id"], r["amount"]) for r in refunds] == [(refund["subReference"], 10000)]
+    assert (await deployment.payment(PAYMENT_ID))["statusId"] == "PmntDelivered"  # Mantle never marks it refunded
+
+
+async def test_partial_capture_two_equal_refunds_then_an_over_refund_refused(deployment: SharedDeployment) -> None:
+    taken = set(EARLIER_PGR_IDS)
+    intent_id = (await authorize_as_moqui(deployment, PAYMENT_ID, taken))["referenceNum"]
+    capture = await gateway_call(
+        deployment,
+        PAYMENT_ID,
+        "capture#Payment",
+        params_json(PAYMENT_ID, amount="60.0000"),
+        delivered_on_success(deployment, PAYMENT_ID),
+        taken,
+    )
+    check_response(
+        capture, operation="PgoCapture", payment_id=PAYMENT_ID, method_id=VISA_METHOD, amount="60.0000", flags="YNNNNN"
+    )
+    intent = await deployment.stripe_intent(intent_id)
+    assert (intent["status"], intent["amount_received"]) == ("succeeded", 6000)
+
+    # Two equal refunds are two refunds: Mantle's committed PtRefund Payment tells the second from a repeat.
+    refund_pgrs = []
+    for refund_payment_id in REFUND_PAYMENT_IDS[:2]:
+        rule = refund_recorded(deployment, PAYMENT_ID, refund_payment_id, "20.0000")
+        pgr = await gateway_call(
+            deployment, PAYMENT_ID, "refund#Payment", params_json(PAYMENT_ID, amount="20.0000"), rule, taken
+        )
+        check_response(
+            pgr, operation="PgoRefund", payment_id=PAYMENT_ID, method_id=VISA_METHOD, amount="20.0000", flags="YNNNNN"
+        )
+        refund_pgrs.append(pgr)
+    refunds = await deployment.stripe_list("refunds", payment_intent=intent_id)
+    assert sorted(r["amount"] for r in refunds) == [2000, 2000]
+    assert {pgr["subReference"] for pgr in refund_pgrs} == {r["id"] for r in refunds}
+    assert len({pgr["subReference"] for pgr in refund_pgrs}) == 2
+
+    # 20.01 more than Stripe holds (20.00 left of 60.00), though within Mantle's own limit (100 - 40): our error,
+    # Moqui rolls back, and neither we nor Stripe wrote anything.
+    before = await deployment.mantle_snapshot()
+    answers: list[dict[str, Any]] = []
+
+    async def refused(connection: Connection, answer: dict[str, Any]) -> None:
+        answers.append(answer)
+        raise MoquiRolledBack
+
+    with pytest.raises(MoquiRolledBack):
+        await moqui_call(
+            deployment,
+            PAYMENT_ID,
+            lambda: deployment.raw_call("refund#Payment", params_json(PAYMENT_ID, amount="20.0100")),
+            refused,
+        )
+    [answer] = answers
+    assert "result" not in answer and "20.00" in answer["error"]["message"], answer
+    assert PAYMENT_ID in answer["error"]["message"]
+    assert changed_rows(before, await deployment.mantle_snapshot(), deployment.registry) == {}
+    assert len(await deployment.stripe_list("refunds", payment_intent=intent_id)) == 2
+
+
+class AnswerLost(Exception):
+    """Moqui's HTTP call failed after we had answered (a timeout, a dropped connection): it never saw the result."""
+
+
+async def test_calls_repeated_after_a_lost_answer_act_once(deployment: SharedDeployment) -> None:
+    taken = set(EARLIER_PGR_IDS)
+    intent_id = (await authorize_as_moqui(deployment, PAYMENT_ID, taken))["referenceNum"]
+
+    async def lost(verb_noun: str, params: str) -> dict[str, Any]:
+        await deployment.call(verb_noun, params)
+        raise AnswerLost
+
+    async def never_reached(connection: Connection, result: dict[str, Any]) -> None:
+        raise AssertionError("Moqui had no answer to apply its rule to")
+
+    capture_params = params_json(PAYMENT_ID, amount="100.0000")
+    refund_params = params_json(PAYMENT_ID, amount="30.0000")
+    for verb_noun, params, rule in (
+        ("capture#Payment", capture_params, delivered_on_success(deployment, PAYMENT_ID)),
+        ("refund#Payment", refund_params, refund_recorded(deployment, PAYMENT_ID, REFUND_PAYMENT_IDS[0], "30.0000")),
+    ):
+        # The first Moqui transaction rolls back: our PGR stays (committed before the answer), Moqui's update goes.
+        before = await deployment.mantle_snapshot()
+        with pytest.raises(AnswerLost):
+            await moqui_call(deployment, PAYMENT_ID, functools.partial(lost, verb_noun, params), never_reached)
+        [first] = assert_only_new_responses(
+            changed_rows(before, await deployment.mantle_snapshot(), deployment.registry)
+        )
+        # The same body again: the same PGR, no second Stripe call and no second PGR.
+        result, changes = await moqui_call(
+            deployment, PAYMENT_ID, functools.partial(deployment.call, verb_noun, params), rule
+        )
+        assert assert_only_new_responses(changes) == []
+        assert result["paymentGatewayResponseId"] == first["payment_gateway_response_id"]
+
+    intent = await deployment.stripe_intent(intent_id)
+    assert (intent["status"], intent["amount_received"]) == ("succeeded", 10000)
+    assert len(await deployment.stripe_list("charges", payment_intent=intent_id)) == 1
+    assert [r["amount"] for r in await deployment.stripe_list("refunds", payment_intent=intent_id)] == [3000]
+    operations = await deployment.pool.fetch(
+        "SELECT PAYMENT_OPERATION_ENUM_ID FROM PAYMENT_GATEWAY_RESPONSE WHERE PAYMENT_ID = $1 ORDER BY 1", PAYMENT_ID
+    )
+    assert [row[0] for row in operations] == ["PgoAuthorize", "PgoCapture", "PgoRefund"]
+    assert (await deployment.payment(PAYMENT_ID))["statusId"] == "PmntDelivered"
+
+
+async def test_a_stripe_outage_gives_an_error_response_and_the_retry_charges_once(
+    deployment: SharedDeployment, emulator_control: EmulatorControl
+) -> None:
+    taken = set(EARLIER_PGR_IDS)
+    # The server's Stripe client makes no retries here (max_network_retries=0): one 500 fails the call.
+    await emulator_control.add_fault("/v1/payment_intents", "error", method="POST", status=500)
+    failed = await authorize_as_moqui(deployment, PAYMENT_ID, taken)
+    assert failed["paymentOperationEnumId"] == "PgoAuthorize" and failed["paymentId"] == PAYMENT_ID
+    assert "".join(failed[name] for name in INDICATORS) == "NNYNNN"
+    assert failed["responseCode"] == "api_error" and failed["reasonMessage"]
+    payment = await deployment.payment(PAYMENT_ID)
+    assert (payment["statusId"], payment["paymentRefNum"], payment["paymentAuthCode"]) == ("PmntPromised", None, None)
+
+    # Mantle left the Payment Promised, so it authorizes again: this time Stripe answers, and charges once.
+    retried = await authorize_as_moqui(deployment, PAYMENT_ID, taken)
+    check_response(
+        retried,
+        operation="PgoAuthorize",
+        payment_id=PAYMENT_ID,
+        method_id=VISA_METHOD,
+        amount="100.0000",
+        flags="YNNNNN",
+    )
+    [intent] = await deployment.stripe_intents_of(PAYMENT_ID)
+    assert (intent["id"], intent["status"], intent["amount"]) == (retried["referenceNum"], "requires_capture", 10000)
+    assert len(await deployment.stripe_list("charges", payment_intent=intent["id"])) == 1
+    assert (await deployment.payment(PAYMENT_ID))["statusId"] == "PmntAuthorized"
+
+
+async def test_a_zero_decimal_currency_payment(deployment: SharedDeployment) -> None:
+    # Placed earlier by Moqui (committed): a yen payment on the same order, with its currency's Uom.
+    facade = EntityFacade(deployment.pool, deployment.registry)
+    async with facade.transaction() as connection:
+        await facade.create(
+            "moqui.basic.Uom",
+            {"uomId": "JPY", "uomTypeEnumId": "UT_CURRENCY_MEASURE", "abbreviation": "JPY", "description": "Yen"},
+            connection=connection,
+        )
+        original = await facade.find_one("mantle.account.payment.Payment", {"paymentId": PAYMENT_ID})
+        assert original is not None
+        await facade.create(
+            "mantle.account.payment.Payment",
+            {
+                **{k: v for k, v in original.items() if k not in ("lastUpdatedStamp", "paymentGatewayConfigId")},
+                "paymentId": JPY_PAYMENT_ID,
+                "amount": Decimal("1500"),
+                "amountUomId": "JPY",
+            },
+            connection=connection,
+        )
+    taken = set(EARLIER_PGR_IDS)
+    auth = await authorize_as_moqui(deployment, JPY_PAYMENT_ID, taken)
+    check_response(
+        auth,
+        operation="PgoAuthorize",
+        payment_id=JPY_PAYMENT_ID,
+        method_id=VISA_METHOD,
+        amount="1500",
+        flags="YNNNNN",
+        currency="JPY",
+    )
+    # Yen has no minor unit: 1500 yen is 1500 at Stripe, not 150000.
+    intent = await deployment.stripe_intent(auth["referenceNum"])
+    assert (intent["status"], intent["amount"], intent["currency"]) == ("requires_capture", 1500, "jpy")
+
+    capture = await gateway_call(
+        deployment,
+        JPY_PAYMENT_ID,
+        "capture#Payment",
+        params_json(JPY_PAYMENT_ID, amount="1500.0000"),
+        delivered_on_success(deployment, JPY_PAYMENT_ID),
+        taken,
+    )
+    check_response(
+        capture,
+        operation="PgoCapture",
+        payment_id=JPY_PAYMENT_ID,
+        method_id=VISA_METHOD,
+        amount="1500",
+        flags="YNNNNN",
+        currency="JPY",
+    )
+    assert (await deployment.stripe_intent(auth["referenceNum"]))["amount_received"] == 1500
+    assert (await deployment.payment(JPY_PAYMENT_ID))["statusId"] == "PmntDelivered"
