@@ -38,7 +38,7 @@ from moqui_bridge.entity import EntityFacade
 from moqui_bridge.web import moqui_json
 from service.database_setup import load_entity_registry
 
-SECRET_KEY = "sk_test_benchmark0000000000000000"
+SECRET_KEY = "sk_test_bench"  # any sk_test_ key opens the emulator
 API_KEY = "benchmark-api-key"
 CONFIG_ID = "StripeGateway"
 SERVICES = "stripe.StripePaymentServices"

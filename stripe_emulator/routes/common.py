@@ -8,7 +8,8 @@ from aiohttp import web
 
 from stripe_emulator.errors import invalid_request, parameter_error
 from stripe_emulator.middleware import is_publishable
-from stripe_emulator.params import Params
+from stripe_emulator.params import Params, merge_metadata
+from stripe_emulator.payments import payment_method_from_data, resolve_payment_method
 from stripe_emulator.state import EmulatorState
 from stripe_emulator.store import StripeObject
 
@@ -81,3 +82,21 @@ def set_fields(target: StripeObject, params: Params, names: tuple[str, ...]) -> 
 def hash_or_none(params: Params, name: str) -> dict[str, Any] | None:
     """A nested hash parameter as sent."""
     return params.hash(name)
+
+
+def apply_customer_and_method(state: EmulatorState, intent: StripeObject, params: Params) -> None:
+    """`customer`, `metadata` and `payment_method` / `payment_method_data`, as PaymentIntents and SetupIntents take
+    them on create, update and confirm (an empty `payment_method` clears it)."""
+    customer = params.str("customer")
+    if customer is not None:
+        require_customer(state, customer)
+        intent["customer"] = customer
+    intent["metadata"] = merge_metadata(intent["metadata"], params.metadata())
+    method_data = params.hash("payment_method_data")
+    method_id = params.str("payment_method")
+    if method_data is not None:
+        intent["payment_method"] = payment_method_from_data(state, method_data)["id"]
+    elif method_id is not None:
+        intent["payment_method"] = resolve_payment_method(state, method_id)["id"]
+    elif params.has("payment_method"):
+        intent["payment_method"] = None

@@ -18,16 +18,14 @@ from stripe_emulator.payments import (
     cancel,
     capture,
     expire_if_due,
-    payment_method_from_data,
-    resolve_payment_method,
 )
 from stripe_emulator.routes.common import (
+    apply_customer_and_method,
     check_amount,
     check_client_secret,
     check_currency,
     expand_of,
     object_id,
-    require_customer,
     set_fields,
 )
 from stripe_emulator.state import EmulatorState, state_of
@@ -148,19 +146,7 @@ def _apply_common(state: EmulatorState, intent: StripeObject, params: Params) ->
     if params.has("payment_method_types"):
         types = params.string_list("payment_method_types")
         intent["payment_method_types"] = types or ["card"]
-    customer = params.str("customer")
-    if customer is not None:
-        require_customer(state, customer)
-        intent["customer"] = customer
-    intent["metadata"] = merge_metadata(intent["metadata"], params.metadata())
-    pm_data = params.hash("payment_method_data")
-    pm_id = params.str("payment_method")
-    if pm_data is not None:
-        intent["payment_method"] = payment_method_from_data(state, pm_data)["id"]
-    elif pm_id is not None:
-        intent["payment_method"] = resolve_payment_method(state, pm_id)["id"]
-    elif params.has("payment_method"):
-        intent["payment_method"] = None
+    apply_customer_and_method(state, intent, params)
 
 
 def _off_session(params: Params) -> bool:

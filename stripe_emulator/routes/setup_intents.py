@@ -7,9 +7,14 @@ from aiohttp import web
 from stripe_emulator.errors import unexpected_state
 from stripe_emulator.events import public_view
 from stripe_emulator.objects import build_setup_intent, render
-from stripe_emulator.params import Params, merge_metadata
-from stripe_emulator.payments import payment_method_from_data, resolve_payment_method
-from stripe_emulator.routes.common import check_client_secret, expand_of, object_id, require_customer, set_fields
+from stripe_emulator.params import Params
+from stripe_emulator.routes.common import (
+    apply_customer_and_method,
+    check_client_secret,
+    expand_of,
+    object_id,
+    set_fields,
+)
 from stripe_emulator.setups import CONFIRMABLE, attempt_setup
 from stripe_emulator.state import EmulatorState, state_of
 from stripe_emulator.store import StripeObject
@@ -57,17 +62,7 @@ CONFIRM_PARAMS = frozenset(
 
 def _apply(state: EmulatorState, intent: StripeObject, params: Params) -> None:
     set_fields(intent, params, ("description",))
-    customer = params.str("customer")
-    if customer is not None:
-        require_customer(state, customer)
-        intent["customer"] = customer
-    intent["metadata"] = merge_metadata(intent["metadata"], params.metadata())
-    data = params.hash("payment_method_data")
-    pm_id = params.str("payment_method")
-    if data is not None:
-        intent["payment_method"] = payment_method_from_data(state, data)["id"]
-    elif pm_id is not None:
-        intent["payment_method"] = resolve_payment_method(state, pm_id)["id"]
+    apply_customer_and_method(state, intent, params)
     if intent["status"] == "requires_payment_method" and intent["payment_method"] is not None:
         intent["status"] = "requires_confirmation"
 
