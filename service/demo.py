@@ -172,7 +172,17 @@ async def demo_stack(
         yield DemoStack(public_url, emulator_url, api_key, link_secret, webhook_secret, app)
 
 
-def _banner(demo: DemoStack) -> str:
+def _save_api_key(data_dir: Path, api_key: str) -> Path:
+    """The demo's api key in a file only its owner can read: secrets are never printed or logged."""
+    key_file = data_dir / "api-key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file.touch(mode=0o600)
+    key_file.chmod(0o600)
+    key_file.write_text(api_key + "\n", encoding="utf-8")
+    return key_file
+
+
+def _banner(demo: DemoStack, key_file: Path) -> str:
     return "\n".join(
         (
             "",
@@ -182,7 +192,7 @@ def _banner(demo: DemoStack) -> str:
             "  Test cards:              4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined,",
             "                           4000 0027 6000 3184 asks for 3-D Secure; any future date, any CVC",
             "",
-            f"  Service (REST, JSON-RPC): {demo.url}   api_key: {demo.api_key}",
+            f"  Service (REST, JSON-RPC): {demo.url}   (its api_key is in {key_file})",
             f"  Stripe emulator:          {demo.emulator_url}",
             "",
         )
@@ -197,6 +207,7 @@ async def run_demo(port: int, data_dir: Path) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal_number, stop.set)
     async with demo_stack(port, data_dir=data_dir) as demo:
-        print(_banner(demo), flush=True)
+        key_file = await asyncio.to_thread(_save_api_key, data_dir, demo.api_key)
+        print(_banner(demo, key_file), flush=True)
         await stop.wait()
         print("stopping the demo…", flush=True)
