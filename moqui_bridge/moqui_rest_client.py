@@ -28,6 +28,8 @@ from typing import Any, Final, Self
 import aiohttp
 from yarl import URL
 
+from moqui_bridge.web import moqui_json
+
 __all__ = [
     "MoquiAuthenticationError",
     "MoquiBadRequestError",
@@ -384,9 +386,7 @@ def dump_json(value: Any) -> str:
     if value is None or isinstance(value, bool | str | int):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot send {value} as a JSON number")
-        return format(value, "f")
+        return moqui_json.plain_decimal(value)
     if isinstance(value, float):
         raise TypeError("floats are not sent to Moqui; use Decimal")
     if isinstance(value, Mapping):
@@ -419,6 +419,9 @@ def _auth_headers(username: str | None, password: str | None, api_key: str | Non
 def _segment(value: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("ids in a path must be non-empty strings")
+    # "." and ".." mean "this" and "the parent" resource to every URL resolver on the way, quoted or not.
+    if value in (".", ".."):
+        raise ValueError(f"{value!r} is not an id: it would address another resource")
     # Quote everything, "/" included, so an id can never reach another resource.
     return urllib.parse.quote(value, safe="")
 
@@ -435,7 +438,7 @@ def _money(amount: Decimal | None) -> Decimal | None:
 
 def _query_value(value: str | int | Decimal) -> str:
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return moqui_json.plain_decimal(value)
     return str(value)
 
 
@@ -447,8 +450,13 @@ def _parse_success(raw: bytes, method: str, path: str, status: int) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw.decode("utf-8"), parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return moqui_json.loads(raw)
+    except moqui_json.JsonParseError as error:
+        if raw.lstrip().startswith((b"{", b"[")):
+            # JSON-shaped but refused (NaN, Infinity, a cut-off body): say why rather than echo the body.
+            raise MoquiRestError(
+                f"answer is not valid JSON: {error}", status=status, method=method, path=path
+            ) from None
         snippet = _shorten(raw.decode("utf-8", errors="replace"))
         raise MoquiRestError(f"answer is not JSON: {snippet}", status=status, method=method, path=path) from None
 
@@ -467,8 +475,8 @@ def _error_from_response(
     error_code: int | None = None
     if text.startswith(("{", "[")):
         try:
-            parsed = json.loads(text, parse_float=Decimal)
-        except json.JSONDecodeError:
+            parsed = moqui_json.loads(text)
+        except moqui_json.JsonParseError:
             parsed = None
         if isinstance(parsed, dict):
             message = _errors_text(parsed.get("errors") or parsed.get("error") or parsed.get("message"))

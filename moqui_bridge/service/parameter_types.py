@@ -11,7 +11,6 @@ floats are refused rather than rounded. NaN and Infinity are refused everywhere,
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import PlainSerializer, PlainValidator
+
+from moqui_bridge.service.json_text import loads, plain_decimal
 
 _EPOCH = datetime(1970, 1, 1)
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -137,13 +138,6 @@ def convert_boolean(value: Any) -> bool:
     raise _not_converted(value, "Boolean")
 
 
-def _plain_decimal_text(value: Decimal) -> str:
-    # Java's BigDecimal.toPlainString: never an exponent, scale kept, no negative zero.
-    if value.is_zero() and value.is_signed():
-        value = value.copy_abs()
-    return format(value, "f")
-
-
 def convert_string(value: Any) -> str:
     """To `str`: numbers become their plain text (`100.0000`, never `1E+2`), booleans `true`/`false`."""
     if isinstance(value, str):
@@ -153,7 +147,7 @@ def convert_string(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, Decimal) and value.is_finite():
-        return _plain_decimal_text(value)
+        return plain_decimal(value)
     raise _not_converted(value, "String")
 
 
@@ -213,16 +207,12 @@ def convert_map(value: Any) -> dict[str, Any]:
         return value
     if isinstance(value, str) and value.startswith("{"):
         try:
-            parsed = json.loads(value, parse_float=Decimal, parse_constant=_refuse_constant)
+            parsed = loads(value)
         except ValueError as error:
             raise _not_converted(value, "Map") from error
         if isinstance(parsed, dict):
             return parsed
     raise _not_converted(value, "Map")
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
 
 
 def convert_list(value: Any) -> list[Any]:

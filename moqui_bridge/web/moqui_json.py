@@ -6,7 +6,9 @@ containers `{ }` and `[ ]`), BigDecimal written plain (never an exponent, scale 
 nulls included, non-ASCII characters written as they are.
 
 Reading parses numbers with a fraction or exponent straight to `Decimal` (never through float) and refuses
-NaN/Infinity, so `"amount":100.0000` arrives as `Decimal("100.0000")`.
+NaN/Infinity, so `"amount":100.0000` arrives as `Decimal("100.0000")`. `loads` and `plain_decimal` are the one
+reader and the one Decimal writer for everything that talks to Moqui (defined in `moqui_bridge.service.json_text`,
+see there why).
 """
 
 from __future__ import annotations
@@ -20,35 +22,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from moqui_bridge.service.json_text import JsonParseError, loads, plain_decimal
 from moqui_bridge.service.parameter_types import timestamp_to_epoch_millis
+
+__all__ = ["JsonParseError", "dump_bytes", "dumps", "loads", "plain_decimal"]
 
 _INDENT = "  "
 # Control characters without a short escape, which Jackson writes as \u00XX with upper-case hex.
 _NEEDS_UNICODE_ESCAPE = re.compile(r"[\x00-\x07\x0b\x0e-\x1f]")
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-class JsonParseError(ValueError):
-    """The request body is not JSON this server accepts; the message says where and why."""
-
-
-def _refuse_constant(name: str) -> Any:
-    raise JsonParseError(f"{name} is not a valid JSON number")
-
-
-def loads(data: str | bytes) -> Any:
-    """Parse JSON text: fractions and exponents to `Decimal`, integers to `int`, NaN/Infinity refused."""
-    try:
-        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data.removeprefix("\ufeff")
-        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
-    except JsonParseError:
-        raise
-    except UnicodeDecodeError as error:
-        raise JsonParseError(f"Invalid UTF-8 in JSON text at byte {error.start}") from None
-    except json.JSONDecodeError as error:
-        raise JsonParseError(f"Invalid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
-    except RecursionError:
-        raise JsonParseError("Invalid JSON: nested too deeply") from None
 
 
 def _string(text: str) -> str:
@@ -68,14 +50,6 @@ def _string(text: str) -> str:
     return "".join(out)
 
 
-def _decimal(value: Decimal) -> str:
-    if not value.is_finite():
-        raise ValueError(f"{value} cannot be written as a JSON number")
-    if value.is_zero() and value.is_signed():
-        value = value.copy_abs()
-    return format(value, "f")
-
-
 def _write(value: Any, level: int, out: list[str]) -> None:
     if value is None:
         out.append("null")
@@ -88,7 +62,7 @@ def _write(value: Any, level: int, out: list[str]) -> None:
     elif isinstance(value, int):
         out.append(str(value))
     elif isinstance(value, Decimal):
-        out.append(_decimal(value))
+        out.append(plain_decimal(value))
     elif isinstance(value, float):
         # Money and amounts are Decimal end to end; a float here is a bug upstream, not something to round.
         raise TypeError("floats are not written: use Decimal")

@@ -233,6 +233,24 @@ async def test_ids_are_quoted_so_they_cannot_reach_another_resource(moqui: Moqui
     assert moqui.seen[0].raw_path == "/rest/s1/mantle/orders/..%2Fpayments%2F1%202%3Fx"
 
 
+@pytest.mark.parametrize("order_id", [".", ".."])
+async def test_dot_segments_are_refused_before_sending(moqui: MoquiStandIn, order_id: str) -> None:
+    async with basic_client(moqui) as client:
+        with pytest.raises(ValueError, match="another resource"):
+            await client.get_order(order_id)
+    assert moqui.seen == []
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+async def test_a_nan_in_moquis_answer_is_an_error_not_a_float(moqui: MoquiStandIn, constant: str) -> None:
+    moqui.answers.append(Answer(body=moqui_json('"paymentId" : "100000"', f'"amount" : {constant}')))
+    async with basic_client(moqui) as client:
+        with pytest.raises(MoquiRestError, match=f"not valid JSON: {constant} is not a valid JSON number") as raised:
+            await client.get_payment("100000")
+    assert raised.value.status == 200
+    assert len(moqui.seen) == 1
+
+
 async def test_query_parameters_are_form_encoded(moqui: MoquiStandIn) -> None:
     moqui.answers.append(Answer(body=b"[ ]"))
     async with basic_client(moqui) as client:
@@ -527,7 +545,8 @@ async def test_float_amounts_are_refused_before_sending(moqui: MoquiStandIn) -> 
 
 def test_dump_json_writes_decimals_plainly_and_refuses_floats() -> None:
     document = {"a": [Decimal("0.10"), Decimal("2.5E+3"), Decimal("-0")], "b": {"c": None, "d": True, "é": "ü\n"}}
-    assert dump_json(document) == '{"a":[0.10,2500,-0],"b":{"c":null,"d":true,"é":"ü\\n"}}'
+    # Negative zero is written 0, as everywhere else that writes for Moqui (BigDecimal has no negative zero).
+    assert dump_json(document) == '{"a":[0.10,2500,0],"b":{"c":null,"d":true,"é":"ü\\n"}}'
     with pytest.raises(TypeError, match="Decimal"):
         dump_json({"amount": 1.5})
     with pytest.raises(ValueError, match=r"finite|JSON number"):

@@ -5,7 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from moqui_bridge.web.moqui_json import JsonParseError, dump_bytes, dumps, loads
+from moqui_bridge.moqui_rest_client import dump_json
+from moqui_bridge.service.parameter_types import ConversionError, convert_map, convert_string
+from moqui_bridge.web.moqui_json import JsonParseError, dump_bytes, dumps, loads, plain_decimal
 
 
 def test_pretty_format_matches_jackson_default_pretty_printer() -> None:
@@ -85,3 +87,34 @@ def test_reader_keeps_decimal_scale_and_ints() -> None:
 def test_reader_refuses_constants_and_bad_json(text: str | bytes) -> None:
     with pytest.raises(JsonParseError):
         loads(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("100.0000"), "100.0000"),
+        (Decimal("2.5E+3"), "2500"),
+        (Decimal("1.5E-7"), "0.00000015"),
+        (Decimal("-0"), "0"),
+        (Decimal("-0.00"), "0.00"),
+        (Decimal("-12.50"), "-12.50"),
+    ],
+)
+def test_every_writer_for_moqui_writes_a_decimal_the_same_plain_way(value: Decimal, expected: str) -> None:
+    # The response writer, String parameters and the REST client's request body all share plain_decimal.
+    assert plain_decimal(value) == expected
+    assert dumps(value) == expected
+    assert convert_string(value) == expected
+    assert dump_json(value) == expected
+
+
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("-Infinity")])
+def test_plain_decimal_refuses_what_no_json_number_can_hold(value: Decimal) -> None:
+    with pytest.raises(ValueError, match="JSON number"):
+        plain_decimal(value)
+
+
+def test_a_map_parameter_is_read_by_the_same_reader() -> None:
+    assert convert_map('{"amount": 1.50}') == {"amount": Decimal("1.50")}
+    with pytest.raises(ConversionError, match="could not be converted to a Map"):
+        convert_map('{"amount": NaN}')
