@@ -1,7 +1,8 @@
 """In-process metrics in Prometheus' text format, served at /metrics.
 
-Kept deliberately small: request counts and latency by route and status, and named counters that other parts
-bump (gateway outcomes, webhook events). No client library: the exposition format is a few lines of text.
+Kept deliberately small: request counts by route, method and status, and request latency by route and method.
+Nothing else is counted yet (gateway outcomes and webhook events are recorded in Moqui's own tables, not here).
+No client library: the exposition format is a few lines of text.
 """
 
 from __future__ import annotations
@@ -57,10 +58,6 @@ class Metrics:
                 counts[index] += 1
         counts[-1] += 1
         self._histogram_sums[latency_labels] += seconds
-
-    def counter_value(self, name: str, labels: Mapping[str, str] | None = None) -> int:
-        """The current value of a counter (0 when never incremented)."""
-        return self._counters.get(name, {}).get(_labels(labels or {}), 0)
 
     def render(self) -> str:
         """The whole registry in Prometheus' text format."""

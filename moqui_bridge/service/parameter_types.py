@@ -49,12 +49,6 @@ class MoquiType:
 
     name: str
     convert: Callable[[Any], Any]
-    label: str = ""
-
-    @property
-    def display_name(self) -> str:
-        """The name to show people: the label when set (e.g. "Indicator"), else the Moqui type name."""
-        return self.label or self.name
 
 
 class _Marker:
@@ -245,7 +239,7 @@ BOOLEAN = MoquiType("Boolean", convert_boolean)
 INTEGER = MoquiType("Integer", convert_integer)
 LONG = MoquiType("Long", convert_long)
 STRING = MoquiType("String", convert_string)
-INDICATOR = MoquiType("String", convert_indicator, label="Indicator")
+INDICATOR = MoquiType("String", convert_indicator)
 MAP = MoquiType("Map", convert_map)
 LIST = MoquiType("List", convert_list)
 

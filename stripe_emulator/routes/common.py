@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from stripe_emulator.errors import invalid_request, parameter_error
@@ -77,11 +75,6 @@ def set_fields(target: StripeObject, params: Params, names: tuple[str, ...]) -> 
     for name in names:
         if params.has(name):
             target[name] = params.str(name)
-
-
-def hash_or_none(params: Params, name: str) -> dict[str, Any] | None:
-    """A nested hash parameter as sent."""
-    return params.hash(name)
 
 
 def apply_customer_and_method(state: EmulatorState, intent: StripeObject, params: Params) -> None:
