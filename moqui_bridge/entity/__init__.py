@@ -5,6 +5,7 @@ from moqui_bridge.entity.errors import (
     EntityDefinitionError,
     EntityError,
     EntityValueError,
+    PoolExhaustedError,
     UnknownEntityError,
     UnknownFieldError,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "EntityValueError",
     "FieldDefinition",
     "IndexDefinition",
+    "PoolExhaustedError",
     "RelationshipDefinition",
     "SequenceBanks",
     "UnknownEntityError",

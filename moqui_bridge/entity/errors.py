@@ -28,3 +28,7 @@ class UnknownFieldError(EntityError):
 
 class EntityValueError(EntityError):
     """A value cannot be stored in a field (wrong type, too long, missing primary key, ...)."""
+
+
+class PoolExhaustedError(EntityError):
+    """No pooled connection became free in time: the pool is exhausted (too small, or connections are leaking)."""

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
 from moqui_bridge.entity import sql
-from moqui_bridge.entity.connection import Connection, Pool
+from moqui_bridge.entity.connection import DEFAULT_ACQUIRE_TIMEOUT, Connection, Pool, acquire
 from moqui_bridge.entity.definition import LAST_UPDATED_STAMP, EntityDefinition
 from moqui_bridge.entity.errors import EntityError, EntityValueError
 from moqui_bridge.entity.registry import EntityRegistry
@@ -23,6 +23,22 @@ Record = dict[str, Any]
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+# The share of the pool each kind of admitted operation may hold at once. Admitted operations nest (a webhook event
+# or a checkout holds its lock's connection while a payment operation or Mantle rule call it starts is admitted under
+# that kind's own slots), so no admitted operation can starve only if all the shares together stay below the whole
+# pool. With the default pool of 80 and the callers' connection counts (payment operation 4, Mantle rule call 4,
+# webhook event 3, checkout 3): payment 36 // 4 = 9 slots (36 connections), rule 16 // 4 = 4 slots (16),
+# webhook 12 // 3 = 4 slots (12), checkout 8 // 3 = 2 slots (6): 70 connections at most, leaving 10 for what is
+# not admitted (health checks, plain reads and writes, sequence-bank refills, the idempotent-request journal).
+# A pool too small for a kind still gets one slot; the acquire timeout then turns starvation into an error.
+ADMISSION_SHARES: Final[Mapping[str, float]] = {
+    "payment-operation": 0.45,
+    "mantle-rule": 0.2,
+    "webhook-event": 0.15,
+    "checkout": 0.1,
+}
 
 
 def _affected_rows(status: str) -> int:
@@ -37,10 +53,22 @@ class EntityFacade:
     operation runs on its own pooled connection (auto-commit).
     """
 
-    def __init__(self, pool: Pool, registry: EntityRegistry, *, sequence_banks: SequenceBanks | None = None) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        registry: EntityRegistry,
+        *,
+        sequence_banks: SequenceBanks | None = None,
+        acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
+    ) -> None:
+        if acquire_timeout <= 0:
+            raise ValueError("acquire_timeout must be positive")
         self._pool = pool
         self._registry = registry
-        self._sequences = sequence_banks if sequence_banks is not None else SequenceBanks(pool)
+        self._acquire_timeout = acquire_timeout
+        self._sequences = (
+            sequence_banks if sequence_banks is not None else SequenceBanks(pool, acquire_timeout=acquire_timeout)
+        )
         self._admissions: dict[str, asyncio.Semaphore] = {}
 
     @property
@@ -57,12 +85,16 @@ class EntityFacade:
         """Slots bounding how many operations of one kind run at once, so they cannot exhaust the pool.
 
         An operation that holds a pooled connection (say, its lock's transaction) while it takes more deadlocks
-        once every connection is held by operations each waiting for one more. Admitting at most
-        pool size / connections-per-operation of them keeps a connection free for every admitted one.
+        once every connection is held by operations each waiting for one more. Each kind gets its share of the pool
+        (``ADMISSION_SHARES``) divided by the connections one operation holds at once, so every admitted operation
+        finds the connections it needs and some stay free for work that is not admitted.
         """
+        share = ADMISSION_SHARES.get(kind)
+        if share is None:
+            raise EntityError(f"no pool share for operations of kind {kind!r}; add one to ADMISSION_SHARES")
         semaphore = self._admissions.get(kind)
         if semaphore is None:
-            slots = max(1, self._pool.get_max_size() // connections_per_operation)
+            slots = max(1, int(self._pool.get_max_size() * share) // connections_per_operation)
             semaphore = self._admissions[kind] = asyncio.Semaphore(slots)
         return semaphore
 
@@ -74,13 +106,14 @@ class EntityFacade:
     async def transaction(self, connection: Connection | None = None) -> AsyncIterator[Connection]:
         """A transaction on a pooled connection, committed on success and rolled back on error.
 
-        Given an existing ``connection`` it opens a savepoint inside that connection's transaction instead.
+        Given an existing ``connection`` it runs on that one instead: a savepoint when the connection is already in a
+        transaction, else a top-level transaction of its own.
         """
         if connection is not None:
             async with connection.transaction():
                 yield connection
             return
-        async with self._pool.acquire() as acquired, acquired.transaction():
+        async with self._acquire() as acquired, acquired.transaction():
             yield acquired
 
     @asynccontextmanager
@@ -91,15 +124,19 @@ class EntityFacade:
         connection from the pool once instead of once per statement (each release resets the connection, which is
         a round trip of its own).
         """
-        async with self._pool.acquire() as acquired:
+        async with self._acquire() as acquired:
             yield acquired
+
+    def _acquire(self) -> AbstractAsyncContextManager[Connection]:
+        # Every connection the facade takes waits at most the acquire timeout: an exhausted pool is an error.
+        return acquire(self._pool, self._acquire_timeout)
 
     @asynccontextmanager
     async def _use(self, connection: Connection | None) -> AsyncIterator[Connection]:
         if connection is not None:
             yield connection
             return
-        async with self._pool.acquire() as acquired:
+        async with self._acquire() as acquired:
             yield acquired
 
     def _record(self, definition: EntityDefinition, row: asyncpg.Record) -> Record:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
-from moqui_bridge.entity.connection import Connection, Pool
+from moqui_bridge.entity.connection import DEFAULT_ACQUIRE_TIMEOUT, Connection, Pool, acquire
 
 FIRST_SEQUENCE_VALUE: Final = 100000
 DEFAULT_BANK_SIZE: Final = 50
@@ -31,10 +31,13 @@ _CREATE = (
 class SequenceBanks:
     """Hands out sequenced ids from banks reserved in SEQUENCE_VALUE_ITEM; safe for concurrent tasks."""
 
-    def __init__(self, pool: Pool, *, bank_size: int = DEFAULT_BANK_SIZE) -> None:
+    def __init__(
+        self, pool: Pool, *, bank_size: int = DEFAULT_BANK_SIZE, acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT
+    ) -> None:
         if bank_size < 1:
             raise ValueError("bank_size must be at least 1")
         self._pool = pool
+        self._acquire_timeout = acquire_timeout
         self._bank_size = bank_size
         # seqName -> [next number to hand out, last number of the bank]
         self._banks: dict[str, list[int]] = {}
@@ -59,7 +62,7 @@ class SequenceBanks:
     async def _reserve(self, sequence_name: str) -> list[int]:
         # Its own connection and transaction, like Moqui suspending the caller's transaction: the bank stays
         # reserved even if the caller's transaction rolls back, and the row lock is held only for a moment.
-        async with self._pool.acquire() as connection, connection.transaction():
+        async with acquire(self._pool, self._acquire_timeout) as connection, connection.transaction():
             last = await self._reserve_on(connection, sequence_name)
         return [last - self._bank_size + 1, last]
 

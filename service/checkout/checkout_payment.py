@@ -78,10 +78,23 @@ def checkout_idempotency_key(payment_gateway_config_id: str, payment_id: str, at
     return "/".join((*parts, str(attempt)))
 
 
+# Connections a checkout holds at once: the lock's transaction, a statement of its own and a sequence-bank refill
+# under a create. The Mantle rule calls (add#OrderPartPayment) it makes are admitted under their own kind.
+_CONNECTIONS_PER_CHECKOUT: Final = 3
+
+
 @asynccontextmanager
 async def checkout_lock(entity: EntityFacade, order_id: str) -> AsyncIterator[None]:
-    """Hold the order's checkout lock for the body (a transaction of its own; never a row lock on Moqui's rows)."""
-    async with entity.transaction() as connection, advisory_lock(connection, f"checkout-order:{order_id}"):
+    """Hold the order's checkout lock for the body (a transaction of its own; never a row lock on Moqui's rows).
+
+    Admitted first, so that concurrent checkouts each holding a lock connection cannot starve one another of the
+    connections their bodies take next.
+    """
+    async with (
+        entity.admission("checkout", _CONNECTIONS_PER_CHECKOUT),
+        entity.transaction() as connection,
+        advisory_lock(connection, f"checkout-order:{order_id}"),
+    ):
         yield
 
 

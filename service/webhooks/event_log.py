@@ -59,11 +59,25 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+# Connections one event's processing holds at once: the lock's transaction, a statement of its own (find, create,
+# update) and a sequence-bank refill under a create. Payment operations and Mantle rule calls its handler starts are
+# admitted under their own kinds.
+_CONNECTIONS_PER_EVENT: Final = 3
+
+
 @asynccontextmanager
 async def event_lock(entity: EntityFacade, payment_gateway_config_id: str, event_id: str) -> AsyncIterator[None]:
-    """Serialize deliveries of one event (Stripe may send the same event twice at once) for the body's duration."""
+    """Serialize deliveries of one event (Stripe may send the same event twice at once) for the body's duration.
+
+    Admission first: the lock's transaction holds a pooled connection while the body takes more, so without a
+    bound a burst of deliveries would take every connection and each then wait for ever for one more.
+    """
     key = f"stripe-webhook-event:{payment_gateway_config_id}:{event_id}"
-    async with entity.transaction() as connection, advisory_lock(connection, key):
+    async with (
+        entity.admission("webhook-event", _CONNECTIONS_PER_EVENT),
+        entity.transaction() as connection,
+        advisory_lock(connection, key),
+    ):
         yield
 
 

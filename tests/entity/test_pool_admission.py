@@ -1,0 +1,84 @@
+"""The facade under pool pressure: admitted lock-holding flows never deadlock, an exhausted pool is an error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from moqui_bridge.database.pool import create_pool
+from moqui_bridge.entity import EntityError, EntityFacade, EntityRegistry, PoolExhaustedError
+from moqui_bridge.entity.connection import Pool
+from moqui_bridge.entity.facade import ADMISSION_SHARES
+from moqui_bridge.mantle import names
+from service.checkout.checkout_payment import checkout_lock
+
+POOL_SIZE = 4
+
+
+@pytest.fixture
+async def small_pool(entity_database_dsn: str) -> AsyncIterator[Pool]:
+    """A pool far smaller than the number of concurrent operations the tests start."""
+    pool = await create_pool(entity_database_dsn, min_size=1, max_size=POOL_SIZE)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def test_concurrent_checkout_locks_beyond_the_pool_complete(
+    small_pool: Pool, entity_registry: EntityRegistry
+) -> None:
+    entity = EntityFacade(small_pool, entity_registry, acquire_timeout=20)
+
+    async def checkout(order_number: int) -> str:
+        order_id = f"PoolOrder{order_number}"
+        # What a checkout does under its lock: reads and writes on connections other than the lock's.
+        async with checkout_lock(entity, order_id):
+            await entity.find(names.PAYMENT, {"orderId": order_id})
+            await entity.create(names.ORDER_HEADER, {"orderId": order_id, "statusId": names.ORDER_OPEN})
+            found = await entity.find_one(names.ORDER_HEADER, {"orderId": order_id})
+        assert found is not None
+        return str(found["orderId"])
+
+    orders = await asyncio.wait_for(asyncio.gather(*(checkout(n % 6) for n in range(6))), timeout=60)
+    assert sorted(orders) == sorted(f"PoolOrder{n}" for n in range(6))
+    more = await asyncio.wait_for(asyncio.gather(*(checkout(n) for n in range(6, 6 + 3 * POOL_SIZE))), timeout=60)
+    assert len(set(more)) == 3 * POOL_SIZE
+
+
+async def test_an_exhausted_pool_raises_instead_of_hanging(small_pool: Pool, entity_registry: EntityRegistry) -> None:
+    entity = EntityFacade(small_pool, entity_registry, acquire_timeout=0.5)
+    held = [await small_pool.acquire() for _ in range(POOL_SIZE)]
+    try:
+        with pytest.raises(PoolExhaustedError, match=rf"within 0.5 s \(pool of {POOL_SIZE}\)"):
+            await asyncio.wait_for(entity.find(names.PAYMENT, {}), timeout=10)
+        with pytest.raises(PoolExhaustedError):
+            await asyncio.wait_for(entity.sequenced_id(names.PAYMENT), timeout=10)
+    finally:
+        for connection in held:
+            await small_pool.release(connection)
+    assert await entity.find(names.PAYMENT, {"paymentId": "none"}) == []
+
+
+async def test_a_timeout_inside_the_body_is_not_reported_as_exhaustion(
+    small_pool: Pool, entity_registry: EntityRegistry
+) -> None:
+    entity = EntityFacade(small_pool, entity_registry, acquire_timeout=5)
+    with pytest.raises(TimeoutError) as raised:
+        async with entity.transaction():
+            raise TimeoutError("the body's own")
+    assert not isinstance(raised.value, PoolExhaustedError)
+    assert str(raised.value) == "the body's own"
+
+
+def test_admission_shares_leave_headroom_and_unknown_kinds_are_refused(
+    small_pool: Pool, entity_registry: EntityRegistry
+) -> None:
+    assert sum(ADMISSION_SHARES.values()) < 1
+    entity = EntityFacade(small_pool, entity_registry)
+    with pytest.raises(EntityError, match="no pool share"):
+        entity.admission("unheard-of", 1)
+    with pytest.raises(ValueError, match="acquire_timeout"):
+        EntityFacade(small_pool, entity_registry, acquire_timeout=0)
