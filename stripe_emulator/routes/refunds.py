@@ -91,6 +91,13 @@ async def create_refund(request: web.Request) -> web.Response:
     reason = params.choice("reason", REASONS)
     metadata = params.metadata()
     charge = _charge_to_refund(state, params)
+    if charge["disputed"]:
+        # Stripe refuses: the cardholder's bank has already taken the money back, a refund would repay it twice.
+        raise invalid_request(
+            f"Charge {charge['id']} has been disputed (charged back), so it cannot be refunded.",
+            code="charge_disputed",
+            param="charge",
+        )
     remaining = charge["amount"] - charge["amount_refunded"]
     if remaining <= 0 or charge["refunded"]:
         raise invalid_request(

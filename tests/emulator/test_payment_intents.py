@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 import stripe
 
+from stripe_emulator.control import EmulatorControl
+
 
 async def test_create_without_confirm_waits_for_a_payment_method(stripe_client: stripe.StripeClient) -> None:
     intent = await stripe_client.v1.payment_intents.create_async(
@@ -270,3 +272,25 @@ async def test_list_by_customer_and_search_by_metadata(stripe_client: stripe.Str
         {"query": "metadata['orderId']:'1' OR metadata['orderId']:'3'"}
     )
     assert {p.id for p in both.data} == {ids[0], ids[2]}
+
+
+@pytest.mark.parametrize("refund_by", ["payment_intent", "charge"])
+async def test_refund_of_a_disputed_charge_is_refused_and_changes_nothing(
+    stripe_client: stripe.StripeClient, emulator_control: EmulatorControl, refund_by: str
+) -> None:
+    intent = await stripe_client.v1.payment_intents.create_async(
+        {"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+    )
+    charge_id = intent["latest_charge"]
+    await emulator_control.create_dispute(charge_id)
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        if refund_by == "payment_intent":
+            await stripe_client.v1.refunds.create_async({"payment_intent": intent.id})
+        else:
+            await stripe_client.v1.refunds.create_async({"charge": charge_id})
+    assert error.value.code == "charge_disputed"
+    assert error.value.param == "charge"
+    assert charge_id in str(error.value.user_message)
+    charge = await stripe_client.v1.charges.retrieve_async(charge_id)
+    assert (charge.amount_refunded, charge.refunded) == (0, False)
+    assert (await stripe_client.v1.refunds.list_async({"charge": charge_id})).data == []
