@@ -6,6 +6,7 @@ modules only check parameters and call them. None of them awaits, so each change
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from stripe_emulator.cards import PAYMENT_METHOD_TOKENS, CardProfile, Decline, luhn_valid, profile_for_number
@@ -363,32 +364,65 @@ def _three_d_secure_action(intent: StripeObject) -> dict[str, Any]:
     }
 
 
-def finish_authentication(state: EmulatorState, intent: StripeObject, succeeded: bool) -> StripeError | None:
-    """The shopper completed or failed the 3-D Secure challenge of a PaymentIntent in `requires_action`."""
+def end_authentication(
+    state: EmulatorState,
+    intent: StripeObject,
+    succeeded: bool,
+    *,
+    retry: Callable[[EmulatorState, StripeObject], StripeError | None],
+    error_field: str,
+    code: str,
+    message: str,
+    failed_event: str,
+) -> StripeError | None:
+    """The shopper completed or failed the 3-D Secure challenge of an intent (Payment- or SetupIntent) in
+    `requires_action`.
+
+    Success runs `retry` (the intent's confirm step) again, now authenticated. Failure detaches the payment method and
+    records the `code`/`message` error under `error_field`, emitting `failed_event`, as Stripe does for both kinds.
+    """
+    kind = intent["object"]
     if intent["status"] != "requires_action":
+        class_name = "".join(part.title() for part in kind.split("_"))
         raise parameter_error(
-            f"This PaymentIntent is not awaiting authentication (status {intent['status']}).",
+            f"This {class_name} is not awaiting authentication (status {intent['status']}).",
             "intent",
-            "payment_intent_unexpected_state",
+            f"{kind}_unexpected_state",
         )
     if succeeded:
         intent["_authenticated"] = True
-        return attempt(state, intent)
+        return retry(state, intent)
     pm = state.store.get("payment_method", intent["payment_method"])
     intent.update(
-        status="requires_payment_method",
-        payment_method=None,
-        next_action=None,
-        last_payment_error={
-            "code": "payment_intent_authentication_failure",
-            "doc_url": "https://stripe.com/docs/error-codes/payment-intent-authentication-failure",
-            "message": _AUTH_FAILED_MESSAGE,
-            "payment_method": public_view(pm) if pm else None,
-            "type": "invalid_request_error",
-        },
+        {
+            "status": "requires_payment_method",
+            "payment_method": None,
+            "next_action": None,
+            error_field: {
+                "code": code,
+                "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
+                "message": message,
+                "payment_method": public_view(pm) if pm else None,
+                "type": "invalid_request_error",
+            },
+        }
     )
-    state.events.emit("payment_intent.payment_failed", intent)
+    state.events.emit(failed_event, intent)
     return None
+
+
+def finish_authentication(state: EmulatorState, intent: StripeObject, succeeded: bool) -> StripeError | None:
+    """The shopper completed or failed the 3-D Secure challenge of a PaymentIntent in `requires_action`."""
+    return end_authentication(
+        state,
+        intent,
+        succeeded,
+        retry=attempt,
+        error_field="last_payment_error",
+        code="payment_intent_authentication_failure",
+        message=_AUTH_FAILED_MESSAGE,
+        failed_event="payment_intent.payment_failed",
+    )
 
 
 def capture(state: EmulatorState, intent: StripeObject, amount_to_capture: int | None) -> None:

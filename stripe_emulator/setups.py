@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from stripe_emulator.context import current_request
-from stripe_emulator.errors import StripeError, card_error, parameter_error
+from stripe_emulator.errors import StripeError, card_error
 from stripe_emulator.events import public_view
 from stripe_emulator.ids import new_id
-from stripe_emulator.payments import attach, profile_of
+from stripe_emulator.payments import attach, end_authentication, profile_of
 from stripe_emulator.state import EmulatorState
 from stripe_emulator.store import StripeObject
 
@@ -68,26 +68,13 @@ def succeed(state: EmulatorState, intent: StripeObject, pm: StripeObject) -> Non
 
 def finish_authentication(state: EmulatorState, intent: StripeObject, succeeded: bool) -> StripeError | None:
     """The shopper completed or failed 3-D Secure for a SetupIntent in `requires_action`."""
-    if intent["status"] != "requires_action":
-        raise parameter_error(
-            f"This SetupIntent is not awaiting authentication (status {intent['status']}).",
-            "intent",
-            "setup_intent_unexpected_state",
-        )
-    if succeeded:
-        intent["_authenticated"] = True
-        return attempt_setup(state, intent)
-    pm = state.store.get("payment_method", intent["payment_method"])
-    intent.update(
-        status="requires_payment_method",
-        payment_method=None,
-        next_action=None,
-        last_setup_error={
-            "code": "setup_intent_authentication_failure",
-            "message": "The latest attempt to set up the payment method has failed because authentication failed.",
-            "payment_method": public_view(pm) if pm else None,
-            "type": "invalid_request_error",
-        },
+    return end_authentication(
+        state,
+        intent,
+        succeeded,
+        retry=attempt_setup,
+        error_field="last_setup_error",
+        code="setup_intent_authentication_failure",
+        message="The latest attempt to set up the payment method has failed because authentication failed.",
+        failed_event="setup_intent.setup_failed",
     )
-    state.events.emit("setup_intent.setup_failed", intent)
-    return None

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_emulator.control import EmulatorControl
+from stripe_emulator.control import EmulatorControl, EmulatorControlError
 
 DECLINES = [
     ("4000000000000002", "card_declined", "generic_decline"),
@@ -151,6 +151,25 @@ async def test_three_d_secure_failure(stripe_client: stripe.StripeClient, emulat
     assert after.status == "requires_payment_method"
     assert after["last_payment_error"]["code"] == "payment_intent_authentication_failure"
     assert after.latest_charge is None
+
+
+async def test_three_d_secure_failure_of_a_setup_intent(
+    stripe_client: stripe.StripeClient, emulator_control: EmulatorControl
+) -> None:
+    setup = await stripe_client.v1.setup_intents.create_async(
+        {"payment_method": "pm_card_authenticationRequired", "confirm": True}
+    )
+    assert setup.status == "requires_action"
+    result = await emulator_control.complete_3ds(setup.id, succeed=False)
+    assert result["error"] is None
+    after = await stripe_client.v1.setup_intents.retrieve_async(setup.id)
+    assert (after.status, after.payment_method, after.next_action) == ("requires_payment_method", None, None)
+    assert after["last_setup_error"]["code"] == "setup_intent_authentication_failure"
+    assert after["last_setup_error"]["type"] == "invalid_request_error"
+    # Finishing a challenge that is no longer pending is refused with the SetupIntent's own wording and code.
+    with pytest.raises(EmulatorControlError, match="This SetupIntent is not awaiting authentication") as raised:
+        await emulator_control.complete_3ds(setup.id, succeed=True)
+    assert "setup_intent_unexpected_state" in str(raised.value)
 
 
 async def test_off_session_three_d_secure_card_needs_authentication(stripe_client: stripe.StripeClient) -> None:
