@@ -73,14 +73,9 @@ async def authorize_payment(
     if not payment.get("paymentGatewayConfigId"):
         payment = await update_payment(entity, connection, payment, {"paymentGatewayConfigId": chosen_config_id})
 
-    result = await gateway.call_gateway(
-        call.context,
+    payment, response = await call.run_gateway_operation(
         implementation,
         {"paymentId": payment_id, "cardSecurityCode": card_security_code, "paymentGatewayConfigId": chosen_config_id},
-    )
-    payment = await load_payment(entity, connection, payment_id)
-    response = await gateway.read_gateway_response(
-        entity, connection, payment, result.get("paymentGatewayResponseId"), implementation
     )
     payment = await apply_authorize_response(call, payment, chosen_config_id, response)
     return PaymentOutcome(payment, response, call.messages)

@@ -79,12 +79,8 @@ async def refund_payment(
         return PaymentOutcome(payment, messages=call.messages)
     config_id, _config, implementation = configured
 
-    result = await gateway.call_gateway(
-        call.context, implementation, {"paymentId": payment_id, "amount": amount, "paymentGatewayConfigId": config_id}
-    )
-    payment = await load_payment(entity, connection, payment_id)
-    response = await gateway.read_gateway_response(
-        entity, connection, payment, result.get("paymentGatewayResponseId"), implementation
+    payment, response = await call.run_gateway_operation(
+        implementation, {"paymentId": payment_id, "amount": amount, "paymentGatewayConfigId": config_id}
     )
     outcome = PaymentOutcome(payment, response, call.messages)
     if gateway.succeeded(response):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from moqui_bridge.entity.facade import EntityFacade
 from moqui_bridge.entity.locks import advisory_lock
 from moqui_bridge.mantle import gateway
 from moqui_bridge.mantle.context import MantleContext
-from moqui_bridge.mantle.records import Connection, Record
+from moqui_bridge.mantle.records import Connection, Record, load_payment
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,23 @@ class RuleCall:
             self.note(f"Payment gateway {config_id} has no {operation} service, {refusal} (Payment {payment_id})")
             return None
         return config_id, config, implementation
+
+    async def run_gateway_operation(
+        self, implementation: str, parameters: Mapping[str, Any]
+    ) -> tuple[Record, Record | None]:
+        """Call a gateway implementation for the payment `parameters["paymentId"]`, then re-read the Payment and the
+        PaymentGatewayResponse it wrote: (payment, response or None).
+
+        The Payment is re-read because the implementation may have changed it (reference number, status) through its
+        own calls, and the caller's next decision must see that.
+        """
+        payment_id = str(parameters["paymentId"])
+        result = await gateway.call_gateway(self.context, implementation, parameters)
+        payment = await load_payment(self.entity, self.connection, payment_id)
+        response = await gateway.read_gateway_response(
+            self.entity, self.connection, payment, result.get("paymentGatewayResponseId"), implementation
+        )
+        return payment, response
 
 
 @dataclass

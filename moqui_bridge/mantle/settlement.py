@@ -84,14 +84,8 @@ async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | Non
             return settled
         payment = await load_payment(entity, connection, payment_id)
 
-    result = await gateway.call_gateway(
-        call.context,
-        implementation,
-        {"paymentId": payment_id, "amount": capture_amount, "paymentGatewayConfigId": config_id},
-    )
-    payment = await load_payment(entity, connection, payment_id)
-    response = await gateway.read_gateway_response(
-        entity, connection, payment, result.get("paymentGatewayResponseId"), implementation
+    payment, response = await call.run_gateway_operation(
+        implementation, {"paymentId": payment_id, "amount": capture_amount, "paymentGatewayConfigId": config_id}
     )
     if gateway.succeeded(response):
         payment_amount = payment.get("amount")
@@ -187,33 +181,14 @@ async def _check_gateway_status(
         call.context, details_implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
     )
     gateway_status = details.get("gatewayStatusId")
-    effective_date = _timestamp(details.get("effectiveDate"))
-    settlement_date = _timestamp(details.get("settlementDate"))
     if gateway_status == names.PMNT_PROMISED:
         payment = await change_payment_status(entity, connection, payment, names.PMNT_PROMISED)
         return await _authorize_first(call, payment_id, config_id)
-    if gateway_status == names.PMNT_DELIVERED:
-        payment = await change_payment_status(
-            entity,
-            connection,
-            payment,
-            names.PMNT_DELIVERED,
-            {"effectiveDate": effective_date or delivered_date(payment)},
-        )
-        call.note(f"Payment {payment_id} was already captured in the gateway")
-        return PaymentOutcome(payment, messages=call.messages)
-    if gateway_status == names.PMNT_CONFIRMED:
-        payment = await change_payment_status(
-            entity,
-            connection,
-            payment,
-            names.PMNT_DELIVERED,
-            {"effectiveDate": effective_date or delivered_date(payment)},
-        )
-        payment = await change_payment_status(
-            entity, connection, payment, names.PMNT_CONFIRMED, {"settlementDate": settlement_date or now_timestamp()}
-        )
-        call.note(f"Payment {payment_id} was already captured and settled in the gateway")
+    if gateway_status in (names.PMNT_DELIVERED, names.PMNT_CONFIRMED):
+        # The same moves as a details refresh; only the message differs (capture stops here, so say why).
+        payment = await _apply_gateway_status(call, payment, details, announce=False)
+        settled = " and settled" if gateway_status == names.PMNT_CONFIRMED else ""
+        call.note(f"Payment {payment_id} was already captured{settled} in the gateway")
         return PaymentOutcome(payment, messages=call.messages)
     if gateway_status in (names.PMNT_DECLINED, names.PMNT_VOID):
         payment = await change_payment_status(entity, connection, payment, str(gateway_status))
@@ -236,12 +211,8 @@ async def release_payment(call: RuleCall, payment_id: str) -> PaymentOutcome:
     if configured is None:
         return PaymentOutcome(payment, messages=call.messages)
     config_id, _config, implementation = configured
-    result = await gateway.call_gateway(
-        call.context, implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
-    )
-    payment = await load_payment(entity, connection, payment_id)
-    response = await gateway.read_gateway_response(
-        entity, connection, payment, result.get("paymentGatewayResponseId"), implementation
+    payment, response = await call.run_gateway_operation(
+        implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
     )
     if gateway.succeeded(response):
         payment = await change_payment_status(
@@ -276,7 +247,11 @@ async def refresh_payment_details(call: RuleCall, payment_id: str) -> PaymentOut
     return PaymentOutcome(payment, response, call.messages)
 
 
-async def _apply_gateway_status(call: RuleCall, payment: Record, details: Mapping[str, Any]) -> Record:
+async def _apply_gateway_status(
+    call: RuleCall, payment: Record, details: Mapping[str, Any], *, announce: bool = True
+) -> Record:
+    """Move the Payment to the status a details call reported (through Delivered to Confirmed, dates kept or set);
+    the Payment as it now is. `announce` leaves Mantle's "updated from gateway" message when the status changed."""
     entity, connection = call.entity, call.connection
     gateway_status = details.get("gatewayStatusId")
     effective_date = _timestamp(details.get("effectiveDate"))
@@ -305,7 +280,8 @@ async def _apply_gateway_status(call: RuleCall, payment: Record, details: Mappin
         )
     elif gateway_status != names.PMNT_DELIVERED:
         payment = await change_payment_status(entity, connection, payment, str(gateway_status))
-    call.note(f"Status for Payment {payment['paymentId']} updated from gateway transaction status")
+    if announce:
+        call.note(f"Status for Payment {payment['paymentId']} updated from gateway transaction status")
     return payment
 
 

@@ -176,11 +176,13 @@ class TestCaptureDetailsPreCheck:
     ) -> None:
         payment_id = await authorized_payment(context, make, "TEST_DETAILS")
         context.gateway.statuses[payment_id] = "PmntConfirmed"
-        await context.call_service(CAPTURE, {"paymentId": payment_id})
+        result = await context.call_service(CAPTURE, {"paymentId": payment_id})
         payment = await make.get(payment_id)
         assert payment["statusId"] == "PmntConfirmed"
         assert payment["effectiveDate"] is not None and payment["settlementDate"] is not None
         assert context.gateway.calls_to("approve#Capture") == []
+        # One message saying why capture stopped, not the details refresh's generic one as well.
+        assert result["messages"] == [f"Payment {payment_id} was already captured and settled in the gateway"]
 
     @pytest.mark.parametrize("status", ["PmntDeclined", "PmntVoid"])
     async def test_gateway_declined_or_void_is_taken(
