@@ -52,16 +52,37 @@ async def database_for(settings: Settings) -> AsyncIterator[str]:
         raise ConfigError("shared mode needs database.url (Moqui's PostgreSQL); embedded is standalone only")
     server = PostgresServer(settings.database.data_dir, database="moqui_stripe", keep_data=True)
     log.info("starting the embedded PostgreSQL in %s", settings.database.data_dir)
-    await server.start()
     try:
+        # Inside the try: an interrupted start (a stop signal cancels it) still ends with the server stopped.
+        await server.start()
         yield server.dsn()
     finally:
         await server.stop()
 
 
 async def serve(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM; configuration and database problems end with a ConfigError (one line)."""
+    """Run until SIGINT/SIGTERM; configuration and database problems end with a ConfigError (one line).
+
+    The signal handlers are installed first: a signal during startup (say, while the embedded PostgreSQL creates
+    its database or the schema is created) cancels the startup, whose cleanup then stops what was started, instead
+    of the default handler killing the process and leaving a postmaster behind.
+    """
     settings = ensure_api_key(settings, settings.database.data_dir.parent)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None  # serve always runs as a task (asyncio.run)
+    stop = asyncio.Event()
+    serving = False
+
+    def on_stop_signal() -> None:
+        if stop.is_set():
+            return
+        stop.set()
+        if not serving:
+            task.cancel()
+
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, on_stop_signal)
     try:
         async with database_for(settings) as dsn:
             runner = web.AppRunner(create_app(settings, dsn), access_log=None)
@@ -69,22 +90,23 @@ async def serve(settings: Settings) -> None:
             try:
                 site = web.TCPSite(runner, settings.server.host, settings.server.port)
                 await site.start()
+                serving = True
                 log.info(
                     "moqui-stripe (%s) listening on http://%s:%s",
                     settings.server.mode,
                     settings.server.host,
                     settings.server.port,
                 )
-                await _wait_for_stop_signal()
+                await stop.wait()
             finally:
                 await runner.cleanup()
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise  # cancelled by someone else: not ours to swallow
+        task.uncancel()
+        log.info("stopped by a signal during startup")
     except (PostgresServerError, DatabaseUnavailableError, SchemaError, OSError) as error:
         raise ConfigError(str(error)) from None
-
-
-async def _wait_for_stop_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signal_number, stop.set)
-    await stop.wait()
+    finally:
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signal_number)

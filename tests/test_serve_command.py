@@ -130,3 +130,20 @@ async def test_serve_stops_cleanly_on_sigterm(served: tuple[str, Path, asyncio.s
     assert process.returncode == 0, stderr.decode()
     # The embedded database was stopped with it: its pid file is gone, its data kept for the next start.
     assert _data_folder_state(scratch / "postgres") == (False, True)
+
+
+async def test_serve_stopped_during_startup_leaves_no_database_running(
+    served: tuple[str, Path, asyncio.subprocess.Process],
+) -> None:
+    _, scratch, process = served
+    pid_file = scratch / "postgres" / "postmaster.pid"
+    # SIGTERM as soon as the embedded PostgreSQL is up: serve is still creating its database and schema.
+    for _ in range(3000):
+        if process.returncode is not None or await asyncio.to_thread(pid_file.exists):
+            break
+        await asyncio.sleep(0.01)
+    assert await asyncio.to_thread(pid_file.exists), "the embedded PostgreSQL never started"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    assert _data_folder_state(scratch / "postgres") == (False, True)

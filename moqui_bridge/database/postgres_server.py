@@ -9,6 +9,7 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shlex
@@ -124,11 +125,28 @@ class PostgresServer:
                 if attempt == attempts - 1:
                     raise
                 continue
+            except BaseException:
+                # Interrupted (cancelled by a stop signal) while pg_ctl was starting it: the server may be up.
+                self._port = port
+                self._running = True
+                await self._stop_after_failed_start()
+                raise
             self._port = port
             self._running = True
             break
-        await self.create_database(self.database, exist_ok=True)
+        try:
+            await self.create_database(self.database, exist_ok=True)
+        except BaseException:
+            # Nobody stops a server whose start() failed: stop it here rather than leave a postmaster behind.
+            await self._stop_after_failed_start()
+            raise
         return self.dsn()
+
+    async def _stop_after_failed_start(self) -> None:
+        # Best effort while another error is on its way up: that error is the one to report, not a failed stop
+        # (for one, pg_ctl finds no server when an interrupted start had not brought it up yet).
+        with contextlib.suppress(PostgresServerError):
+            await asyncio.shield(self.stop())
 
     async def stop(self) -> None:
         """Stop the server (fast shutdown) and, unless keep_data, delete the data folder."""
@@ -215,7 +233,14 @@ class PostgresServer:
             stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "LC_ALL": "C"},
         )
-        output, _ = await process.communicate()
+        communication = asyncio.ensure_future(process.communicate())
+        try:
+            output, _ = await asyncio.shield(communication)
+        except asyncio.CancelledError:
+            # Cut short by a stop signal, initdb would leave a half-made cluster and pg_ctl start a server that
+            # nobody stops: let the command finish (the caller's cleanup then stops a started server), then stop.
+            await asyncio.shield(communication)
+            raise
         if process.returncode != 0:
             text = output.decode(errors="replace").strip()
             label = what or Path(command[0]).name

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from moqui_bridge.database.pool import DatabaseUnavailableError, create_pool, redact_dsn
@@ -79,3 +80,25 @@ async def test_missing_database_is_a_clear_error(postgres_server: PostgresServer
 def test_database_names_are_checked() -> None:
     with pytest.raises(PostgresServerError, match="plain identifier"):
         PostgresServer(Path("/tmp/x"), database='x"; DROP')
+
+
+async def test_a_failed_start_leaves_no_server_running() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="moqui-stripe-failed-start-"))
+    await asyncio.to_thread(
+        data_dir.chmod, 0o755
+    )  # as root the server runs as the postgres user, who must reach its folder
+    try:
+        async with PostgresServer(data_dir, database="first", fsync=False) as server:
+            # A cluster without the maintenance database: the next start's create_database cannot connect.
+            connection = await asyncpg.connect(server.dsn("first"))
+            try:
+                await connection.execute('DROP DATABASE "postgres"')
+            finally:
+                await connection.close()
+        second = PostgresServer(data_dir, database="second", fsync=False)
+        with pytest.raises(asyncpg.InvalidCatalogNameError, match="postgres"):
+            await second.start()
+        assert not second.running
+        assert not await asyncio.to_thread((data_dir / "postmaster.pid").exists)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
