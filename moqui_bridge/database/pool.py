@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import asyncpg
 
 from moqui_bridge.entity.connection import Pool
+from moqui_bridge.redaction import redact_secrets
 
 
 class DatabaseUnavailableError(RuntimeError):
@@ -15,8 +15,8 @@ class DatabaseUnavailableError(RuntimeError):
 
 
 def redact_dsn(dsn: str) -> str:
-    """The DSN with any password replaced, fit for logs and error messages."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
+    """The DSN with any password replaced (URL user info, `password=` parameter or keyword), fit for messages."""
+    return redact_secrets(dsn)
 
 
 async def create_pool(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from moqui_bridge.redaction import redact_secrets
 from moqui_bridge.web import moqui_json
 from moqui_bridge.web.auth import Authenticator, Principal
 
@@ -19,15 +19,6 @@ ContextFactory = Callable[[web.Request, Principal | None], ContextT | Awaitable[
 """Builds the per-call context from the request (headers such as `Idempotency-Key` included) and the caller."""
 
 JSON_CONTENT_TYPE = "application/json"
-
-# Shapes of secrets that may end up in an exception message: Stripe keys, webhook secrets, credentials in URLs,
-# and authorization header values.
-_SECRET_PATTERNS = (
-    (re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+"), "[redacted]"),
-    (re.compile(r"\bwhsec_[A-Za-z0-9]+"), "[redacted]"),
-    (re.compile(r"(://)[^/\s:@]+:[^/\s@]+@"), r"\1[redacted]@"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
-)
 
 
 async def build_context(
@@ -59,10 +50,7 @@ def is_json_content_type(content_type: str | None) -> bool:
 def safe_exception_message(error: BaseException, authenticator: Authenticator) -> str:
     """The exception's message for the caller, with configured and recognisable secrets removed; never a trace."""
     message = str(error) or type(error).__name__
-    message = authenticator.redact(message)
-    for pattern, replacement in _SECRET_PATTERNS:
-        message = pattern.sub(replacement, message)
-    return message
+    return redact_secrets(authenticator.redact(message))
 
 
 def java_type_name(value: Any) -> str:

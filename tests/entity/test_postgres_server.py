@@ -69,7 +69,7 @@ async def test_unreachable_database_is_one_clear_error() -> None:
     with pytest.raises(DatabaseUnavailableError, match="Cannot connect to the database at") as caught:
         await create_pool(dsn, connect_timeout=2)
     assert "secret" not in str(caught.value)
-    assert redact_dsn(dsn) == dsn.replace(":secret@", ":***@")
+    assert redact_dsn(dsn) == dsn.replace(":secret@", ":[redacted]@")
 
 
 async def test_missing_database_is_a_clear_error(postgres_server: PostgresServer) -> None:

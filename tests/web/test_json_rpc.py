@@ -167,7 +167,7 @@ async def test_unexpected_exception_hides_secrets_and_traces(client: Client) -> 
     assert response.status == 500
     assert parsed["error"]["code"] == 500
     message = parsed["error"]["message"]
-    assert message.startswith("connect to postgres://[redacted]@db/x failed")
+    assert message.startswith("connect to postgres://app:[redacted]@db/x failed")
     for secret in ("hunter2", "sk_test_abc123", API_KEY, "Traceback"):
         assert secret not in text
 

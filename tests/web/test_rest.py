@@ -145,7 +145,7 @@ async def test_unexpected_exception_is_500_without_secrets(client: Client) -> No
     assert response.status == 500
     parsed = moqui_json.loads(text)
     assert parsed["errorCode"] == 500
-    assert parsed["errors"].startswith("RuntimeError: connect to postgres://[redacted]@db/x failed")
+    assert parsed["errors"].startswith("RuntimeError: connect to postgres://app:[redacted]@db/x failed")
     for secret in ("hunter2", "sk_test_abc123", API_KEY, "Traceback"):
         assert secret not in text
 
