@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "MOQUI_STRIPE_"
 DEFAULT_DATA_DIR = Path(".moqui-stripe")
@@ -39,6 +39,15 @@ class ServerSettings(_Frozen):
     # Basic-auth users (username -> password), for callers that send `Authorization: Basic`.
     users: Mapping[str, SecretStr] = Field(default_factory=dict)
 
+    @field_validator("api_keys", "users")
+    @classmethod
+    def _no_empty_secrets(cls, value: Mapping[str, SecretStr]) -> Mapping[str, SecretStr]:
+        # An empty key can never match, and its presence would stop serve from generating a usable one.
+        empty = sorted(name for name, secret in value.items() if not secret.get_secret_value().strip() or not name)
+        if empty:
+            raise ValueError(f"empty name or secret for {', '.join(repr(name) for name in empty)}")
+        return value
+
 
 class DatabaseSettings(_Frozen):
     """Where the Mantle tables live; empty url means the embedded PostgreSQL in data_dir."""
@@ -46,7 +55,19 @@ class DatabaseSettings(_Frozen):
     url: SecretStr | None = None
     data_dir: Path = DEFAULT_DATA_DIR / "postgres"
     pool_min_size: int = Field(default=2, ge=1)
-    pool_max_size: int = Field(default=80, ge=1)
+    pool_max_size: int = Field(default=80, ge=2)
+
+    @field_validator("url")
+    @classmethod
+    def _empty_means_embedded(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty URL must not reach asyncpg, which would quietly connect with libpq's defaults.
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> DatabaseSettings:
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError(f"pool_min_size ({self.pool_min_size}) is above pool_max_size ({self.pool_max_size})")
+        return self
 
 
 class MoquiSettings(_Frozen):

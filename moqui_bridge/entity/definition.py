@@ -90,6 +90,11 @@ class IndexDefinition:
     fields: tuple[str, ...]
     unique: bool = False
 
+    def __post_init__(self) -> None:
+        # Index names end up in DDL text like every other name, and entity files may come from other components.
+        if not _SQL_NAME.match(self.name):
+            raise EntityDefinitionError(f"Index name {self.name!r} is not a plain name")
+
 
 @dataclass(frozen=True)
 class EntityDefinition:

@@ -269,3 +269,15 @@ def test_bad_extensions_are_rejected(tmp_path: Path, extension: str, message: st
     path = _write(tmp_path, "BadExtension.xml", BASE + extension)
     with pytest.raises(EntityDefinitionError, match=message):
         EntityRegistry.from_files([path])
+
+
+def test_an_index_name_that_is_not_a_plain_name_is_refused(tmp_path: Path) -> None:
+    # Index names reach DDL text: a crafted one must never become SQL.
+    path = _write(
+        tmp_path,
+        "Crafted.xml",
+        '<entity entity-name="Crafted" package="t"><field name="craftedId" type="id" is-pk="true"/>'
+        '<index name="IDX; DROP TABLE PAYMENT; --"><index-field name="craftedId"/></index></entity>',
+    )
+    with pytest.raises(EntityDefinitionError, match=r"Index name .* is not a plain name"):
+        parse_entity_file(path)
