@@ -16,6 +16,7 @@ that insists on authentication is declined with reason `authentication_required`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Final
 
 import stripe
@@ -27,7 +28,7 @@ from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
 from service.money import from_minor_units
 from service.payment_services.intent_link import current_intent_id, record_intent
-from service.payment_services.operation_journal import OperationScope, ScopeAttempts, read_attempts
+from service.payment_services.operation_journal import JournalEntry, OperationScope, ScopeAttempts, read_attempts
 from service.payment_services.outcome_records import (
     intent_link_for,
     previous_success,
@@ -162,7 +163,12 @@ async def _create(
         payment_operation_enum_id=operation.payment_operation_enum_id,
         amount=subject.amount,
         client_request_key=context.client_request_key,
-        send=lambda key: create_payment_intent(subject.gateway, request, idempotency_key=key),
+        # A replay asks for the journaled amount: the keyed request, even if the payment's amount changed since.
+        send=lambda entry: create_payment_intent(
+            subject.gateway,
+            request if entry.amount is None else replace(request, amount=entry.amount),
+            idempotency_key=entry.idempotency_key,
+        ),
         interpret=lambda intent: outcome_from_payment_intent(intent, operation),
         record=_link_recorder(context, subject),
         attempts=attempts,
@@ -225,10 +231,10 @@ async def _confirm(
         "expand": list(DEFAULT_EXPAND),
     }
 
-    async def send(key: str) -> stripe.PaymentIntent:
+    async def send(entry: JournalEntry) -> stripe.PaymentIntent:
         try:
             confirmed = await subject.gateway.client.v1.payment_intents.confirm_async(
-                intent.id, params, {"idempotency_key": key}
+                intent.id, params, {"idempotency_key": entry.idempotency_key}
             )
         except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
             raise rejected_request(error) from error
@@ -265,8 +271,12 @@ async def _capture_authorized(
         payment_operation_enum_id=operation.payment_operation_enum_id,
         amount=subject.amount,
         client_request_key=context.client_request_key,
-        send=lambda key: capture_payment_intent(
-            subject.gateway, intent.id, amount=subject.amount, currency=subject.currency, idempotency_key=key
+        send=lambda entry: capture_payment_intent(
+            subject.gateway,
+            intent.id,
+            amount=entry.amount,
+            currency=subject.currency,
+            idempotency_key=entry.idempotency_key,
         ),
         interpret=lambda captured: outcome_from_payment_intent(captured, operation),
         record=_link_recorder(context, subject),

@@ -114,9 +114,13 @@ async def _capture(
         payment_operation_enum_id=_OPERATION.payment_operation_enum_id,
         amount=amount,
         client_request_key=context.client_request_key,
-        # Always name the amount, so a replay of this key sends exactly the same request.
-        send=lambda key: capture_payment_intent(
-            subject.gateway, intent.id, amount=amount, currency=subject.currency, idempotency_key=key
+        # Always name the amount (the journaled one on a replay), so a replay sends exactly the keyed request.
+        send=lambda entry: capture_payment_intent(
+            subject.gateway,
+            intent.id,
+            amount=entry.amount,
+            currency=subject.currency,
+            idempotency_key=entry.idempotency_key,
         ),
         interpret=lambda captured: outcome_from_payment_intent(captured, _OPERATION),
         record=record,

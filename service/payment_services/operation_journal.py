@@ -54,7 +54,8 @@ class JournalEntry:
     idempotency_key: str
     attempt: int
     replay: bool
-    # What the reserved attempt asked for: a replay must send the very same request, or Stripe refuses the key.
+    # What the reserved attempt asked for. journaled_call hands the entry to `send`, so a replay asks for this
+    # amount again: the very request Stripe keyed (another request under the key would be refused).
     amount: Decimal | None
 
 

@@ -7,6 +7,11 @@ back after our answer, or the process died before recording it) is therefore the
 answered with its PGR and nothing is refunded again. An integrator's Idempotency-Key header, when sent, decides
 instead: the same key is the same refund, a new key a new one.
 
+A refund whose answer was lost (its journal row still `SgoStarted` or `SgoInDoubt`) may already be counted in the
+charge's refunded amount, so the next refund call finishes it before any check of what is left: the row's key is
+replayed with the row's own amount, the refund is recorded (PGR and stripe.StripeRefund row) and its PGR answers
+the call, whatever amount the call asked for. Only a call that finds no unfinished refund is checked as a new one.
+
 The amount left is Stripe's (captured minus refunded, from the charge), so refunds made in Stripe's dashboard count.
 """
 
@@ -24,7 +29,13 @@ from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
 from service.money import from_minor_units
 from service.payment_services.intent_link import current_intent_id
-from service.payment_services.operation_journal import GATEWAY_OPERATION, SGO_COMPLETED, OperationScope
+from service.payment_services.operation_journal import (
+    GATEWAY_OPERATION,
+    SGO_COMPLETED,
+    OperationScope,
+    ScopeAttempts,
+    read_attempts,
+)
 from service.payment_services.outcome_records import record_unreachable
 from service.payment_services.parameters import GatewayResponseOut, RefundIn
 from service.payment_services.payment_lock import payment_lock
@@ -77,6 +88,15 @@ async def refund_payment(parameters: RefundIn, context: ServiceContext) -> Gatew
         charge = intent.latest_charge
         if not isinstance(charge, stripe.Charge):
             raise ServiceError(f"Stripe did not return the charge of PaymentIntent {intent.id}")
+        scope = OperationScope(subject.payment_id, subject.payment_gateway_config_id, _OPERATION, intent.id)
+        attempts = await read_attempts(entity, scope, connection=connection)
+        unfinished = attempts.unfinished()
+        if unfinished is not None:
+            # A refund whose answer we never recorded may already be in the charge's amount_refunded, so the checks
+            # below would refuse this call before it could find out. Finish that refund first, as it was asked
+            # (its journaled amount, its key), and answer with what it came to: the caller's repeat of it.
+            pgr_id = await _refund(context, connection, subject, intent, charge.id, unfinished.amount, attempts)
+            return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
         # The charge counts a partial capture's released rest as refunded, so this is captured minus refunded.
         left_minor = charge.amount - charge.amount_refunded
         left = from_minor_units(left_minor, charge.currency)
@@ -89,7 +109,7 @@ async def refund_payment(parameters: RefundIn, context: ServiceContext) -> Gatew
                 f"Cannot refund {amount} {subject.currency} of payment {subject.payment_id}: only {left} "
                 f"{subject.currency} of what was captured is left to refund"
             )
-        pgr_id = await _refund(context, connection, subject, intent, charge.id, amount)
+        pgr_id = await _refund(context, connection, subject, intent, charge.id, amount, attempts)
     return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
 
 
@@ -149,8 +169,11 @@ async def _refund(
     subject: PaymentSubject,
     intent: stripe.PaymentIntent,
     charge_id: str,
-    amount: Decimal,
+    amount: Decimal | None,
+    attempts: ScopeAttempts,
 ) -> str:
+    """Refund `amount` (the journaled amount when `attempts` holds an unfinished refund); the PGR's id."""
+
     async def record(done: CallRecord[stripe.Refund]) -> None:
         refund, connection = done.answer, done.connection
         if refund is None:
@@ -178,20 +201,22 @@ async def _refund(
     result = await journaled_call(
         context.entity,
         subject,
-        OperationScope(subject.payment_id, subject.payment_gateway_config_id, _OPERATION, intent.id),
+        attempts.scope,
         payment_operation_enum_id=_REFUND,
         amount=amount,
         client_request_key=context.client_request_key,
-        send=lambda key: create_refund(
+        # entry.amount: a replay sends exactly the journaled request, or Stripe would refuse its key.
+        send=lambda entry: create_refund(
             subject.gateway,
             intent.id,
-            amount=amount,
+            amount=entry.amount,
             currency=subject.currency,
             payment_id=subject.payment_id,
-            idempotency_key=key,
+            idempotency_key=entry.idempotency_key,
         ),
         interpret=outcome_from_refund,
         record=record,
+        attempts=attempts,
         connection=connection,
     )
     return result.payment_gateway_response_id

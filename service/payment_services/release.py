@@ -91,7 +91,7 @@ async def _cancel(
         amount=subject.amount,
         client_request_key=context.client_request_key,
         # No cancellation_reason: a release is Mantle's decision, and Stripe's reasons would claim more than we know.
-        send=lambda key: cancel_payment_intent(subject.gateway, intent.id, idempotency_key=key),
+        send=lambda entry: cancel_payment_intent(subject.gateway, intent.id, idempotency_key=entry.idempotency_key),
         interpret=lambda canceled: outcome_from_payment_intent(canceled, _OPERATION),
         record=record,
         connection=connection,

@@ -93,7 +93,7 @@ async def journaled_call(
     payment_operation_enum_id: str,
     amount: Decimal | None,
     client_request_key: str | None,
-    send: Callable[[str], Awaitable[StripeObjectT]],
+    send: Callable[[JournalEntry], Awaitable[StripeObjectT]],
     interpret: Callable[[StripeObjectT], GatewayOutcome],
     record: Callable[[CallRecord[StripeObjectT]], Awaitable[None]] | None = None,
     customer_can_authenticate: bool = False,
@@ -102,11 +102,13 @@ async def journaled_call(
 ) -> CallResult[StripeObjectT]:
     """Make one mutating Stripe call exactly once and record it.
 
-    `send(idempotency_key)` performs the call; `interpret` maps its answer to a GatewayOutcome (checking the echoed
-    amount and currency); `record` writes our own rows (intent link, refund) in the transaction of the PGR.
-    `amount` is what the call asks for, in the payment's currency. `connection` is the operation's own (the payment
-    lock's, outside a transaction): the journal row commits on it before the call, and the PGR's transaction runs
-    on it after. `attempts`: the scope's journal rows if the use case already read them under the lock.
+    `send(entry)` performs the call with `entry.idempotency_key`, asking for `entry.amount`: on a replay that is
+    the unfinished attempt's journaled amount, so Stripe gets the very request it keyed. `interpret` maps the answer
+    to a GatewayOutcome (checking the echoed amount and currency); `record` writes our own rows (intent link,
+    refund) in the transaction of the PGR. `amount` is what a new attempt asks for, in the payment's currency.
+    `connection` is the operation's own (the payment lock's, outside a transaction): the journal row commits on it
+    before the call, and the PGR's transaction runs on it after. `attempts`: the scope's journal rows if the use
+    case already read them under the lock.
     """
     entry = await begin_operation(
         entity,
@@ -120,7 +122,7 @@ async def journaled_call(
     answer: StripeObjectT | None = None
     request_id: str | None = None
     try:
-        answer = await _with_rate_limit_backoff(lambda: send(entry.idempotency_key))
+        answer = await _with_rate_limit_backoff(lambda: send(entry))
         outcome = interpret(answer)
         definitive = True
         request_id = stripe_request_id(answer)
@@ -159,7 +161,7 @@ async def journaled_call(
         request_id = error.request_id
     async with entity.transaction(connection) as active:
         pgr_id = await write_response(
-            entity, subject, payment_operation_enum_id, outcome, requested_amount=amount, connection=active
+            entity, subject, payment_operation_enum_id, outcome, requested_amount=entry.amount, connection=active
         )
         await finish_operation(
             entity,

@@ -7,7 +7,8 @@ Stripe and compared with stripe.StripeRefund:
   (SroService) written in the same transaction as their PGR, and refund#Payment holds the same lock, so a webhook
   that races it waits and then finds the row. This is what keeps a refund from being recorded twice.
 - a refund without a row that carries our metadata (paymentId) was made by refund#Payment whose answer was lost:
-  that service records it when Moqui repeats the call with the same idempotency key, so it is left alone here.
+  its journal row is still unfinished, and the next refund#Payment call of that payment (Moqui's retry, whatever
+  amount it asks) replays the row's key with its journaled amount and records the refund, so it is left alone here.
 - any other refund that moved money is Stripe's: one PgoRefund PGR and one row (SroStripe) in one transaction.
 
 Then, outside the lock (Mantle's rules take their own), each Stripe refund not yet in Mantle is recorded by the

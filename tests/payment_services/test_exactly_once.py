@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
+
 from tests.payment_services.conftest import TIMEOUT_SECONDS, Harness
 
 
@@ -212,3 +214,35 @@ async def test_paymentintent_authorized_by_the_checkout_page_is_found_and_not_ch
     assert (await harness.only_intent(payment_id)).id == checkout.id
     assert len(await harness.charges(checkout.id)) == 1
     assert await harness.journal(payment_id) == []  # nothing was sent to Stripe but reads
+
+
+@pytest.mark.parametrize(("refunded", "captured"), [("50.00", "50.00"), ("30.00", "50.00")])
+async def test_refund_whose_answer_was_lost_is_recorded_by_the_retry(
+    harness: Harness, refunded: str, captured: str
+) -> None:
+    """Stripe refunded but both answers were lost: the retry replays the journal row before any "left" check."""
+    payment_id = await harness.add_payment(captured)
+    await harness.ok("authorizeAndCapture#Payment", payment_id)
+    # The refund is made, then both tries of the SDK (the retry repeats the key) lose Stripe's answer.
+    await harness.emulator.add_fault("/v1/refunds", "lose_response", count=2, method="POST")
+    failed = await harness.ok("refund#Payment", payment_id, Decimal(refunded))
+    assert (await harness.pgr(failed["paymentGatewayResponseId"]))["resultError"] == "Y"
+    refund_rows = [row for row in await harness.journal(payment_id) if row["paymentOperationEnumId"] == "PgoRefund"]
+    assert [row["operationStatusId"] for row in refund_rows] == ["SgoInDoubt"]
+    intent = await harness.only_intent(payment_id)
+    assert [r.amount for r in await harness.refunds(intent.id)] == [Decimal(refunded) * 100]
+
+    # Moqui saw no success, so it repeats the same call.
+    retried = await harness.ok("refund#Payment", payment_id, Decimal(refunded))
+    pgr = await harness.pgr(retried["paymentGatewayResponseId"])
+    assert (pgr["resultSuccess"], pgr["amount"]) == ("Y", Decimal(refunded))
+    stripe_refunds = await harness.refunds(intent.id)
+    assert len(stripe_refunds) == 1 and pgr["subReference"] == stripe_refunds[0].id
+    rows = await harness.entity.find("stripe.StripeRefund", {"paymentId": payment_id})
+    assert [(row["refundId"], row["amount"], row["originEnumId"]) for row in rows] == [
+        (stripe_refunds[0].id, Decimal(refunded), "SroService")
+    ]
+    refund_rows = [row for row in await harness.journal(payment_id) if row["paymentOperationEnumId"] == "PgoRefund"]
+    assert [(row["attemptNum"], row["operationStatusId"]) for row in refund_rows] == [(0, "SgoCompleted")]
+    assert refund_rows[0]["stripeObjectId"] == stripe_refunds[0].id
+
