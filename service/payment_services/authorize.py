@@ -10,6 +10,10 @@ Decided from state, not from the request:
 - `requires_action` / `processing`: nothing to do but report; the shopper (or the bank) has to finish.
 - None, or canceled (released, expired): a new PaymentIntent, created and confirmed in one call.
 
+A create of ours whose answer was lost is replayed (same key) only while no PaymentIntent is known for the payment;
+once one is linked another way (a webhook, `paymentRefNum`), the create's journal row is closed with it and never
+replayed, since the replay would bring back Stripe's first answer, not the PaymentIntent's state now.
+
 Our confirmations are off-session (Moqui calls us server to server, so no shopper can answer 3-D Secure); a card
 that insists on authentication is declined with reason `authentication_required`.
 """
@@ -28,7 +32,13 @@ from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
 from service.money import from_minor_units
 from service.payment_services.intent_link import current_intent_id, record_intent
-from service.payment_services.operation_journal import JournalEntry, OperationScope, ScopeAttempts, read_attempts
+from service.payment_services.operation_journal import (
+    JournalEntry,
+    OperationScope,
+    ScopeAttempts,
+    finish_operation,
+    read_attempts,
+)
 from service.payment_services.outcome_records import (
     intent_link_for,
     previous_success,
@@ -80,12 +90,17 @@ async def authorize_payment(parameters: AuthorizeIn, context: ServiceContext, *,
             return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
         if intent is not None and intent.status != "canceled":
             pgr_id = await _continue(context, connection, subject, operation, intent, amount_minor)
+            await _close_stale_create(entity, subject, intent, pgr_id, connection)
         else:
             if subject.status_id in _ALREADY_CAPTURED:
                 raise ServiceError(
                     f"Payment {subject.payment_id} is {subject.status_id} (already captured) and has no open "
                     "Stripe PaymentIntent to authorize again"
                 )
+            if intent is not None:
+                # The payment's PaymentIntent is canceled: an unfinished create that made it must not be replayed
+                # (Stripe would answer with its first, authorized, response), so it is closed and a new one made.
+                await _close_stale_create(entity, subject, intent, None, connection)
             pgr_id = await _create(context, connection, subject, operation, create_attempts)
     return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
 
@@ -122,6 +137,41 @@ async def _current_intent(
     if live:
         return await retrieve_intent(subject, live[0].id, expand=DEFAULT_EXPAND), None
     return None, create_attempts
+
+
+async def _close_stale_create(
+    entity: EntityFacade,
+    subject: PaymentSubject,
+    intent: stripe.PaymentIntent,
+    payment_gateway_response_id: str | None,
+    connection: Connection,
+) -> None:
+    """Close the unfinished create that made `intent`, now that the PaymentIntent is known another way.
+
+    A create whose answer was lost stays unfinished, to be replayed; but once its PaymentIntent is linked (a
+    webhook, `paymentRefNum`) we record from the PaymentIntent itself, and a later replay (after a release) would
+    get Stripe's stored first answer, authorized, for a PaymentIntent now canceled. So the row is closed for good
+    with the PaymentIntent's id. The create that made it is the one with its capture method (authorize: manual;
+    authorizeAndCapture: automatic).
+    """
+    made_by = (
+        GatewayOperation.AUTHORIZE if intent.capture_method == "manual" else GatewayOperation.AUTHORIZE_AND_CAPTURE
+    )
+    attempts = await read_attempts(
+        entity,
+        OperationScope(subject.payment_id, subject.payment_gateway_config_id, made_by, None),
+        connection=connection,
+    )
+    unfinished = attempts.unfinished()
+    if unfinished is not None:
+        await finish_operation(
+            entity,
+            unfinished,
+            definitive=True,
+            stripe_object_id=intent.id,
+            payment_gateway_response_id=payment_gateway_response_id,
+            connection=connection,
+        )
 
 
 def _link_recorder(context: ServiceContext, subject: PaymentSubject) -> Any:

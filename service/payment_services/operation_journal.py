@@ -4,8 +4,11 @@ Before a mutating call we commit a `SgoStarted` row holding the idempotency key;
 finished in the same transaction as the PaymentGatewayResponse. A row that is still `SgoStarted` (we died between
 Stripe's answer and our commit) or `SgoInDoubt` (timeout, 5xx: Stripe may or may not have acted) is *unfinished*:
 the next call of the same operation replays its key, so Stripe answers with what it did the first time instead of
-acting twice. Only a finished (`SgoCompleted`) attempt moves the attempt number on, which is what lets two equal
-partial refunds be two refunds.
+acting twice. Rows are also closed without a replay: when the PaymentIntent an unfinished create made becomes known
+another way (a webhook's link, `paymentRefNum`), authorize closes the create's row with its id, because replaying
+it later would bring back Stripe's first answer for a PaymentIntent that may since have been released. Refund
+replays the unfinished attempt before checking what is left to refund. Only a finished (`SgoCompleted`) attempt
+moves the attempt number on, which is what lets two equal partial refunds be two refunds.
 
 Attempts are counted per (payment, gateway config, operation, PaymentIntent the call is made on); the call that
 creates a PaymentIntent has none, which is why the journal keeps the created one apart in `stripeObjectId`.
@@ -169,12 +172,16 @@ async def finish_operation(
     stripe_request_id: str | None = None,
     connection: Connection | None = None,
 ) -> None:
-    """Record Stripe's answer on the journal row: `SgoCompleted` when definitive, else `SgoInDoubt` (replayed next)."""
+    """Record Stripe's answer on the journal row: `SgoCompleted` when definitive, else `SgoInDoubt` (replayed next).
+
+    A None id leaves what the row already holds (an earlier attempt's PGR stays findable from the row).
+    """
     values: dict[str, Any] = {
         "operationStatusId": SGO_COMPLETED if definitive else SGO_IN_DOUBT,
-        "paymentGatewayResponseId": payment_gateway_response_id,
         "completedDate": _now(),
     }
+    if payment_gateway_response_id is not None:
+        values["paymentGatewayResponseId"] = payment_gateway_response_id
     if stripe_object_id is not None:
         values["stripeObjectId"] = stripe_object_id
     if stripe_request_id is not None:

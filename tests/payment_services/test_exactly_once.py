@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.payment_services.conftest import TIMEOUT_SECONDS, Harness
+from service.payment_services.intent_link import IntentLink, record_intent
+from tests.payment_services.conftest import CONFIG_ID, PAYMENT, TIMEOUT_SECONDS, Harness
 
 
 async def test_repeated_authorize_answers_the_same_pgr_and_charges_once(harness: Harness) -> None:
@@ -246,3 +247,43 @@ async def test_refund_whose_answer_was_lost_is_recorded_by_the_retry(
     assert [(row["attemptNum"], row["operationStatusId"]) for row in refund_rows] == [(0, "SgoCompleted")]
     assert refund_rows[0]["stripeObjectId"] == stripe_refunds[0].id
 
+
+@pytest.mark.parametrize("known_by", ["webhook_link", "payment_ref_num"])
+async def test_lost_create_known_another_way_is_never_replayed_after_a_release(harness: Harness, known_by: str) -> None:
+    """A create whose answers were lost, then linked by a webhook (or paymentRefNum): after a release, the next
+    authorize makes a new PaymentIntent instead of replaying the stale create key."""
+    payment_id = await harness.add_payment("33.00")
+    await harness.emulator.add_fault("/v1/payment_intents", "lose_response", count=2, method="POST")
+    failed = await harness.ok("authorize#Payment", payment_id)
+    assert (await harness.pgr(failed["paymentGatewayResponseId"]))["resultError"] == "Y"
+    assert [row["operationStatusId"] for row in await harness.journal(payment_id)] == ["SgoInDoubt"]
+    first = await harness.only_intent(payment_id)
+    assert first.status == "requires_capture"
+    if known_by == "webhook_link":
+        # What payment_intent.amount_capturable_updated does: link the PaymentIntent to its payment.
+        await record_intent(
+            harness.entity,
+            IntentLink(first.id, payment_id, CONFIG_ID, None, None, "manual", first.status, Decimal("33.00"), "USD"),
+        )
+    else:
+        await harness.entity.update(PAYMENT, {"paymentId": payment_id}, {"paymentRefNum": first.id})
+
+    authorized = await harness.ok("authorize#Payment", payment_id)
+    assert (await harness.pgr(authorized["paymentGatewayResponseId"]))["referenceNum"] == first.id
+    journal = await harness.journal(payment_id)
+    assert [(row["operationStatusId"], row["stripeObjectId"]) for row in journal] == [("SgoCompleted", first.id)]
+    await harness.set_status(payment_id, "PmntAuthorized")
+    await harness.ok("release#Payment", payment_id)
+    await harness.set_status(payment_id, "PmntPromised")
+
+    again = await harness.ok("authorize#Payment", payment_id)
+    pgr = await harness.pgr(again["paymentGatewayResponseId"])
+    assert pgr["resultSuccess"] == "Y" and pgr["referenceNum"] != first.id
+    by_id = {intent.id: intent for intent in await harness.intents(payment_id)}
+    assert set(by_id) == {first.id, pgr["referenceNum"]}
+    assert by_id[first.id].status == "canceled" and by_id[pgr["referenceNum"]].status == "requires_capture"
+    links = {
+        row["paymentIntentId"]: row["intentStatus"]
+        for row in await harness.entity.find("stripe.StripePaymentIntent", {"paymentId": payment_id})
+    }
+    assert links == {first.id: "canceled", pgr["referenceNum"]: "requires_capture"}
