@@ -33,7 +33,6 @@ from service.context import ServiceContext
 from service.money import from_minor_units
 from service.payment_services.intent_link import current_intent_id, record_intent
 from service.payment_services.operation_journal import (
-    JournalEntry,
     OperationScope,
     ScopeAttempts,
     finish_operation,
@@ -54,12 +53,12 @@ from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.operations import (
     DEFAULT_EXPAND,
     PaymentIntentRequest,
-    StripeIntegrityError,
     capture_payment_intent,
+    confirm_payment_intent,
     create_payment_intent,
     find_payment_intents,
 )
-from service.stripe_gateway.outcome import StripeRequestRejected, outcome_from_payment_intent, rejected_request
+from service.stripe_gateway.outcome import StripeRequestRejected, outcome_from_payment_intent
 
 __all__ = ["authorize_payment"]
 
@@ -258,7 +257,7 @@ async def _continue(
             entity, subject, recorded_as.payment_operation_enum_id, outcome, intent=intent, connection=connection
         )
     if intent.status in _CONFIRMABLE:
-        return await _confirm(context, connection, subject, operation, intent, amount_minor)
+        return await _confirm(context, connection, subject, operation, intent)
     # requires_action or processing: only the shopper or the bank can move it on.
     outcome = outcome_from_payment_intent(intent, operation, customer_can_authenticate=True)
     return await record_outcome(
@@ -272,7 +271,6 @@ async def _confirm(
     subject: PaymentSubject,
     operation: GatewayOperation,
     intent: stripe.PaymentIntent,
-    amount_minor: int,
 ) -> str:
     params: PaymentIntentConfirmParams = {
         "payment_method": _payment_method(subject),
@@ -281,20 +279,6 @@ async def _confirm(
         "expand": list(DEFAULT_EXPAND),
     }
 
-    async def send(entry: JournalEntry) -> stripe.PaymentIntent:
-        try:
-            confirmed = await subject.gateway.client.v1.payment_intents.confirm_async(
-                intent.id, params, {"idempotency_key": entry.idempotency_key}
-            )
-        except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
-            raise rejected_request(error) from error
-        # The operations module has no confirm wrapper, so its echo check is made here.
-        if confirmed.amount != amount_minor:
-            raise StripeIntegrityError(confirmed.id, "amount", amount_minor, confirmed.amount)
-        if confirmed.currency != subject.currency.lower():
-            raise StripeIntegrityError(confirmed.id, "currency", subject.currency.lower(), confirmed.currency)
-        return confirmed
-
     result = await journaled_call(
         context.entity,
         subject,
@@ -302,7 +286,14 @@ async def _confirm(
         payment_operation_enum_id=operation.payment_operation_enum_id,
         amount=subject.amount,
         client_request_key=context.client_request_key,
-        send=send,
+        send=lambda entry: confirm_payment_intent(
+            subject.gateway,
+            intent.id,
+            params,
+            amount=subject.amount,
+            currency=subject.currency,
+            idempotency_key=entry.idempotency_key,
+        ),
         interpret=lambda confirmed: outcome_from_payment_intent(confirmed, operation),
         record=_link_recorder(context, subject),
         connection=connection,

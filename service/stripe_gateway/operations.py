@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from stripe.params import (
         PaymentIntentCancelParams,
         PaymentIntentCaptureParams,
+        PaymentIntentConfirmParams,
         PaymentIntentCreateParams,
         PaymentIntentRetrieveParams,
         PaymentIntentSearchParams,
@@ -44,6 +45,7 @@ __all__ = [
     "StripeIntegrityError",
     "cancel_payment_intent",
     "capture_payment_intent",
+    "confirm_payment_intent",
     "create_payment_intent",
     "create_refund",
     "find_payment_intents",
@@ -199,6 +201,30 @@ async def retrieve_payment_intent(
     with _refusals_as_rejections():
         intent = await gateway.client.v1.payment_intents.retrieve_async(payment_intent_id, params)
     _check(intent.id, "id", payment_intent_id, intent.id)
+    return intent
+
+
+async def confirm_payment_intent(
+    gateway: StripeGateway,
+    intent_id: str,
+    params: PaymentIntentConfirmParams,
+    *,
+    amount: Decimal,
+    currency: str,
+    idempotency_key: str,
+) -> stripe.PaymentIntent:
+    """Confirm an existing PaymentIntent with `params` (payment method, off_session, capture method, expand).
+
+    `amount` and `currency` are what the PaymentIntent must be for: a confirm does not send them, but the answer is
+    checked against them so a PaymentIntent changed meanwhile is never recorded as this payment's. A decline raises
+    stripe.CardError.
+    """
+    minor = to_minor_units(amount, currency)
+    with _refusals_as_rejections():
+        intent = await gateway.client.v1.payment_intents.confirm_async(intent_id, params, _options(idempotency_key))
+    _check(intent.id, "id", intent_id, intent.id)
+    _check(intent.id, "amount", minor, intent.amount)
+    _check(intent.id, "currency", stripe_currency(currency).stripe_code, intent.currency)
     return intent
 
 
