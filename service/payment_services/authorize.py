@@ -304,11 +304,17 @@ async def _confirm(
 async def _capture_authorized(
     context: ServiceContext, connection: Connection, subject: PaymentSubject, intent: stripe.PaymentIntent
 ) -> str:
+    # Its own journal scope and keys: the confirm of this PaymentIntent (scope AUTHORIZE_AND_CAPTURE) is another call.
     operation = GatewayOperation.AUTHORIZE_AND_CAPTURE
     result = await journaled_call(
         context.entity,
         subject,
-        OperationScope(subject.payment_id, subject.payment_gateway_config_id, operation, intent.id),
+        OperationScope(
+            subject.payment_id,
+            subject.payment_gateway_config_id,
+            GatewayOperation.AUTHORIZE_AND_CAPTURE_CAPTURE,
+            intent.id,
+        ),
         payment_operation_enum_id=operation.payment_operation_enum_id,
         amount=subject.amount,
         client_request_key=context.client_request_key,

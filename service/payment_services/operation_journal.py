@@ -10,8 +10,9 @@ it later would bring back Stripe's first answer for a PaymentIntent that may sin
 replays the unfinished attempt before checking what is left to refund. Only a finished (`SgoCompleted`) attempt
 moves the attempt number on, which is what lets two equal partial refunds be two refunds.
 
-Attempts are counted per (payment, gateway config, operation, PaymentIntent the call is made on); the call that
-creates a PaymentIntent has none, which is why the journal keeps the created one apart in `stripeObjectId`.
+Attempts are counted per (payment, gateway config, operation as the key names it, PaymentIntent the call is made
+on); the call that creates a PaymentIntent has none, which is why the journal keeps the created one apart in
+`stripeObjectId`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Final
 
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Connection
-from service.stripe_gateway.idempotency import GatewayOperation, idempotency_key
+from service.stripe_gateway.idempotency import GatewayOperation, idempotency_key, key_operation
 
 __all__ = [
     "GATEWAY_OPERATION",
@@ -72,7 +73,8 @@ class OperationScope:
     payment_intent_id: str | None
 
     def conditions(self) -> dict[str, Any]:
-        """The journal rows of this scope (None matches an empty paymentIntentId)."""
+        """The journal rows that may be of this scope (None matches an empty paymentIntentId); `read_attempts`
+        keeps those whose key names this operation."""
         return {
             "paymentId": self.payment_id,
             "paymentGatewayConfigId": self.payment_gateway_config_id,
@@ -109,7 +111,9 @@ async def read_attempts(
 ) -> ScopeAttempts:
     """Every journal row of `scope` (one query); the caller must hold the payment lock for the rows to stay true."""
     rows = await entity.find(GATEWAY_OPERATION, scope.conditions(), order_by=["attemptNum"], connection=connection)
-    return ScopeAttempts(scope, tuple(rows))
+    # Two calls may record the same Mantle operation on one PaymentIntent (authorizeAndCapture's confirm and its
+    # capture): the operation named in each row's key keeps their attempts, and so their replays, apart.
+    return ScopeAttempts(scope, tuple(row for row in rows if key_operation(row["idempotencyKey"]) == scope.operation))
 
 
 async def begin_operation(

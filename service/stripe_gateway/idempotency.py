@@ -7,8 +7,9 @@ Why every part is there:
 - Derived, not random: the SDK would put a fresh UUID on each POST, which only protects its own retries inside one
   call. A repeated Moqui call, or our retry after a crash or a timeout, must reach Stripe with the *same* key so that
   Stripe replays its first answer (for 24 hours at least) instead of charging, capturing or refunding twice.
-- The operation (Mantle's: authorize, authorizeAndCapture, capture, release, refund) keeps different calls on one
-  payment apart.
+- The operation (Mantle's: authorize, authorizeAndCapture, capture, release, refund; and authorizeAndCapture-capture,
+  the capture authorizeAndCapture makes of a PaymentIntent already authorized) keeps different calls on one payment
+  apart.
 - The PaymentIntent id, for calls on an existing PaymentIntent (capture, release, refund): a payment re-authorized
   after its authorization expired gets a new PaymentIntent, and Stripe refuses a key reused on another request.
 - The attempt number makes a *new* operation distinguishable from a *repeated* one. A new authorize after a decline
@@ -23,7 +24,14 @@ from __future__ import annotations
 from enum import StrEnum
 from urllib.parse import quote
 
-__all__ = ["KEY_PREFIX", "MAX_KEY_LENGTH", "GatewayOperation", "IdempotencyKeyError", "idempotency_key"]
+__all__ = [
+    "KEY_PREFIX",
+    "MAX_KEY_LENGTH",
+    "GatewayOperation",
+    "IdempotencyKeyError",
+    "idempotency_key",
+    "key_operation",
+]
 
 KEY_PREFIX = "moqui-stripe"
 # Stripe's limit on the Idempotency-Key header.
@@ -35,6 +43,9 @@ class GatewayOperation(StrEnum):
 
     AUTHORIZE = "authorize"
     AUTHORIZE_AND_CAPTURE = "authorizeAndCapture"
+    # authorizeAndCapture's capture of a PaymentIntent already authorized: another Stripe endpoint than its confirm,
+    # so it has its own keys and attempts (a key replayed on the wrong endpoint would be refused or, worse, answered).
+    AUTHORIZE_AND_CAPTURE_CAPTURE = "authorizeAndCapture-capture"
     CAPTURE = "capture"
     RELEASE = "release"
     REFUND = "refund"
@@ -54,6 +65,7 @@ class GatewayOperation(StrEnum):
 _PAYMENT_OPERATION_ENUM_IDS = {
     GatewayOperation.AUTHORIZE: "PgoAuthorize",
     GatewayOperation.AUTHORIZE_AND_CAPTURE: "PgoAuthAndCapture",
+    GatewayOperation.AUTHORIZE_AND_CAPTURE_CAPTURE: "PgoAuthAndCapture",
     GatewayOperation.CAPTURE: "PgoCapture",
     GatewayOperation.RELEASE: "PgoRelease",
     GatewayOperation.REFUND: "PgoRefund",
@@ -103,3 +115,12 @@ def idempotency_key(
     if len(key) > MAX_KEY_LENGTH:
         raise IdempotencyKeyError(f"idempotency key would be {len(key)} characters, Stripe allows {MAX_KEY_LENGTH}")
     return key
+
+
+def key_operation(key: str) -> str | None:
+    """The operation part of a key `idempotency_key` made (None for any other string).
+
+    Ids are percent-encoded in keys, so the operation is always the fourth `/`-separated part.
+    """
+    parts = key.split("/")
+    return parts[3] if len(parts) >= 5 and parts[0] == KEY_PREFIX else None

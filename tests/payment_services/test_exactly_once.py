@@ -287,3 +287,44 @@ async def test_lost_create_known_another_way_is_never_replayed_after_a_release(h
         for row in await harness.entity.find("stripe.StripePaymentIntent", {"paymentId": payment_id})
     }
     assert links == {first.id: "canceled", pgr["referenceNum"]: "requires_capture"}
+
+
+async def test_authorize_and_capture_keeps_its_capture_apart_from_an_unfinished_confirm(harness: Harness) -> None:
+    """The capture after an authorization has its own keys: it never replays a confirm's key on the capture endpoint."""
+    payment_id = await harness.add_payment("45.00", card="pm_card_visa_chargeDeclined")
+    # A checkout page made the PaymentIntent and Mantle knows it by paymentRefNum; nobody confirmed it yet.
+    made = await harness.gateway.client.v1.payment_intents.create_async(
+        {
+            "amount": 4500,
+            "currency": "usd",
+            "capture_method": "manual",
+            "metadata": {"paymentId": payment_id, "paymentGatewayConfigId": CONFIG_ID},
+        }
+    )
+    await harness.entity.update(PAYMENT, {"paymentId": payment_id}, {"paymentRefNum": made.id})
+    # Our confirm is declined at Stripe, but later than both tries wait: the confirm's journal row stays in doubt.
+    hang = 3 * TIMEOUT_SECONDS
+    await harness.emulator.add_fault(
+        f"/v1/payment_intents/{made.id}/confirm", "hang", hang_seconds=hang, count=2, method="POST"
+    )
+    failed = await harness.ok("authorizeAndCapture#Payment", payment_id)
+    assert (await harness.pgr(failed["paymentGatewayResponseId"]))["resultError"] == "Y"
+    assert [row["operationStatusId"] for row in await harness.journal(payment_id)] == ["SgoInDoubt"]
+    await asyncio.sleep(hang)  # let the slow confirms finish (declined) at the emulator
+    # The shopper then authorizes it on the checkout page with another card.
+    await harness.gateway.client.v1.payment_intents.confirm_async(
+        made.id, {"payment_method": "pm_card_visa", "capture_method": "manual"}
+    )
+
+    captured = await harness.ok("authorizeAndCapture#Payment", payment_id)
+    pgr = await harness.pgr(captured["paymentGatewayResponseId"])
+    assert (pgr["resultSuccess"], pgr["paymentOperationEnumId"], pgr["referenceNum"]) == (
+        "Y",
+        "PgoAuthAndCapture",
+        made.id,
+    )
+    assert (await harness.only_intent(payment_id)).amount_received == 4500
+    capture_rows = [row for row in await harness.journal(payment_id) if row["operationStatusId"] == "SgoCompleted"]
+    assert [(row["paymentOperationEnumId"], row["idempotencyKey"]) for row in capture_rows] == [
+        ("PgoAuthAndCapture", f"moqui-stripe/{CONFIG_ID}/{payment_id}/authorizeAndCapture-capture/{made.id}/0")
+    ]
