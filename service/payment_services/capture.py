@@ -18,19 +18,13 @@ from service.context import ServiceContext
 from service.money import from_minor_units
 from service.payment_services.intent_link import current_intent_id
 from service.payment_services.operation_journal import OperationScope
-from service.payment_services.outcome_records import (
-    intent_status_recorder,
-    previous_success,
-    record_outcome,
-    record_unreachable,
-)
+from service.payment_services.outcome_records import intent_or_answer, intent_status_recorder
 from service.payment_services.parameters import CaptureIn, GatewayResponseOut
 from service.payment_services.payment_lock import payment_lock
 from service.payment_services.payment_subject import PaymentSubject, load_subject
 from service.payment_services.stripe_call import journaled_call
-from service.payment_services.stripe_reads import retrieve_intent
 from service.stripe_gateway.idempotency import GatewayOperation
-from service.stripe_gateway.operations import DEFAULT_EXPAND, capture_payment_intent
+from service.stripe_gateway.operations import capture_payment_intent
 from service.stripe_gateway.outcome import outcome_from_payment_intent
 
 __all__ = ["capture_payment"]
@@ -57,27 +51,18 @@ async def capture_payment(parameters: CaptureIn, context: ServiceContext) -> Gat
             raise ServiceError(
                 f"Payment {subject.payment_id} has no Stripe authorization to capture; authorize it first"
             )
-        try:
-            # Without the charge: the decision needs only the PaymentIntent's own fields, and the charge is most of
-            # what Stripe would build and send and the SDK parse. The capture's answer carries the charge.
-            intent = await retrieve_intent(subject, intent_id, expand=())
-            if intent.status == "succeeded":
-                earlier = await previous_success(
-                    entity, subject, ("PgoCapture", "PgoAuthAndCapture"), reference_num=intent.id, connection=connection
-                )
-                if earlier is None:
-                    # Captured elsewhere: its PGR records the charge's facts, so read it with the charge.
-                    intent = await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
-                    outcome = outcome_from_payment_intent(intent, _OPERATION)
-                    earlier = await record_outcome(
-                        entity, subject, "PgoCapture", outcome, intent=intent, connection=connection
-                    )
-                return GatewayResponseOut(paymentGatewayResponseId=earlier)
-        except stripe.StripeError as error:
-            pgr_id = await record_unreachable(
-                entity, subject, _OPERATION.payment_operation_enum_id, error, connection=connection
-            )
-            return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
+        found = await intent_or_answer(
+            entity,
+            subject,
+            intent_id,
+            _OPERATION,
+            done_status="succeeded",
+            answered_by=("PgoCapture", "PgoAuthAndCapture"),
+            connection=connection,
+        )
+        if isinstance(found, str):
+            return GatewayResponseOut(paymentGatewayResponseId=found)
+        intent = found
         if intent.status == "canceled":
             why = "expired" if intent.cancellation_reason in ("automatic", "expired") else "was released"
             raise ServiceError(

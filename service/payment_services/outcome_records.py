@@ -16,9 +16,19 @@ from service.payment_services.intent_link import IntentLink, record_intent
 from service.payment_services.payment_subject import PaymentSubject
 from service.payment_services.response_writer import PAYMENT_GATEWAY_RESPONSE, write_response
 from service.payment_services.stripe_call import CallRecord
-from service.stripe_gateway.outcome import GatewayOutcome, outcome_from_error
+from service.payment_services.stripe_reads import retrieve_intent
+from service.stripe_gateway.idempotency import GatewayOperation
+from service.stripe_gateway.operations import DEFAULT_EXPAND
+from service.stripe_gateway.outcome import GatewayOutcome, outcome_from_error, outcome_from_payment_intent
 
-__all__ = ["intent_link_for", "intent_status_recorder", "previous_success", "record_outcome", "record_unreachable"]
+__all__ = [
+    "intent_link_for",
+    "intent_or_answer",
+    "intent_status_recorder",
+    "previous_success",
+    "record_outcome",
+    "record_unreachable",
+]
 
 
 def intent_link_for(
@@ -113,3 +123,40 @@ async def previous_success(
         PAYMENT_GATEWAY_RESPONSE, conditions, order_by=["-transactionDate"], limit=1, connection=connection
     )
     return str(rows[0]["paymentGatewayResponseId"]) if rows else None
+
+
+async def intent_or_answer(
+    entity: EntityFacade,
+    subject: PaymentSubject,
+    intent_id: str,
+    operation: GatewayOperation,
+    *,
+    done_status: str,
+    answered_by: Iterable[str],
+    connection: Connection,
+) -> stripe.PaymentIntent | str:
+    """The PaymentIntent an operation (capture, release) acts on, or the PGR id that answers the call without a write.
+
+    When the PaymentIntent is already `done_status` the call is a repeat (the newest success PGR of `answered_by`
+    operations on it answers) or the work was done elsewhere (a new success PGR records it). A read Stripe cannot
+    answer is recorded as a resultError PGR, which answers too.
+    """
+    try:
+        # Without the charge: the decision needs only the PaymentIntent's own fields, and the charge is most of
+        # what Stripe would build and send and the SDK parse. The write's answer carries the charge.
+        intent = await retrieve_intent(subject, intent_id, expand=())
+        if intent.status != done_status:
+            return intent
+        earlier = await previous_success(entity, subject, answered_by, reference_num=intent.id, connection=connection)
+        if earlier is not None:
+            return earlier
+        # Done elsewhere: its PGR records the charge's facts, so read it with the charge.
+        intent = await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
+        outcome = outcome_from_payment_intent(intent, operation)
+        return await record_outcome(
+            entity, subject, operation.payment_operation_enum_id, outcome, intent=intent, connection=connection
+        )
+    except stripe.StripeError as error:
+        return await record_unreachable(
+            entity, subject, operation.payment_operation_enum_id, error, connection=connection
+        )

@@ -15,19 +15,13 @@ from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
 from service.payment_services.intent_link import current_intent_id
 from service.payment_services.operation_journal import OperationScope
-from service.payment_services.outcome_records import (
-    intent_status_recorder,
-    previous_success,
-    record_outcome,
-    record_unreachable,
-)
+from service.payment_services.outcome_records import intent_or_answer, intent_status_recorder
 from service.payment_services.parameters import GatewayResponseOut, ReleaseIn
 from service.payment_services.payment_lock import payment_lock
 from service.payment_services.payment_subject import PaymentSubject, load_subject
 from service.payment_services.stripe_call import journaled_call
-from service.payment_services.stripe_reads import retrieve_intent
 from service.stripe_gateway.idempotency import GatewayOperation
-from service.stripe_gateway.operations import DEFAULT_EXPAND, cancel_payment_intent
+from service.stripe_gateway.operations import cancel_payment_intent
 from service.stripe_gateway.outcome import outcome_from_payment_intent
 
 __all__ = ["release_payment"]
@@ -46,25 +40,18 @@ async def release_payment(parameters: ReleaseIn, context: ServiceContext) -> Gat
         intent_id = await current_intent_id(entity, subject.payment, connection=connection)
         if intent_id is None:
             raise ServiceError(f"Payment {subject.payment_id} has no Stripe authorization to release")
-        try:
-            # Without the charge: the decision needs only the PaymentIntent's own fields, and the charge is most of
-            # what Stripe would build and send and the SDK parse. The cancel's answer carries the charge.
-            intent = await retrieve_intent(subject, intent_id, expand=())
-            if intent.status == "canceled":
-                earlier = await previous_success(
-                    entity, subject, (_RELEASE,), reference_num=intent.id, connection=connection
-                )
-                if earlier is None:
-                    # Canceled elsewhere (or expired): its PGR records the charge's facts, so read it with the charge.
-                    intent = await retrieve_intent(subject, intent_id, expand=DEFAULT_EXPAND)
-                    outcome = outcome_from_payment_intent(intent, _OPERATION)
-                    earlier = await record_outcome(
-                        entity, subject, _RELEASE, outcome, intent=intent, connection=connection
-                    )
-                return GatewayResponseOut(paymentGatewayResponseId=earlier)
-        except stripe.StripeError as error:
-            pgr_id = await record_unreachable(entity, subject, _RELEASE, error, connection=connection)
-            return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
+        found = await intent_or_answer(
+            entity,
+            subject,
+            intent_id,
+            _OPERATION,
+            done_status="canceled",
+            answered_by=(_RELEASE,),
+            connection=connection,
+        )
+        if isinstance(found, str):
+            return GatewayResponseOut(paymentGatewayResponseId=found)
+        intent = found
         if intent.status == "succeeded":
             raise ServiceError(
                 f"Payment {subject.payment_id} has been captured (PaymentIntent {intent.id} succeeded) and cannot "
