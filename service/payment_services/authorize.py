@@ -205,7 +205,7 @@ async def _create(
         off_session=True,
         order_id=subject.payment.get("orderId"),
     )
-    result = await journaled_call(
+    return await journaled_call(
         context.entity,
         subject,
         OperationScope(subject.payment_id, subject.payment_gateway_config_id, operation, None),
@@ -223,7 +223,6 @@ async def _create(
         attempts=attempts,
         connection=connection,
     )
-    return result.payment_gateway_response_id
 
 
 async def _continue(
@@ -279,7 +278,7 @@ async def _confirm(
         "expand": list(DEFAULT_EXPAND),
     }
 
-    result = await journaled_call(
+    return await journaled_call(
         context.entity,
         subject,
         OperationScope(subject.payment_id, subject.payment_gateway_config_id, operation, intent.id),
@@ -298,7 +297,6 @@ async def _confirm(
         record=_link_recorder(context, subject),
         connection=connection,
     )
-    return result.payment_gateway_response_id
 
 
 async def _capture_authorized(
@@ -306,7 +304,7 @@ async def _capture_authorized(
 ) -> str:
     # Its own journal scope and keys: the confirm of this PaymentIntent (scope AUTHORIZE_AND_CAPTURE) is another call.
     operation = GatewayOperation.AUTHORIZE_AND_CAPTURE
-    result = await journaled_call(
+    return await journaled_call(
         context.entity,
         subject,
         OperationScope(
@@ -329,7 +327,6 @@ async def _capture_authorized(
         record=_link_recorder(context, subject),
         connection=connection,
     )
-    return result.payment_gateway_response_id
 
 
 def _payment_method(subject: PaymentSubject) -> str:

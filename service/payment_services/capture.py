@@ -92,7 +92,7 @@ async def _capture(
     amount: Decimal,
 ) -> str:
     record = intent_status_recorder(context.entity, subject, intent.id)
-    result = await journaled_call(
+    return await journaled_call(
         context.entity,
         subject,
         OperationScope(subject.payment_id, subject.payment_gateway_config_id, _OPERATION, intent.id),
@@ -111,4 +111,3 @@ async def _capture(
         record=record,
         connection=connection,
     )
-    return result.payment_gateway_response_id

@@ -198,7 +198,7 @@ async def _refund(
             connection=connection,
         )
 
-    result = await journaled_call(
+    return await journaled_call(
         context.entity,
         subject,
         attempts.scope,
@@ -219,4 +219,3 @@ async def _refund(
         attempts=attempts,
         connection=connection,
     )
-    return result.payment_gateway_response_id

@@ -70,7 +70,7 @@ async def _cancel(
     context: ServiceContext, connection: Connection, subject: PaymentSubject, intent: stripe.PaymentIntent
 ) -> str:
     record = intent_status_recorder(context.entity, subject, intent.id)
-    result = await journaled_call(
+    return await journaled_call(
         context.entity,
         subject,
         OperationScope(subject.payment_id, subject.payment_gateway_config_id, _OPERATION, intent.id),
@@ -83,4 +83,3 @@ async def _cancel(
         record=record,
         connection=connection,
     )
-    return result.payment_gateway_response_id

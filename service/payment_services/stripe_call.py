@@ -38,7 +38,7 @@ from service.payment_services.response_writer import write_response
 from service.stripe_gateway.operations import StripeIntegrityError
 from service.stripe_gateway.outcome import GatewayOutcome, StripeRequestRejected, outcome_from_error, safe_message
 
-__all__ = ["CallRecord", "CallResult", "journaled_call", "stripe_request_id"]
+__all__ = ["CallRecord", "journaled_call", "stripe_request_id"]
 
 StripeObjectT = TypeVar("StripeObjectT", bound=stripe.StripeObject)
 
@@ -57,16 +57,6 @@ class CallRecord(Generic[StripeObjectT]):
     outcome: GatewayOutcome
     payment_gateway_response_id: str
     operation_id: str
-
-
-@dataclass(frozen=True)
-class CallResult(Generic[StripeObjectT]):
-    """What the call came to: the PGR written, Stripe's object when it answered, and the outcome recorded."""
-
-    payment_gateway_response_id: str
-    outcome: GatewayOutcome
-    stripe_object: StripeObjectT | None
-    journal: JournalEntry
 
 
 def stripe_request_id(obj: Any) -> str | None:
@@ -96,11 +86,10 @@ async def journaled_call(
     send: Callable[[JournalEntry], Awaitable[StripeObjectT]],
     interpret: Callable[[StripeObjectT], GatewayOutcome],
     record: Callable[[CallRecord[StripeObjectT]], Awaitable[None]] | None = None,
-    customer_can_authenticate: bool = False,
     attempts: ScopeAttempts | None = None,
     connection: Connection | None = None,
-) -> CallResult[StripeObjectT]:
-    """Make one mutating Stripe call exactly once and record it.
+) -> str:
+    """Make one mutating Stripe call exactly once and record it; answer the id of the PGR written.
 
     `send(entry)` performs the call with `entry.idempotency_key`, asking for `entry.amount`: on a replay that is
     the unfinished attempt's journaled amount, so Stripe gets the very request it keyed. `interpret` maps the answer
@@ -156,7 +145,7 @@ async def journaled_call(
         )
         definitive = True
     except stripe.StripeError as error:
-        outcome = outcome_from_error(error, customer_can_authenticate=customer_can_authenticate)
+        outcome = outcome_from_error(error)
         definitive = isinstance(error, _DEFINITIVE_ERRORS)
         request_id = error.request_id
     async with entity.transaction(connection) as active:
@@ -174,4 +163,4 @@ async def journaled_call(
         )
         if record is not None:
             await record(CallRecord(active, answer, outcome, pgr_id, entry.operation_id))
-    return CallResult(pgr_id, outcome, answer, entry)
+    return pgr_id

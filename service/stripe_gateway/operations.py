@@ -38,10 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_EXPAND",
     "SETTLEMENT_EXPAND",
-    "CancellationReason",
     "CaptureMethod",
     "PaymentIntentRequest",
-    "RefundReason",
     "StripeIntegrityError",
     "cancel_payment_intent",
     "capture_payment_intent",
@@ -54,8 +52,6 @@ __all__ = [
 ]
 
 CaptureMethod = Literal["manual", "automatic"]
-CancellationReason = Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"]
-RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
 
 # The latest charge carries the approval code, AVS/CVC checks, risk score and capture deadline.
 DEFAULT_EXPAND: tuple[str, ...] = ("latest_charge",)
@@ -85,7 +81,7 @@ class PaymentIntentRequest:
 
     `off_session` is for a saved PaymentMethod charged while the customer is away: Stripe then fails with
     `authentication_required` instead of asking for 3-D Secure nobody can complete. Card PaymentMethods only by
-    default, so a server-side confirm never needs a redirect (`return_url`).
+    default, so a server-side confirm never needs a redirect.
     """
 
     payment_id: str
@@ -98,9 +94,7 @@ class PaymentIntentRequest:
     confirm: bool = True
     order_id: str | None = None
     description: str | None = None
-    statement_descriptor_suffix: str | None = None
     allowed_payment_method_types: tuple[str, ...] = ("card",)
-    return_url: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -174,10 +168,6 @@ async def create_payment_intent(
         params["off_session"] = True
     if request.description:
         params["description"] = request.description
-    if request.statement_descriptor_suffix:
-        params["statement_descriptor_suffix"] = request.statement_descriptor_suffix
-    if request.return_url:
-        params["return_url"] = request.return_url
     try:
         with _refusals_as_rejections():
             intent = await gateway.client.v1.payment_intents.create_async(params, _options(idempotency_key))
@@ -257,12 +247,9 @@ async def cancel_payment_intent(
     payment_intent_id: str,
     *,
     idempotency_key: str,
-    cancellation_reason: CancellationReason | None = None,
 ) -> stripe.PaymentIntent:
     """Cancel a PaymentIntent (release an authorization)."""
     params: PaymentIntentCancelParams = {"expand": list(DEFAULT_EXPAND)}
-    if cancellation_reason:
-        params["cancellation_reason"] = cancellation_reason
     with _refusals_as_rejections():
         intent = await gateway.client.v1.payment_intents.cancel_async(
             payment_intent_id, params, _options(idempotency_key)
@@ -279,19 +266,15 @@ async def create_refund(
     currency: str,
     payment_id: str,
     idempotency_key: str,
-    reason: RefundReason | None = None,
-    metadata: Mapping[str, str] | None = None,
 ) -> stripe.Refund:
     """Refund `amount` of a PaymentIntent (None: all that is left); several partial refunds are allowed."""
     minor = to_minor_units(amount, currency) if amount is not None else None
     params: RefundCreateParams = {
         "payment_intent": payment_intent_id,
-        "metadata": {**(metadata or {}), PAYMENT_ID: payment_id, GATEWAY_CONFIG_ID: gateway.payment_gateway_config_id},
+        "metadata": {PAYMENT_ID: payment_id, GATEWAY_CONFIG_ID: gateway.payment_gateway_config_id},
     }
     if minor is not None:
         params["amount"] = minor
-    if reason:
-        params["reason"] = reason
     with _refusals_as_rejections():
         refund = await gateway.client.v1.refunds.create_async(params, _options(idempotency_key))
     paid_by = refund.payment_intent if isinstance(refund.payment_intent, str | None) else refund.payment_intent.id

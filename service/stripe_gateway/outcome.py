@@ -154,7 +154,6 @@ class GatewayPaymentStatus:
     transaction_status: str
     effective_date: datetime | None = None
     settlement_date: datetime | None = None
-    explanation: str = ""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -558,17 +557,17 @@ def gateway_payment_status(intent: stripe.PaymentIntent, *, now: datetime | None
                 _str(field_value(error, "code")), _str(field_value(error, "decline_code"))
             ).declined
         ):
-            return GatewayPaymentStatus("PmntDeclined", status, explanation="the last attempt was declined")
-        return GatewayPaymentStatus("PmntPromised", status, explanation="not paid yet")
+            return GatewayPaymentStatus("PmntDeclined", status)
+        return GatewayPaymentStatus("PmntPromised", status)
     if status == "requires_capture":
         capture_before = _int(
             field_value(field_value(field_value(charge, "payment_method_details"), "card"), "capture_before")
         )
         if capture_before is not None and _epoch(now) >= capture_before:
-            return GatewayPaymentStatus("PmntPromised", status, explanation="the authorization has expired")
-        return GatewayPaymentStatus("PmntAuthorized", status, explanation="authorized, not captured")
+            return GatewayPaymentStatus("PmntPromised", status)
+        return GatewayPaymentStatus("PmntAuthorized", status)
     if status == "processing":
-        return GatewayPaymentStatus("PmntAuthorized", status, explanation="Stripe is still processing the payment")
+        return GatewayPaymentStatus("PmntAuthorized", status)
     if status == "succeeded":
         balance_transaction = _expanded(field_value(charge, "balance_transaction"))
         captured = _int(field_value(balance_transaction, "created")) or _int(field_value(charge, "created"))
@@ -578,14 +577,13 @@ def gateway_payment_status(intent: stripe.PaymentIntent, *, now: datetime | None
                 status,
                 effective_date=_utc(captured),
                 settlement_date=_utc(_int(field_value(balance_transaction, "available_on"))),
-                explanation="captured and settled",
             )
-        return GatewayPaymentStatus("PmntDelivered", status, effective_date=_utc(captured), explanation="captured")
+        return GatewayPaymentStatus("PmntDelivered", status, effective_date=_utc(captured))
     if status == "canceled":
         if field_value(intent, "cancellation_reason") in _EXPIRY_CANCELLATIONS:
-            return GatewayPaymentStatus("PmntPromised", status, explanation="the authorization expired")
-        return GatewayPaymentStatus("PmntVoid", status, explanation="canceled")
-    return GatewayPaymentStatus(None, status, explanation=f"unknown PaymentIntent status {status}")
+            return GatewayPaymentStatus("PmntPromised", status)
+        return GatewayPaymentStatus("PmntVoid", status)
+    return GatewayPaymentStatus(None, status)
 
 
 def _epoch(now: datetime | None) -> int:
