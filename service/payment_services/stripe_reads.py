@@ -24,8 +24,9 @@ async def retrieve_intent(
 ) -> stripe.PaymentIntent:
     """The PaymentIntent with its latest charge and balance transaction (for the details status and dates).
 
-    Callers that need no settlement facts pass `DEFAULT_EXPAND` (the charge only): Stripe builds, sends and the SDK
-    parses less.
+    Callers that need less pass a smaller `expand`, so Stripe builds and sends, and the SDK parses, less:
+    `DEFAULT_EXPAND` (the charge only: authorize, refund) or nothing (capture and release decide from the
+    PaymentIntent's own fields).
     """
     try:
         intent = await retrieve_payment_intent(subject.gateway, payment_intent_id, expand=expand)
