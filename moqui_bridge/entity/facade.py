@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -13,12 +14,15 @@ import asyncpg
 from moqui_bridge.entity import sql
 from moqui_bridge.entity.connection import DEFAULT_ACQUIRE_TIMEOUT, Connection, Pool, acquire
 from moqui_bridge.entity.definition import LAST_UPDATED_STAMP, EntityDefinition
-from moqui_bridge.entity.errors import EntityError, EntityValueError
+from moqui_bridge.entity.errors import EntityError, EntityValueError, PoolExhaustedError
 from moqui_bridge.entity.registry import EntityRegistry
 from moqui_bridge.entity.sequence import SequenceBanks
 from moqui_bridge.entity.values import from_database, to_python
 
 Record = dict[str, Any]
+
+# The kinds of admitted work the current task (and the tasks it starts) already runs inside.
+_ADMITTED_KINDS: ContextVar[frozenset[str]] = ContextVar("moqui_bridge_admitted_kinds", default=frozenset())
 
 
 def _now() -> datetime:
@@ -81,13 +85,15 @@ class EntityFacade:
         """The asyncpg pool the facade runs on."""
         return self._pool
 
-    def admission(self, kind: str, connections_per_operation: int) -> asyncio.Semaphore:
-        """Slots bounding how many operations of one kind run at once, so they cannot exhaust the pool.
+    def admission(self, kind: str, connections_per_operation: int) -> AbstractAsyncContextManager[None]:
+        """A slot among those bounding how many operations of one kind run at once, so they cannot exhaust the pool.
 
         An operation that holds a pooled connection (say, its lock's transaction) while it takes more deadlocks
         once every connection is held by operations each waiting for one more. Each kind gets its share of the pool
         (``ADMISSION_SHARES``) divided by the connections one operation holds at once, so every admitted operation
-        finds the connections it needs and some stay free for work that is not admitted.
+        finds the connections it needs and some stay free for work that is not admitted. Work of a kind nested in
+        an operation already admitted for that kind (place#Order authorizing its payments through the same rules)
+        runs in its caller's slot: taking a second one could wait forever for a slot its own caller holds.
         """
         share = ADMISSION_SHARES.get(kind)
         if share is None:
@@ -96,7 +102,27 @@ class EntityFacade:
         if semaphore is None:
             slots = max(1, int(self._pool.get_max_size() * share) // connections_per_operation)
             semaphore = self._admissions[kind] = asyncio.Semaphore(slots)
-        return semaphore
+        return self._admitted(kind, semaphore)
+
+    @asynccontextmanager
+    async def _admitted(self, kind: str, semaphore: asyncio.Semaphore) -> AsyncIterator[None]:
+        held = _ADMITTED_KINDS.get()
+        if kind in held:
+            yield
+            return
+        try:
+            async with asyncio.timeout(self._acquire_timeout):
+                await semaphore.acquire()
+        except TimeoutError:
+            raise PoolExhaustedError(
+                f"no {kind} slot became free in {self._acquire_timeout:g} s (pool of {self._pool.get_max_size()})"
+            ) from None
+        token = _ADMITTED_KINDS.set(held | {kind})
+        try:
+            yield
+        finally:
+            _ADMITTED_KINDS.reset(token)
+            semaphore.release()
 
     def definition(self, entity_name: str) -> EntityDefinition:
         """The definition of an entity by full or short name (UnknownEntityError otherwise)."""

@@ -82,3 +82,40 @@ def test_admission_shares_leave_headroom_and_unknown_kinds_are_refused(
         entity.admission("unheard-of", 1)
     with pytest.raises(ValueError, match="acquire_timeout"):
         EntityFacade(small_pool, entity_registry, acquire_timeout=0)
+
+
+async def test_work_nested_in_an_admitted_operation_of_its_kind_runs_in_the_callers_slot(
+    small_pool: Pool, entity_registry: EntityRegistry
+) -> None:
+    # A pool of 4 gives "mantle-rule" one slot: place#Order holding it while authorizing its payments through the
+    # same rules would wait forever for its own slot if nested work took a second one.
+    entity = EntityFacade(small_pool, entity_registry, acquire_timeout=5)
+    entered: list[str] = []
+
+    async def nested_rule_call(depth: int) -> None:
+        async with entity.admission("mantle-rule", 4):
+            entered.append(f"depth {depth}")
+            if depth < 3:
+                await nested_rule_call(depth + 1)
+
+    await asyncio.wait_for(asyncio.gather(nested_rule_call(1), nested_rule_call(1)), timeout=10)
+    assert sorted(entered) == ["depth 1", "depth 1", "depth 2", "depth 2", "depth 3", "depth 3"]
+
+
+async def test_waiting_too_long_for_a_slot_is_an_error_not_a_hang(
+    small_pool: Pool, entity_registry: EntityRegistry
+) -> None:
+    entity = EntityFacade(small_pool, entity_registry, acquire_timeout=0.2)
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with entity.admission("mantle-rule", 4):
+            await release.wait()
+
+    holding = asyncio.create_task(holder())
+    await asyncio.sleep(0.05)
+    with pytest.raises(PoolExhaustedError, match="no mantle-rule slot became free"):
+        async with entity.admission("mantle-rule", 4):
+            pass
+    release.set()
+    await holding
