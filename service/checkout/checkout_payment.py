@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote
 
 import stripe
 
@@ -30,16 +29,17 @@ from moqui_bridge.mantle import names
 from moqui_bridge.mantle.side import MantleSide
 from service.checkout.order_check import PayableOrder, checkout_payments
 from service.context import ServiceContext
-from service.money import stripe_currency, to_minor_units
-from service.payment_services.intent_link import PAYMENT_INTENT_LINK, IntentLink, current_intent_id, record_intent
-from service.stripe_gateway.idempotency import KEY_PREFIX
+from service.payment_services.intent_link import PAYMENT_INTENT_LINK, current_intent_id, record_intent
+from service.payment_services.outcome_records import intent_link_for_payment
+from service.stripe_gateway.idempotency import KEY_PREFIX, key_segment
 from service.stripe_gateway.operations import (
     PaymentIntentRequest,
     StripeIntegrityError,
+    check_intent_amount,
     create_payment_intent,
+    metadata_value,
     retrieve_payment_intent,
 )
-from service.stripe_gateway.outcome import field_value
 
 __all__ = [
     "CHECKOUT_OPERATION",
@@ -74,7 +74,13 @@ def checkout_idempotency_key(payment_gateway_config_id: str, payment_id: str, at
     """The Idempotency-Key of the checkout's `attempt`-th PaymentIntent for a Payment (0 for the first)."""
     if attempt < 0:
         raise ValueError("attempt must be >= 0")
-    parts = (KEY_PREFIX, quote(payment_gateway_config_id, safe=""), quote(payment_id, safe=""), CHECKOUT_OPERATION)
+    # The gateway services' key layout with an operation of the checkout's own (not a GatewayOperation).
+    parts = (
+        KEY_PREFIX,
+        key_segment("paymentGatewayConfigId", payment_gateway_config_id),
+        key_segment("paymentId", payment_id),
+        CHECKOUT_OPERATION,
+    )
     return "/".join((*parts, str(attempt)))
 
 
@@ -98,40 +104,18 @@ async def checkout_lock(entity: EntityFacade, order_id: str) -> AsyncIterator[No
         yield
 
 
-def _minor(payment: Record) -> int:
-    return to_minor_units(payment["amount"], str(payment["amountUomId"]))
-
-
-def _intent_metadata(intent: stripe.PaymentIntent, key: str) -> str | None:
-    value = field_value(field_value(intent, "metadata"), key)
-    return value if isinstance(value, str) else None
-
-
 def _check_matches(intent: stripe.PaymentIntent, payment: Record) -> None:
-    # A linked PaymentIntent for another amount or payment must never be shown to the shopper to confirm.
-    if _intent_metadata(intent, "paymentId") not in (None, str(payment["paymentId"])):
-        raise StripeIntegrityError(
-            intent.id, "metadata.paymentId", payment["paymentId"], _intent_metadata(intent, "paymentId")
-        )
-    if intent.amount != _minor(payment):
-        raise StripeIntegrityError(intent.id, "amount", _minor(payment), intent.amount)
-    expected_currency = stripe_currency(str(payment["amountUomId"])).stripe_code
-    if intent.currency != expected_currency:
-        raise StripeIntegrityError(intent.id, "currency", expected_currency, intent.currency)
+    # A linked PaymentIntent for another amount or payment must never be shown to the shopper to confirm. Unlike
+    # the gateway's echo check, a PaymentIntent without our metadata passes on its amount and currency alone.
+    payment_id = metadata_value(intent, "paymentId")
+    if payment_id not in (None, str(payment["paymentId"])):
+        raise StripeIntegrityError(intent.id, "metadata.paymentId", payment["paymentId"], payment_id)
+    check_intent_amount(intent, payment["amount"], str(payment["amountUomId"]))
 
 
-def _link(intent: stripe.PaymentIntent, payment: Record, payment_gateway_config_id: str) -> IntentLink:
-    return IntentLink(
-        payment_intent_id=intent.id,
-        payment_id=str(payment["paymentId"]),
-        payment_gateway_config_id=payment_gateway_config_id,
-        order_id=payment.get("orderId"),
-        order_part_seq_id=payment.get("orderPartSeqId"),
-        capture_method=intent.capture_method,
-        intent_status=intent.status,
-        amount=payment["amount"],
-        amount_uom_id=payment["amountUomId"],
-    )
+async def _record_link(context: ServiceContext, intent: stripe.PaymentIntent, payment: Record, config_id: str) -> None:
+    link = intent_link_for_payment(payment, config_id, intent.id, intent.status, intent.capture_method)
+    await record_intent(context.entity, link)
 
 
 async def reuse_or_create_intent(
@@ -147,7 +131,7 @@ async def reuse_or_create_intent(
         intent = await retrieve_payment_intent(gateway, intent_id)
         if intent.status != "canceled":
             _check_matches(intent, payment)
-            await record_intent(entity, _link(intent, payment, payable.payment_gateway_config_id))
+            await _record_link(context, intent, payment, payable.payment_gateway_config_id)
             return intent
     earlier = await entity.find(PAYMENT_INTENT_LINK, {"paymentId": payment["paymentId"]})
     request = PaymentIntentRequest(
@@ -162,7 +146,7 @@ async def reuse_or_create_intent(
     )
     key = checkout_idempotency_key(payable.payment_gateway_config_id, str(payment["paymentId"]), len(earlier))
     intent = await create_payment_intent(gateway, request, idempotency_key=key)
-    await record_intent(entity, _link(intent, payment, payable.payment_gateway_config_id))
+    await _record_link(context, intent, payment, payable.payment_gateway_config_id)
     return intent
 
 

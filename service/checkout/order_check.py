@@ -29,6 +29,7 @@ from service.checkout.links import CheckoutLink
 from service.config import GatewaySettings, Settings
 from service.money import InvalidCurrency, MoneyError, stripe_currency, to_minor_units
 from service.payment_services.intent_link import PAYMENT_INTENT_LINK
+from service.payment_services.payment_subject import accepted_currencies
 
 __all__ = [
     "AUTHORIZE_AND_CAPTURE_SERVICE",
@@ -144,12 +145,6 @@ async def _gateway_config_id(entity: EntityFacade, settings: Settings, order: Re
     return settings.checkout.default_gateway_config_id
 
 
-async def _accepted_currencies(entity: EntityFacade, payment_gateway_config_id: str) -> frozenset[str]:
-    row = await entity.find_one(GATEWAY_SETTINGS, {"paymentGatewayConfigId": payment_gateway_config_id})
-    listed = str((row or {}).get("currencyUomIds") or "")
-    return frozenset(part.strip().upper() for part in listed.split(",") if part.strip())
-
-
 _UNAVAILABLE = "Card payments are not available for this order right now. Please contact us."
 
 
@@ -181,7 +176,7 @@ async def load_payable_order(entity: EntityFacade, settings: Settings, link: Che
         stripe_currency(currency)
     except InvalidCurrency:
         currency = ""
-    accepted = await _accepted_currencies(entity, config_id)
+    accepted = accepted_currencies(await entity.find_one(GATEWAY_SETTINGS, {"paymentGatewayConfigId": config_id}))
     if not currency or (accepted and currency.upper() not in accepted):
         raise CheckoutRefused("currency_not_accepted", f"Card payments in {currency or 'this currency'} are not taken.")
     capture_method = "automatic" if config.get("authorizeServiceName") == AUTHORIZE_AND_CAPTURE_SERVICE else "manual"

@@ -7,6 +7,7 @@ is recorded as a resultError PGR so Mantle sees a normal "try again" answer rath
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import stripe
 
@@ -23,6 +24,7 @@ from service.stripe_gateway.outcome import GatewayOutcome, outcome_from_error, o
 
 __all__ = [
     "intent_link_for",
+    "intent_link_for_payment",
     "intent_or_answer",
     "intent_status_recorder",
     "previous_success",
@@ -35,16 +37,29 @@ def intent_link_for(
     subject: PaymentSubject, payment_intent_id: str, intent_status: str | None, capture_method: str | None = None
 ) -> IntentLink:
     """The link of a PaymentIntent to the subject's payment, with its status as Stripe last told us."""
+    return intent_link_for_payment(
+        subject.payment, subject.payment_gateway_config_id, payment_intent_id, intent_status, capture_method
+    )
+
+
+def intent_link_for_payment(
+    payment: dict[str, Any],
+    payment_gateway_config_id: str,
+    payment_intent_id: str,
+    intent_status: str | None,
+    capture_method: str | None = None,
+) -> IntentLink:
+    """The link of a PaymentIntent to a Payment row paid through `payment_gateway_config_id` (no subject needed)."""
     return IntentLink(
         payment_intent_id=payment_intent_id,
-        payment_id=subject.payment_id,
-        payment_gateway_config_id=subject.payment_gateway_config_id,
-        order_id=subject.payment.get("orderId"),
-        order_part_seq_id=subject.payment.get("orderPartSeqId"),
+        payment_id=str(payment["paymentId"]),
+        payment_gateway_config_id=payment_gateway_config_id,
+        order_id=payment.get("orderId"),
+        order_part_seq_id=payment.get("orderPartSeqId"),
         capture_method=capture_method,
         intent_status=intent_status,
-        amount=subject.amount,
-        amount_uom_id=subject.currency,
+        amount=payment["amount"],
+        amount_uom_id=str(payment["amountUomId"]),
     )
 
 

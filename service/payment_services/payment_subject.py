@@ -19,7 +19,7 @@ from moqui_bridge.service import ServiceError
 from service.money import InvalidCurrency, MoneyError, stripe_currency, to_minor_units
 from service.stripe_gateway.client import StripeGateway, StripeGateways
 
-__all__ = ["PaymentSubject", "load_subject"]
+__all__ = ["PaymentSubject", "accepted_currencies", "load_subject"]
 
 PAYMENT: Final = "mantle.account.payment.Payment"
 PAYMENT_METHOD: Final = "mantle.account.method.PaymentMethod"
@@ -150,7 +150,7 @@ async def load_subject(
         stripe_currency(str(currency))
     except InvalidCurrency:
         raise ServiceError(f"Payment {payment_id} is in {currency}, which is not a currency Stripe takes") from None
-    accepted = _accepted_currencies(found["gatewaySettings"])
+    accepted = accepted_currencies(found["gatewaySettings"])
     if accepted and str(currency).upper() not in accepted:
         raise ServiceError(
             f"Payment {payment_id} is in {currency}, but gateway {payment_gateway_config_id} only takes "
@@ -170,6 +170,7 @@ async def load_subject(
     return PaymentSubject(payment, payment_method, gateway_config, customer_id, gateways.get(payment_gateway_config_id))
 
 
-def _accepted_currencies(settings: dict[str, Any] | None) -> frozenset[str]:
+def accepted_currencies(settings: dict[str, Any] | None) -> frozenset[str]:
+    """The currencies a stripe.StripeGatewaySettings row limits its gateway to (empty: any Stripe takes)."""
     listed = (settings or {}).get("currencyUomIds") or ""
     return frozenset(part.strip().upper() for part in str(listed).split(",") if part.strip())

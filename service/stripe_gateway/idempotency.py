@@ -31,6 +31,7 @@ __all__ = [
     "IdempotencyKeyError",
     "idempotency_key",
     "key_operation",
+    "key_segment",
 ]
 
 KEY_PREFIX = "moqui-stripe"
@@ -77,7 +78,8 @@ class IdempotencyKeyError(ValueError):
     """The parts given cannot make a valid key (empty id, negative attempt, read-only operation, too long)."""
 
 
-def _segment(name: str, value: str) -> str:
+def key_segment(name: str, value: str) -> str:
+    """`value` (an id named `name` in the error) as one part of a key; IdempotencyKeyError when it is empty."""
     if not isinstance(value, str) or not value:
         raise IdempotencyKeyError(f"{name} must be a non-empty string")
     # Percent-encoding keeps every id usable while '/' stays a separator only: distinct ids give distinct keys.
@@ -104,12 +106,12 @@ def idempotency_key(
         raise IdempotencyKeyError("attempt must be an int >= 0")
     parts = [
         KEY_PREFIX,
-        _segment("paymentGatewayConfigId", payment_gateway_config_id),
-        _segment("paymentId", payment_id),
+        key_segment("paymentGatewayConfigId", payment_gateway_config_id),
+        key_segment("paymentId", payment_id),
         operation.value,
     ]
     if payment_intent_id is not None:
-        parts.append(_segment("paymentIntentId", payment_intent_id))
+        parts.append(key_segment("paymentIntentId", payment_intent_id))
     parts.append(str(attempt))
     key = "/".join(parts)
     if len(key) > MAX_KEY_LENGTH:

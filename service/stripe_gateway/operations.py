@@ -43,11 +43,13 @@ __all__ = [
     "StripeIntegrityError",
     "cancel_payment_intent",
     "capture_payment_intent",
+    "check_intent_amount",
     "confirm_payment_intent",
     "create_payment_intent",
     "create_refund",
     "find_payment_intents",
     "list_refunds",
+    "metadata_value",
     "retrieve_payment_intent",
 ]
 
@@ -118,20 +120,26 @@ def _check(object_id: str | None, field_name: str, expected: object, actual: obj
         raise StripeIntegrityError(object_id, field_name, expected, actual)
 
 
-def _metadata_value(obj: stripe.StripeObject, key: str) -> str | None:
+def metadata_value(obj: stripe.StripeObject, key: str) -> str | None:
+    """The string our metadata `key` has on a Stripe object (None when absent or not a string)."""
     value = field_value(field_value(obj, "metadata"), key)
     return value if isinstance(value, str) else None
 
 
+def check_intent_amount(intent: stripe.PaymentIntent, amount: Decimal, currency: str) -> None:
+    """Raise StripeIntegrityError unless the PaymentIntent is for exactly `amount` in `currency`."""
+    _check(intent.id, "amount", to_minor_units(amount, currency), intent.amount)
+    _check(intent.id, "currency", stripe_currency(currency).stripe_code, intent.currency)
+
+
 def _check_intent(intent: stripe.PaymentIntent, gateway: StripeGateway, request: PaymentIntentRequest) -> None:
-    _check(intent.id, "amount", to_minor_units(request.amount, request.currency), intent.amount)
-    _check(intent.id, "currency", stripe_currency(request.currency).stripe_code, intent.currency)
-    _check(intent.id, f"metadata.{PAYMENT_ID}", request.payment_id, _metadata_value(intent, PAYMENT_ID))
+    check_intent_amount(intent, request.amount, request.currency)
+    _check(intent.id, f"metadata.{PAYMENT_ID}", request.payment_id, metadata_value(intent, PAYMENT_ID))
     _check(
         intent.id,
         f"metadata.{GATEWAY_CONFIG_ID}",
         gateway.payment_gateway_config_id,
-        _metadata_value(intent, GATEWAY_CONFIG_ID),
+        metadata_value(intent, GATEWAY_CONFIG_ID),
     )
 
 
@@ -282,7 +290,7 @@ async def create_refund(
     _check(refund.id, "currency", stripe_currency(currency).stripe_code, refund.currency)
     if minor is not None:
         _check(refund.id, "amount", minor, refund.amount)
-    _check(refund.id, f"metadata.{PAYMENT_ID}", payment_id, _metadata_value(refund, PAYMENT_ID))
+    _check(refund.id, f"metadata.{PAYMENT_ID}", payment_id, metadata_value(refund, PAYMENT_ID))
     return refund
 
 
@@ -320,7 +328,7 @@ async def find_payment_intents(gateway: StripeGateway, payment_id: str) -> list[
     ours = [
         intent
         for intent in found
-        if _metadata_value(intent, PAYMENT_ID) == payment_id
-        and _metadata_value(intent, GATEWAY_CONFIG_ID) == gateway.payment_gateway_config_id
+        if metadata_value(intent, PAYMENT_ID) == payment_id
+        and metadata_value(intent, GATEWAY_CONFIG_ID) == gateway.payment_gateway_config_id
     ]
     return sorted(ours, key=lambda intent: intent.created, reverse=True)
