@@ -1,7 +1,7 @@
 """A Moqui database built from Mantle's and Moqui's OWN entity XML, for the shared-database contract test.
 
 The shared-database mode must work on the tables Moqui creates, not on tables made from our entity-defs. So the
-schema here comes from the reference copies of Mantle's and Moqui's entity files (``../shared/moqui-reference``):
+schema here comes from the reference copies of Mantle's and Moqui's entity files (``tests/reference/moqui-reference``):
 our entity engine loads them as they are (``<extend-entity>`` merged into its entity, ``<view-entity>`` skipped,
 Groovy defaults left to Moqui) and every ``<entity>`` becomes a table by Moqui's naming and PostgreSQL type rules,
 which the naming and type tests pin. Foreign keys are created for every ``one`` relationship between loaded
@@ -25,9 +25,9 @@ from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.connection import Connection, Pool
 from moqui_bridge.entity.data_loader import DataRecord, load_records, parse_data
 from moqui_bridge.entity.ddl import create_tables
+from tests.reference import MOQUI_REFERENCE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MOQUI_REFERENCE = REPO_ROOT.parent / "shared" / "moqui-reference"
 # The entity files a Moqui with Mantle has, as far as the payment flow reaches (and their framework basics).
 MANTLE_ENTITY_FILES = (
     "moqui-framework/entity/BasicEntities.xml",

@@ -1,7 +1,6 @@
 """Our entity-defs against Moqui's and Mantle's own entity XML and the entity-definition-3.xsd schema.
 
-The reference files live outside the repository in ``../shared/moqui-reference``; these tests skip when it is
-absent.
+The reference files are vendored in ``tests/reference/moqui-reference`` (sources in its SOURCES.md).
 """
 
 from __future__ import annotations
@@ -14,16 +13,13 @@ from lxml import etree
 
 from moqui_bridge.entity import EntityRegistry
 from moqui_bridge.naming import camel_case_to_underscored
+from tests.reference import MOQUI_REFERENCE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = REPO_ROOT.parent / "shared" / "moqui-reference"
+REFERENCE = MOQUI_REFERENCE
 ENTITY_DEFS = REPO_ROOT / "entity-defs"
 XSD = REFERENCE / "moqui-framework" / "xsd" / "entity-definition-3.xsd"
 OUR_PACKAGES = ("stripe",)
-
-needs_reference = pytest.mark.skipif(
-    not REFERENCE.is_dir(), reason=f"Moqui/Mantle reference files not found at {REFERENCE}"
-)
 
 
 @dataclass(frozen=True)
@@ -92,7 +88,6 @@ def test_the_mantle_subset_is_defined(ours: EntityRegistry) -> None:
     assert set(_mirrored(ours)) >= EXPECTED_MIRRORED
 
 
-@needs_reference
 def test_fields_match_moqui_and_mantle(ours: EntityRegistry, reference_entities: dict[str, ReferenceEntity]) -> None:
     problems: list[str] = []
     for name in _mirrored(ours):
@@ -125,7 +120,6 @@ def test_fields_match_moqui_and_mantle(ours: EntityRegistry, reference_entities:
     assert problems == []
 
 
-@needs_reference
 def test_our_subset_declares_every_mantle_field(
     ours: EntityRegistry, reference_entities: dict[str, ReferenceEntity]
 ) -> None:
@@ -139,7 +133,6 @@ def test_our_subset_declares_every_mantle_field(
     assert missing == []
 
 
-@pytest.mark.skipif(not XSD.is_file(), reason=f"entity-definition-3.xsd not found at {XSD}")
 @pytest.mark.parametrize("path", sorted(ENTITY_DEFS.rglob("*.xml")), ids=lambda p: str(p.relative_to(ENTITY_DEFS)))
 def test_entity_defs_are_valid_against_the_xsd(path: Path) -> None:
     schema = etree.XMLSchema(etree.parse(str(XSD)))

@@ -10,7 +10,7 @@
 - The ids we write or compare with (PaymentOperation, Payment statuses) and every row of our Mantle seed file
   are Mantle's own seed data.
 
-Skips when ``../shared/moqui-reference`` is absent.
+Reads the vendored reference files in ``tests/reference/moqui-reference``.
 """
 
 from __future__ import annotations
@@ -38,15 +38,11 @@ from service.service_catalogue import register_services
 from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.outcome import MESSAGE_TEXT, SHORT_TEXT, GatewayOutcome
 from tests.contract.shared_schema import (
-    MOQUI_REFERENCE,
     data_file_records,
     mantle_registry,
     seed_records,
 )
-
-pytestmark = pytest.mark.skipif(
-    not MOQUI_REFERENCE.is_dir(), reason=f"Moqui/Mantle reference files not found at {MOQUI_REFERENCE}"
-)
+from tests.reference import MOQUI_REFERENCE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INTERFACES_FILE = MOQUI_REFERENCE / "mantle-usl" / "service" / "PaymentServices-interfaces.xml"

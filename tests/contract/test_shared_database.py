@@ -44,13 +44,13 @@ from moqui_bridge.entity.connection import Connection, Pool
 from moqui_bridge.entity.data_loader import load_files
 from stripe_emulator.control import EmulatorControl
 from tests.contract.shared_schema import (
-    MOQUI_REFERENCE,
     Snapshot,
     build_moqui_database,
     changed_rows,
     mantle_registry,
     snapshot,
 )
+from tests.reference import MOQUI_REFERENCE
 
 pytestmark = pytest.mark.skipif(
     not MOQUI_REFERENCE.is_dir(), reason=f"Moqui/Mantle reference files not found at {MOQUI_REFERENCE}"

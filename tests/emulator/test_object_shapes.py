@@ -1,17 +1,17 @@
-"""The emulator's objects carry the fields Stripe's own example objects carry (../shared/stripe-reference)."""
+"""The emulator's objects carry the fields Stripe's own example objects carry (tests/reference/stripe-reference)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import stripe
 
 from stripe_emulator.control import EmulatorControl
+from tests.reference import STRIPE_FIXTURES
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "stripe-reference" / "fixtures3.json"
+REFERENCE = STRIPE_FIXTURES
 # Fields Stripe shows only in some API versions or for products the emulator does not model.
 NOT_MODELLED = {
     "customer": {
@@ -30,8 +30,6 @@ NOT_MODELLED = {
 
 @pytest.fixture(scope="module")
 def reference() -> dict[str, Any]:
-    if not REFERENCE.exists():
-        pytest.skip(f"Stripe's reference objects are not available at {REFERENCE}")
     resources: dict[str, Any] = json.loads(REFERENCE.read_text())["resources"]
     return resources
 

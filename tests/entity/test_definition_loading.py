@@ -15,8 +15,8 @@ from moqui_bridge.entity import EntityDefinitionError, EntityFacade, EntityRegis
 from moqui_bridge.entity.connection import Pool
 from moqui_bridge.entity.ddl import create_tables
 from moqui_bridge.entity.definition import LAST_UPDATED_STAMP, parse_entity_document, parse_entity_file
+from tests.reference import MOQUI_REFERENCE
 
-MOQUI_REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "moqui-reference"
 # Framework first, as Moqui loads components; OrderViewEntities.xml holds nothing but view-entity elements.
 REFERENCE_FILES = (
     "moqui-framework/entity/BasicEntities.xml",
@@ -27,9 +27,6 @@ REFERENCE_FILES = (
     "mantle-udm/entity/OrderEntities.xml",
     "mantle-udm/entity/ProductStoreEntities.xml",
     "mantle-usl/entity/OrderViewEntities.xml",
-)
-needs_reference = pytest.mark.skipif(
-    not MOQUI_REFERENCE.is_dir(), reason=f"Moqui/Mantle reference files not found at {MOQUI_REFERENCE}"
 )
 SYSTEM_MESSAGE = "moqui.service.message.SystemMessage"
 
@@ -47,7 +44,6 @@ def _write(folder: Path, name: str, body: str) -> Path:
 # ----- Mantle's and Moqui's own files -----
 
 
-@needs_reference
 def test_mantle_files_load_with_groovy_defaults_views_and_extensions() -> None:
     registry = EntityRegistry.from_files(_reference_files())
 
@@ -83,7 +79,6 @@ def test_mantle_files_load_with_groovy_defaults_views_and_extensions() -> None:
     assert "moqui.security.UserAccount" not in registry
 
 
-@needs_reference
 def test_mantle_files_load_the_same_in_any_order() -> None:
     forward = EntityRegistry.from_files(_reference_files())
     backward = EntityRegistry.from_files(reversed(_reference_files()))
@@ -95,7 +90,6 @@ def test_mantle_files_load_the_same_in_any_order() -> None:
         assert other.fields[-1] == definition.fields[-1], definition.full_name
 
 
-@needs_reference
 def test_the_views_file_holds_no_entities() -> None:
     parsed = parse_entity_document(MOQUI_REFERENCE / "mantle-usl/entity/OrderViewEntities.xml")
     assert parsed.entities == () and parsed.extensions == ()

@@ -17,10 +17,9 @@ from moqui_bridge.mantle.mantle_rest import mantle_rest_api
 from moqui_bridge.service.registry import ServiceRegistry
 from moqui_bridge.web import Authenticator, Principal, add_rest_routes
 from tests.mantle.gateway_services import MantleTestContext
+from tests.reference import MOQUI_REFERENCE
 
-MANTLE_REST_XML = (
-    Path(__file__).resolve().parents[3] / "shared" / "moqui-reference" / "mantle-usl" / "service" / "mantle.rest.xml"
-)
+MANTLE_REST_XML = MOQUI_REFERENCE / "mantle-usl" / "service" / "mantle.rest.xml"
 API_KEY = "integrator-test-key"
 HEADERS = {"api_key": API_KEY}
 Client = TestClient[Any, Any]
@@ -192,8 +191,6 @@ OURS_ONLY = {("get", "payments/{}/gatewayResponses")}
 
 
 def test_paths_and_services_match_mantle_rest_xml() -> None:
-    if not MANTLE_REST_XML.is_file():
-        pytest.skip(f"{MANTLE_REST_XML} is absent (../shared is not checked out next to the project)")
     mantle = _mantle_routes(MANTLE_REST_XML)
     ours = _our_routes()
     assert set(ours) - set(mantle) == OURS_ONLY

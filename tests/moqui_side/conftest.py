@@ -1,4 +1,4 @@
-"""Fixtures for the Moqui-side tests: the reference files in ../shared/moqui-reference and what is parsed from them."""
+"""Fixtures for the Moqui-side tests: the vendored reference files (tests/reference) and what is parsed from them."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-MOQUI_REFERENCE = REPOSITORY_ROOT.parent / "shared" / "moqui-reference"
+from tests.reference import MOQUI_REFERENCE
+
 XSD_FOLDER = MOQUI_REFERENCE / "moqui-framework" / "xsd"
 
 XSD = "{http://www.w3.org/2001/XMLSchema}"
@@ -16,9 +16,7 @@ XSD = "{http://www.w3.org/2001/XMLSchema}"
 
 @pytest.fixture(scope="session")
 def moqui_reference() -> Path:
-    """The folder of Moqui/Mantle reference files; the test is skipped when it is not there."""
-    if not MOQUI_REFERENCE.is_dir():
-        pytest.skip(f"Moqui reference files not found at {MOQUI_REFERENCE} (../shared/moqui-reference)")
+    """The folder of the vendored Moqui/Mantle reference files."""
     return MOQUI_REFERENCE
 
 
@@ -27,7 +25,7 @@ def service_schema(moqui_reference: Path) -> etree.XMLSchema:
     """Moqui's service-definition-3.xsd, ready to validate service XML."""
     schema_path = XSD_FOLDER / "service-definition-3.xsd"
     if not schema_path.is_file():
-        pytest.skip(f"{schema_path} not found")
+        raise FileNotFoundError(schema_path)
     schema = etree.parse(str(schema_path), etree.XMLParser(no_network=True))
     if not (XSD_FOLDER / "xml-actions-3.xsd").is_file():
         # The schema includes xml-actions-3.xsd for the <actions> element only. Without that file, declare <actions>

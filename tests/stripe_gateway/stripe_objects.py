@@ -1,6 +1,6 @@
 """Stripe objects for tests, built from Stripe's own example objects (stripe-mock's fixtures3.json).
 
-The file lives outside the repository (`../shared/stripe-reference/`); tests that need it skip when it is absent.
+The file is vendored in `tests/reference/stripe-reference/` (source in its SOURCES.md).
 Errors are built with the SDK's exception classes and the arguments its requestor passes for an HTTP error body, so
 `e.error` is populated exactly as it is for a real response.
 """
@@ -11,13 +11,13 @@ import copy
 import json
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-import pytest
 import stripe
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "stripe-reference" / "fixtures3.json"
+from tests.reference import STRIPE_FIXTURES
+
+FIXTURES = STRIPE_FIXTURES
 
 
 @cache
@@ -28,9 +28,7 @@ def _resources() -> dict[str, Any]:
 
 
 def example(resource: str, **changes: Any) -> dict[str, Any]:
-    """A deep copy of Stripe's example `resource` with top-level `changes`; skips the test when the file is absent."""
-    if not FIXTURES.is_file():
-        pytest.skip(f"Stripe's example objects are not available at {FIXTURES} (../shared is outside the repo)")
+    """A deep copy of Stripe's example `resource` with top-level `changes`."""
     values: dict[str, Any] = copy.deepcopy(_resources()[resource])
     values.update(changes)
     return values
