@@ -93,7 +93,7 @@ async def test_serve_answers_health_and_json_rpc_with_no_setup(
     served: tuple[str, Path, asyncio.subprocess.Process],
 ) -> None:
     url, scratch, process = served
-    assert await _wait_healthy(f"{url}/health", process) == {"status": "ok", "mode": "standalone", "database": "up"}
+    assert await _wait_healthy(f"{url}/health", process) == {"status": "ok", "database": "up"}
 
     mode, api_key = _generated_key(scratch / "api-key")
     assert mode == 0o600 and len(api_key) >= 32
