@@ -126,3 +126,20 @@ async def test_missing_parameters_and_credentials(world: GatewayWorld) -> None:
     assert "Payment Intent ID" in missing.error and "Attempt Num" in missing.error
     unauthenticated = await world.call("authorize", {"paymentId": "1"}, api_key="wrong")
     assert unauthenticated.status in (401, 403)
+
+
+async def test_a_card_that_insists_on_3d_secure_is_declined_off_session(world: GatewayWorld) -> None:
+    # Nobody can answer 3-D Secure in a server-to-server call: Stripe declines with authentication_required.
+    answer = await world.authorize(next_payment_id(), card="pm_card_authenticationRequired")
+    assert answer.flags == {"resultDeclined"}
+    assert answer.pgr["reasonCode"] == "authentication_required"
+
+
+async def test_zero_decimal_currency_travels_in_its_own_scale(world: GatewayWorld) -> None:
+    payment_id = next_payment_id()
+    authorized = await world.authorize(payment_id, "1500", currencyUomId="JPY")
+    assert authorized.pgr["amount"] == "1500" and authorized.pgr["amountUomId"] == "JPY"
+    [intent] = await world.intents(payment_id)
+    assert (intent.amount, intent.currency) == (1500, "jpy")
+    fraction = await world.authorize(next_payment_id(), "1500.5", currencyUomId="JPY")
+    assert fraction.status == 400 and "1500.5 JPY" in fraction.error
