@@ -11,8 +11,11 @@ ENTITY_DEFS_PACKAGE = "moqui_stripe_entity_defs"
 
 setup(
     packages=[
-        *find_namespace_packages(include=["service", "service.*", "moqui_bridge", "moqui_bridge.*"]),
-        *find_namespace_packages(include=["stripe_emulator", "stripe_emulator.*"]),
+        *find_namespace_packages(
+            include=["service", "service.*", "moqui_bridge", "moqui_bridge.*"],
+            # The emulator, the demo and the SaaS example ship in moqui-stripe-demo (distributions/moqui-stripe-demo).
+            exclude=["service.demo", "service.demo.*", "service.saas_example", "service.saas_example.*"],
+        ),
         ENTITY_DEFS_PACKAGE,
         *(
             f"{ENTITY_DEFS_PACKAGE}.{folder}"
