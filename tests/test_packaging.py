@@ -16,12 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from service.database_setup import ENTITY_DEFS_PACKAGE
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_PROJECT = Path("distributions") / "moqui-stripe-demo"
-ENTITY_DEFS_PACKAGE = "moqui_stripe_entity_defs"
 # Source folders that become packages, by their name inside a wheel.
-SOURCE_FOLDERS = {"service": "service", "moqui_bridge": "moqui_bridge", "stripe_emulator": "stripe_emulator"}
-SOURCE_FOLDERS["entity-defs"] = ENTITY_DEFS_PACKAGE
+SOURCE_FOLDERS = {
+    "service": "service",
+    "moqui_bridge": "moqui_bridge",
+    "stripe_emulator": "stripe_emulator",
+    "entity-defs": ENTITY_DEFS_PACKAGE,
+}
 DEMO_PARTS = ("stripe_emulator/", "service/demo/", "service/saas_example/")
 OFFLINE_WHEEL = (sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index")
 _NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", "build", "test-output", ".*_cache")
