@@ -24,7 +24,14 @@ def package_path(package: str, *parts: str) -> Path:
     Callers get a real path because jinja2's loader, the entity loader and lxml read folders and files by path. pip
     always installs packages as files; a zip import (which would need extracting) is refused with a clear error.
     """
-    root = files(package)
+    try:
+        root = files(package)
+    except ModuleNotFoundError:
+        # An editable install made before the package existed does not know it (entity-defs, the demo).
+        raise ResourceError(
+            f"package {package} is not installed; reinstall: "
+            "pip install -e '.[test]' -e ./distributions/moqui-stripe-demo"
+        ) from None
     if not isinstance(root, Path):
         raise ResourceError(f"package {package} is not installed as files ({root!r}); reinstall it with pip")
     path = root.joinpath(*parts)
