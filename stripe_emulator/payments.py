@@ -122,10 +122,12 @@ def profile_of(pm: StripeObject) -> CardProfile:
     return profile_for_number(pm["_number"])
 
 
-def needs_authentication(pm: StripeObject) -> bool:
-    """Whether using this card now triggers 3-D Secure: always, or until it has been set up."""
+def needs_authentication(pm: StripeObject, intent: StripeObject) -> bool:
+    """Whether using this card now triggers 3-D Secure: the card asks always, or until it has been set up, or the
+    intent asks for it (`payment_method_options[card][request_three_d_secure]` `any` or `challenge`)."""
     mode = profile_of(pm).three_d_secure
-    return mode == "always" or (mode == "unless_set_up" and not pm["_set_up"])
+    requested = intent["payment_method_options"]["card"]["request_three_d_secure"] in ("any", "challenge")
+    return requested or mode == "always" or (mode == "unless_set_up" and not pm["_set_up"])
 
 
 def attach(state: EmulatorState, pm: StripeObject, customer_id: str) -> None:
@@ -336,7 +338,7 @@ def attempt(state: EmulatorState, intent: StripeObject) -> StripeError | None:
     pm = state.store.require("payment_method", intent["payment_method"], "payment_method")
     profile = profile_of(pm)
     authenticated = bool(intent.get("_authenticated"))
-    if needs_authentication(pm) and not authenticated:
+    if needs_authentication(pm, intent) and not authenticated:
         if intent["_off_session"]:
             decline = Decline(
                 "authentication_required",

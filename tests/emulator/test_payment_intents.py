@@ -208,9 +208,6 @@ async def test_common_integration_parameters_are_accepted(stripe_client: stripe.
             "payment_method": "pm_card_visa",
             "confirm": True,
             "return_url": "https://shop.example/return",
-            "mandate_data": {
-                "customer_acceptance": {"type": "online", "online": {"ip_address": "127.0.0.1", "user_agent": "test"}}
-            },
             "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
             "expand": ["latest_charge"],
         }
@@ -221,7 +218,7 @@ async def test_common_integration_parameters_are_accepted(stripe_client: stripe.
     assert intent["automatic_payment_methods"]["enabled"] is True
     pm = await stripe_client.v1.payment_methods.retrieve_async(intent["payment_method"])
     assert pm.customer == customer.id
-    # Older integrations send payment_method_types, which the SDK's typed parameters no longer list.
+    # Older integrations send payment_method_types: refused since 2026-09-30.endive (stripe_emulator.accepted).
     legacy: Any = {
         "amount": 500,
         "currency": "usd",
@@ -231,8 +228,33 @@ async def test_common_integration_parameters_are_accepted(stripe_client: stripe.
         "payment_method": pm.id,
         "customer": customer.id,
     }
-    explicit = await stripe_client.v1.payment_intents.create_async(legacy)
-    assert explicit.status == "succeeded"
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        await stripe_client.v1.payment_intents.create_async(legacy)
+    assert refused.value.code == "payment_method_types_no_longer_supported"
+    allowed = await stripe_client.v1.payment_intents.create_async(
+        {
+            "amount": 500,
+            "currency": "usd",
+            "allowed_payment_method_types": ["card"],
+            "off_session": True,
+            "confirm": True,
+            "payment_method": pm.id,
+            "customer": customer.id,
+        }
+    )
+    assert allowed.status == "succeeded"
+    assert allowed.payment_method_types == ["card"]
+    assert allowed["allowed_payment_method_types"] == ["card"]
+    with pytest.raises(stripe.InvalidRequestError) as exclusive:
+        await stripe_client.v1.payment_intents.create_async(
+            {
+                "amount": 500,
+                "currency": "usd",
+                "allowed_payment_method_types": ["card"],
+                "automatic_payment_methods": {"enabled": True},
+            }
+        )
+    assert exclusive.value.param == "automatic_payment_methods"
 
 
 async def test_unknown_and_missing_parameters(stripe_client: stripe.StripeClient) -> None:
