@@ -17,6 +17,20 @@ class Decline:
     message: str
     param: str | None = None
     blocked_by_radar: bool = False
+    # Since 2024-12-18.acacia declines carry the network's advice and decline codes, and Stripe's own advice code
+    # (/changelog/acacia/2024-12-18/network-advice-code-network-decline-code,
+    # /changelog/acacia/2025-01-27/charge-outcome-advice-code); the test cards document none, so they are null.
+    advice_code: str | None = None
+    network_advice_code: str | None = None
+    network_decline_code: str | None = None
+
+    def advice(self) -> dict[str, str | None]:
+        """The advice fields of a decline, as the error, `last_payment_error` and `charge.outcome` carry them."""
+        return {
+            "advice_code": self.advice_code,
+            "network_advice_code": self.network_advice_code,
+            "network_decline_code": self.network_decline_code,
+        }
 
 
 @dataclass(frozen=True)

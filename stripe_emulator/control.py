@@ -18,6 +18,7 @@ class WebhookEndpointInfo:
     url: str
     secret: str
     enabled_events: list[str]
+    api_version: str
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,15 @@ class EmulatorControl:
     # -- webhooks ------------------------------------------------------------------------------------------------
 
     async def add_webhook_endpoint(
-        self, url: str, secret: str | None = None, enabled_events: Sequence[str] | None = None
+        self,
+        url: str,
+        secret: str | None = None,
+        enabled_events: Sequence[str] | None = None,
+        api_version: str | None = None,
     ) -> WebhookEndpointInfo:
-        """Register an endpoint; a `whsec_` secret is generated when none is given."""
-        body: dict[str, Any] = {"url": url, "secret": secret}
+        """Register an endpoint; a `whsec_` secret is generated when none is given. Its events are stamped with
+        `api_version` (default: the pinned version, as an endpoint created for it)."""
+        body: dict[str, Any] = {"url": url, "secret": secret, "api_version": api_version}
         if enabled_events is not None:
             body["enabled_events"] = list(enabled_events)
         return WebhookEndpointInfo(**(await self._call("POST", "/webhook_endpoints", body)))

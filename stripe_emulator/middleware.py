@@ -13,6 +13,7 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from stripe_emulator.accepted import PINNED_API_VERSION
 from stripe_emulator.context import RequestInfo, current_request
 from stripe_emulator.errors import StripeError, authentication_error, invalid_request
 from stripe_emulator.formdata import canonical
@@ -63,7 +64,7 @@ async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse
         )
     response.headers["Request-Id"] = request_id
     if request.path.startswith("/v1/"):
-        response.headers.setdefault("Stripe-Version", request.headers.get("Stripe-Version", "2025-09-30.clover"))
+        response.headers.setdefault("Stripe-Version", request.headers.get("Stripe-Version", PINNED_API_VERSION))
         key = request.headers.get("Idempotency-Key")
         if key is not None and request.method == "POST":
             response.headers["Idempotency-Key"] = key

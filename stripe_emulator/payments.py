@@ -21,7 +21,7 @@ from stripe_emulator.errors import (
 )
 from stripe_emulator.events import public_view
 from stripe_emulator.ids import new_id
-from stripe_emulator.objects import build_balance_transaction, build_payment_method, list_object
+from stripe_emulator.objects import build_balance_transaction, build_payment_method
 from stripe_emulator.state import EmulatorState
 from stripe_emulator.store import StripeObject
 
@@ -167,6 +167,7 @@ def _outcome(profile: CardProfile, decline: Decline | None) -> dict[str, Any]:
             type="blocked",
         )
     elif decline is not None:
+        outcome.update(decline.advice())
         outcome.update(
             network_status="declined_by_network",
             reason=decline.decline_code,
@@ -206,6 +207,7 @@ def _new_charge(
         "application": None,
         "application_fee": None,
         "application_fee_amount": None,
+        "authorization_code": None,
         "balance_transaction": None,
         "billing_details": pm["billing_details"],
         "calculated_statement_descriptor": "EMULATOR",
@@ -219,6 +221,7 @@ def _new_charge(
         "failure_code": decline.code if decline else None,
         "failure_message": decline.message if decline else None,
         "fraud_details": {"stripe_report": "fraudulent"} if decline and decline.blocked_by_radar else {},
+        "level3": None,
         "livemode": False,
         "metadata": dict(intent["metadata"]),
         "on_behalf_of": None,
@@ -258,8 +261,8 @@ def _new_charge(
         "receipt_email": intent["receipt_email"],
         "receipt_number": None,
         "receipt_url": None,
+        "presentment_details": None,
         "refunded": False,
-        "refunds": list_object(f"/v1/charges/{charge_id}/refunds", [], False),
         "review": None,
         "shipping": intent["shipping"],
         "source": None,
@@ -267,6 +270,7 @@ def _new_charge(
         "statement_descriptor": intent["statement_descriptor"],
         "statement_descriptor_suffix": intent["statement_descriptor_suffix"],
         "status": "succeeded" if paid else "failed",
+        "transfer": None,
         "transfer_data": None,
         "transfer_group": intent["transfer_group"],
     }
@@ -289,6 +293,7 @@ def _fail(
 ) -> StripeError:
     """Record a declined attempt on the PaymentIntent and build the 402 that reports it."""
     error: dict[str, Any] = {
+        **decline.advice(),
         "code": decline.code,
         "decline_code": decline.decline_code,
         "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
@@ -305,7 +310,11 @@ def _fail(
     if charge is not None:
         state.events.emit("charge.failed", charge)
     state.events.emit("payment_intent.payment_failed", intent)
-    extra: dict[str, Any] = {"payment_intent": public_view(intent), "payment_method": public_view(pm)}
+    extra: dict[str, Any] = {
+        **decline.advice(),
+        "payment_intent": public_view(intent),
+        "payment_method": public_view(pm),
+    }
     if charge is not None:
         extra["charge"] = charge["id"]
     return card_error(
@@ -428,7 +437,7 @@ def finish_authentication(state: EmulatorState, intent: StripeObject, succeeded:
 
 
 def capture(state: EmulatorState, intent: StripeObject, amount_to_capture: int | None) -> None:
-    """Capture all or part of an authorization; the rest is released (shown as refunded on the charge)."""
+    """Capture all or part of an authorization; the rest is released (not a refund since 2025-03-31.basil)."""
     amount = intent["amount_capturable"] if amount_to_capture is None else amount_to_capture
     if amount > intent["amount_capturable"]:
         raise parameter_error(
@@ -440,11 +449,9 @@ def capture(state: EmulatorState, intent: StripeObject, amount_to_capture: int |
     if amount < 1:
         raise parameter_error("Capture amount must be greater than zero.", "amount_to_capture", "amount_too_small")
     charge = state.store.require("charge", intent["latest_charge"], "charge")
-    charge.update(
-        captured=True,
-        amount_captured=amount,
-        amount_refunded=charge["amount"] - amount,
-    )
+    # Since 2025-03-31.basil the uncaptured rest is released without a Refund and is not in amount_refunded
+    # (/changelog/basil/2025-03-31/remove-refund-from-partial-capture-and-payment-cancellation-flow).
+    charge.update(captured=True, amount_captured=amount)
     settle(state, charge, amount)
     intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
     state.events.emit("charge.captured", charge)
@@ -452,9 +459,12 @@ def capture(state: EmulatorState, intent: StripeObject, amount_to_capture: int |
 
 
 def cancel(state: EmulatorState, intent: StripeObject, reason: str | None) -> None:
-    """Cancel a PaymentIntent, releasing any authorization."""
-    if intent["status"] == "requires_capture":
-        _release(state, intent, "charge.refunded")
+    """Cancel a PaymentIntent, releasing any authorization.
+
+    Since 2025-03-31.basil the released authorization is no Refund: the charge keeps amount_captured 0,
+    amount_refunded 0 and refunded false, and no charge.refunded is sent
+    (/changelog/basil/2025-03-31/remove-refund-from-partial-capture-and-payment-cancellation-flow).
+    """
     intent.update(
         status="canceled",
         cancellation_reason=reason,
@@ -465,15 +475,9 @@ def cancel(state: EmulatorState, intent: StripeObject, reason: str | None) -> No
     state.events.emit("payment_intent.canceled", intent)
 
 
-def _release(state: EmulatorState, intent: StripeObject, event_type: str) -> None:
-    charge = state.store.get("charge", intent["latest_charge"]) if intent["latest_charge"] else None
-    if charge is not None:
-        charge.update(amount_refunded=charge["amount"], refunded=True)
-        state.events.emit(event_type, charge)
-
-
 def expire_if_due(state: EmulatorState, intent: StripeObject) -> StripeObject:
-    """Cancel an authorization left uncaptured past `capture_before` ("automatic"), as Stripe does."""
+    """Cancel an authorization left uncaptured past `capture_before`, as Stripe does: `cancellation_reason` is
+    `expired` since 2025-03-31.basil (`automatic` before), and the charge sends `charge.expired` (no refund)."""
     if intent["status"] != "requires_capture":
         return intent
     charge = state.store.get("charge", intent["latest_charge"])
@@ -483,8 +487,9 @@ def expire_if_due(state: EmulatorState, intent: StripeObject) -> StripeObject:
     # Stripe expires authorizations on its own, not as part of whichever request noticed.
     token = current_request.set(RequestInfo(base_url=current_request.get().base_url))
     try:
-        _release(state, intent, "charge.expired")
-        intent.update(status="canceled", cancellation_reason="automatic", canceled_at=deadline, amount_capturable=0)
+        if charge is not None:
+            state.events.emit("charge.expired", charge)
+        intent.update(status="canceled", cancellation_reason="expired", canceled_at=deadline, amount_capturable=0)
         state.events.emit("payment_intent.canceled", intent)
     finally:
         current_request.reset(token)

@@ -39,6 +39,7 @@ def attempt_setup(state: EmulatorState, intent: StripeObject) -> StripeError | N
     decline = profile.decline
     if decline is not None and profile.declines_setup:
         error: dict[str, Any] = {
+            **decline.advice(),
             "code": decline.code,
             "decline_code": decline.decline_code,
             "message": decline.message,
@@ -52,7 +53,7 @@ def attempt_setup(state: EmulatorState, intent: StripeObject) -> StripeError | N
             decline.code,
             decline_code=decline.decline_code,
             param=decline.param,
-            extra={"setup_intent": public_view(intent), "payment_method": public_view(pm)},
+            extra={**decline.advice(), "setup_intent": public_view(intent), "payment_method": public_view(pm)},
         )
     succeed(state, intent, pm)
     return None

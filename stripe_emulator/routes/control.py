@@ -133,12 +133,15 @@ async def advance_clock(request: web.Request) -> web.Response:
 
 @routes.post(f"{PREFIX}/webhook_endpoints")
 async def add_webhook_endpoint(request: web.Request) -> web.Response:
-    """Register a webhook endpoint (`url`, optional `secret` and `enabled_events`)."""
+    """Register a webhook endpoint (`url`, optional `secret`, `enabled_events` and `api_version`)."""
     body = await _json_body(request)
     url = body.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise invalid_request("url must be an http(s) URL", param="url")
-    endpoint = state_of(request).webhooks.add_endpoint(url, body.get("secret"), body.get("enabled_events"))
+    version = body.get("api_version")
+    if version is not None and not isinstance(version, str):
+        raise invalid_request("api_version must be a string such as 2026-10-28.endive", param="api_version")
+    endpoint = state_of(request).webhooks.add_endpoint(url, body.get("secret"), body.get("enabled_events"), version)
     return respond(endpoint.describe())
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from stripe_emulator.errors import invalid_request, parameter_error
 from stripe_emulator.events import public_view
-from stripe_emulator.objects import build_balance_transaction, build_refund, list_object, render
+from stripe_emulator.objects import build_balance_transaction, build_refund, render
 from stripe_emulator.params import Params, merge_metadata
 from stripe_emulator.routes.charges import load_charge
 from stripe_emulator.routes.common import checked_params, expand_of, object_id
@@ -82,7 +82,8 @@ async def create_refund(request: web.Request) -> web.Response:
             code="charge_disputed",
             param="charge",
         )
-    remaining = charge["amount"] - charge["amount_refunded"]
+    # What was captured and not yet refunded: a released authorization is no refund since 2025-03-31.basil.
+    remaining = charge["amount_captured"] - charge["amount_refunded"]
     if remaining <= 0 or charge["refunded"]:
         raise invalid_request(
             f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded", param="charge"
@@ -104,9 +105,7 @@ async def create_refund(request: web.Request) -> web.Response:
     refund["balance_transaction"] = state.store.add(entry)["id"]
     state.store.add(refund)
     charge["amount_refunded"] += amount
-    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
-    refunds = [r for r in state.store.newest_first("refund") if r["charge"] == charge["id"]]
-    charge["refunds"] = list_object(f"/v1/charges/{charge['id']}/refunds", refunds[:10], len(refunds) > 10)
+    charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
     state.events.emit("refund.created", refund)
     state.events.emit("charge.refunded", charge)
     return respond(render(state.store, refund, expand_of(params)))

@@ -62,7 +62,9 @@ async def test_manual_capture_partial_then_two_refunds_then_over_refund(stripe_c
     assert captured.amount_received == 600
     assert captured.amount_capturable == 0
     charge = await stripe_client.v1.charges.retrieve_async(intent["latest_charge"])
-    assert (charge.captured, charge.amount_captured, charge.amount_refunded, charge.refunded) == (True, 600, 400, False)
+    # basil+: the released 400 is no refund (changelog 2025-03-31.basil).
+    assert (charge.captured, charge.amount_captured, charge.amount_refunded, charge.refunded) == (True, 600, 0, False)
+    assert (await stripe_client.v1.refunds.list_async({"payment_intent": intent.id})).data == []
 
     first = await stripe_client.v1.refunds.create_async(
         {"payment_intent": intent.id, "amount": 200, "reason": "requested_by_customer", "metadata": {"n": "1"}}
@@ -71,16 +73,20 @@ async def test_manual_capture_partial_then_two_refunds_then_over_refund(stripe_c
     assert first.id != second.id
     assert first.status == "succeeded" and first.reason == "requested_by_customer" and first["metadata"]["n"] == "1"
     assert second.payment_intent == intent.id
+    # Refundable = amount_captured - amount_refunded = 600 - 400.
     with pytest.raises(stripe.InvalidRequestError) as over:
         await stripe_client.v1.refunds.create_async({"payment_intent": intent.id, "amount": 300})
     assert over.value.code == "amount_too_large"
     assert over.value.http_status == 400
     charge = await stripe_client.v1.charges.retrieve_async(charge.id)
-    assert charge.amount_refunded == 800
+    assert (charge.amount_refunded, charge.refunded) == (400, False)
     last = await stripe_client.v1.refunds.create_async({"payment_intent": intent.id})
     assert last.amount == 200
     charge = await stripe_client.v1.charges.retrieve_async(charge.id)
-    assert charge.refunded is True and charge.amount_refunded == 1000
+    assert charge.refunded is True and charge.amount_refunded == 600
+    assert "refunds" not in charge
+    expanded = await stripe_client.v1.charges.retrieve_async(charge.id, {"expand": ["refunds"]})
+    assert [r.amount for r in expanded["refunds"].data] == [200, 200, 200]
     with pytest.raises(stripe.InvalidRequestError) as again:
         await stripe_client.v1.refunds.create_async({"payment_intent": intent.id, "amount": 1})
     assert again.value.code == "charge_already_refunded"
@@ -136,7 +142,10 @@ async def test_cancel_releases_authorization_and_blocks_capture(stripe_client: s
     assert canceled.cancellation_reason == "requested_by_customer"
     assert canceled.canceled_at is not None
     charge = await stripe_client.v1.charges.retrieve_async(intent["latest_charge"])
-    assert charge.refunded is True and charge.amount_refunded == 1500
+    # basil+: a released authorization is no refund (changelog 2025-03-31.basil).
+    assert (charge.amount_captured, charge.amount_refunded, charge.refunded) == (0, 0, False)
+    events = await stripe_client.v1.events.list_async({"type": "charge.refunded"})
+    assert events.data == []
     with pytest.raises(stripe.InvalidRequestError) as error:
         await stripe_client.v1.payment_intents.capture_async(intent.id)
     assert error.value.code == "payment_intent_unexpected_state"
