@@ -177,7 +177,8 @@ def build_payment_method(
         "radar_options": None,
         "type": "card",
         "_number": profile.number,
-        "_set_up": False,
+        "_set_up": profile.set_up_from_start,
+        "_used_up": False,
     }
 
 

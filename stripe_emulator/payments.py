@@ -36,15 +36,36 @@ _AUTH_FAILED_MESSAGE = (
 # -- payment methods -------------------------------------------------------------------------------------------
 
 
-def resolve_payment_method(state: EmulatorState, pm_id: str, param: str = "payment_method") -> StripeObject:
-    """A stored PaymentMethod, or a fresh one made from a `pm_card_*` test token (as Stripe does)."""
+def resolve_payment_method(
+    state: EmulatorState, pm_id: str, param: str = "payment_method", *, to_use: bool = True
+) -> StripeObject:
+    """A stored PaymentMethod, or a fresh one made from a `pm_card_*` test token (each use makes a new one, as on
+    Stripe: docs.stripe.com/testing, "PaymentMethods"). `to_use`: refuse one used up without a Customer."""
     token_number = PAYMENT_METHOD_TOKENS.get(pm_id)
     if token_number is not None:
         return state.store.add(build_payment_method(profile_for_number(token_number), state.clock.now()))
     found = state.store.get("payment_method", pm_id)
     if found is None:
         raise resource_missing("PaymentMethod", pm_id, param)
+    if to_use and found["_used_up"] and found["customer"] is None:
+        raise invalid_request(_USED_UP_MESSAGE, param=param)
     return found
+
+
+# Stripe's answer to a second use of a PaymentMethod attached to no Customer, worded as Stripe words it (quoted in
+# github.com/Automattic/woocommerce-payments/issues/323 and liberapay/liberapay.com#2686; the detach reference,
+# docs.stripe.com/api/payment_methods/detach, says a detached PaymentMethod cannot be used or attached again).
+_USED_UP_MESSAGE = (
+    "The provided PaymentMethod was previously used with a PaymentIntent without Customer attachment, shared with a "
+    "connected account without Customer attachment, or was detached from a Customer. It may not be used again. To "
+    "use a PaymentMethod multiple times, you must attach it to a Customer first."
+)
+
+
+def use_up_unless_attached(pm: StripeObject) -> None:
+    """A PaymentMethod a payment used while attached to no Customer can never be used (or attached) again."""
+    if pm["customer"] is None:
+        pm["_used_up"] = True
 
 
 def payment_method_from_card(
@@ -134,6 +155,8 @@ def attach(state: EmulatorState, pm: StripeObject, customer_id: str) -> None:
     """Attach a PaymentMethod to a customer (a no-op if it already is)."""
     if pm["customer"] == customer_id:
         return
+    if pm["_used_up"]:
+        raise invalid_request(_USED_UP_MESSAGE, param="payment_method")
     if pm["customer"] is not None:
         raise invalid_request(
             "The payment method you provided has already been attached to a customer.", param="payment_method"
@@ -330,6 +353,7 @@ def _authorized(state: EmulatorState, intent: StripeObject, pm: StripeObject, au
         pm["_set_up"] = True
         if intent["customer"] is not None:
             attach(state, pm, intent["customer"])
+    use_up_unless_attached(pm)
     state.events.emit("charge.succeeded", charge)
     if intent["capture_method"] == "manual":
         intent.update(status="requires_capture", amount_capturable=intent["amount"])

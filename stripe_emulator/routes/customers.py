@@ -6,7 +6,7 @@ from aiohttp import web
 
 from stripe_emulator.objects import build_customer, render
 from stripe_emulator.params import Params, merge_metadata
-from stripe_emulator.payments import attach, resolve_payment_method
+from stripe_emulator.payments import attach, resolve_payment_method, use_up_unless_attached
 from stripe_emulator.routes.common import checked_params, expand_of, object_id
 from stripe_emulator.state import state_of
 from stripe_emulator.wire import paginate, respond
@@ -84,6 +84,7 @@ async def delete_customer(request: web.Request) -> web.Response:
     for pm in state.store.newest_first("payment_method"):
         if pm["customer"] == customer["id"]:
             pm["customer"] = None
+            use_up_unless_attached(pm)
     state.events.emit("customer.deleted", customer)
     return respond({"id": customer["id"], "object": "customer", "deleted": True})
 

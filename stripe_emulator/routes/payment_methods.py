@@ -7,7 +7,7 @@ from aiohttp import web
 from stripe_emulator.errors import invalid_request, missing_parameter, parameter_error
 from stripe_emulator.objects import render
 from stripe_emulator.params import merge_metadata
-from stripe_emulator.payments import attach, payment_method_from_card, resolve_payment_method
+from stripe_emulator.payments import attach, payment_method_from_card, resolve_payment_method, use_up_unless_attached
 from stripe_emulator.routes.common import checked_params, expand_of, object_id, require_customer
 from stripe_emulator.state import state_of
 from stripe_emulator.wire import paginate, respond
@@ -42,7 +42,9 @@ async def retrieve_payment_method(request: web.Request) -> web.Response:
     """Retrieve a PaymentMethod."""
     state = state_of(request)
     params = await checked_params(request)
-    return respond(render(state.store, resolve_payment_method(state, object_id(request), "id"), expand_of(params)))
+    return respond(
+        render(state.store, resolve_payment_method(state, object_id(request), "id", to_use=False), expand_of(params))
+    )
 
 
 @routes.post("/v1/payment_methods/{id}")
@@ -91,6 +93,7 @@ async def detach_payment_method(request: web.Request) -> web.Response:
             param="payment_method",
         )
     pm["customer"] = None
+    use_up_unless_attached(pm)
     state.events.emit("payment_method.detached", pm)
     return respond(render(state.store, pm, expand_of(params)))
 

@@ -59,7 +59,8 @@ async def _call(session: aiohttp.ClientSession, base: str, route: tuple[str, str
     async with request as response:
         body: dict[str, Any] = await response.json()
         assert response.status == 400, body
-        return body["error"]
+        error: dict[str, Any] = body["error"]
+        return error
 
 
 async def test_names_off_the_list_are_parameter_unknown(stripe_emulator_url: str) -> None:

@@ -197,8 +197,8 @@ async def test_automatic_capture_in_a_zero_decimal_currency(gateway: StripeGatew
     [
         ("pm_card_visa_chargeDeclined", {"result_declined"}, "generic_decline"),
         ("pm_card_visa_chargeDeclinedInsufficientFunds", {"result_declined", "result_nsf"}, "insufficient_funds"),
-        ("pm_card_visa_chargeDeclinedExpiredCard", {"result_declined", "result_bad_expire"}, "expired_card"),
-        ("pm_card_visa_chargeDeclinedProcessingError", {"result_error"}, "processing_error"),
+        ("pm_card_chargeDeclinedExpiredCard", {"result_declined", "result_bad_expire"}, "expired_card"),
+        ("pm_card_chargeDeclinedProcessingError", {"result_error"}, "processing_error"),
     ],
 )
 async def test_declines_are_mapped(
