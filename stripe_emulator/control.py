@@ -124,6 +124,32 @@ class EmulatorControl:
         """Remove all fault rules."""
         await self._call("DELETE", "/faults")
 
+    # -- limits, search, latency --------------------------------------------------------------------------------
+
+    async def settings(self) -> dict[str, Any]:
+        """Rate limits, search switches and latency in force."""
+        result: dict[str, Any] = await self._call("GET", "/settings")
+        return result
+
+    async def update_settings(self, **changes: Any) -> dict[str, Any]:
+        """Change settings by name: `api_requests_per_second` (None: off), `search_requests_per_second`,
+        `search_available`, `search_index_lag_seconds`, `latency_seconds`, `latency_jitter_seconds`."""
+        result: dict[str, Any] = await self._call("POST", "/settings", changes)
+        return result
+
+    async def set_latency(self, seconds: float, jitter_seconds: float = 0.0) -> None:
+        """Every `/v1/` request waits `seconds` plus up to `jitter_seconds` before it is handled."""
+        await self.update_settings(latency_seconds=seconds, latency_jitter_seconds=jitter_seconds)
+
+    async def set_rate_limit(self, requests_per_second: int | None) -> None:
+        """The per-account request rate beyond which Stripe answers 429 (None: no limit)."""
+        await self.update_settings(api_requests_per_second=requests_per_second)
+
+    async def search_request_count(self) -> int:
+        """How many Search API requests arrived since the last reset."""
+        result: int = (await self._call("GET", "/search/requests"))["count"]
+        return result
+
     # -- clock ---------------------------------------------------------------------------------------------------
 
     async def now(self) -> int:

@@ -279,6 +279,7 @@ def build_payment_intent(amount: int, currency: str, created: int) -> StripeObje
         "transfer_group": None,
         "_return_url": None,
         "_off_session": False,
+        "_searchable_at": created,
     }
 
 

@@ -1,4 +1,5 @@
-"""Emulator-only routes under `/_emulator`: reset, faults, clock, webhooks, 3-D Secure, disputes, refund failures.
+"""Emulator-only routes under `/_emulator`: reset, limits and latency, faults, clock, webhooks, 3-D Secure,
+disputes, refund failures.
 
 They take and return JSON and need no API key; `stripe_emulator.control.EmulatorControl` wraps them.
 """
@@ -63,8 +64,32 @@ async def stats(request: web.Request) -> web.Response:
             "events": len(state.events.events),
             "idempotency_entries": len(state.idempotency.responses),
             "webhook_deliveries": len(state.webhooks.deliveries),
+            "search_requests": state.limits.search_requests,
         }
     )
+
+
+# -- limits, search, latency -------------------------------------------------------------------------------------
+
+
+@routes.get(f"{PREFIX}/settings")
+async def get_settings(request: web.Request) -> web.Response:
+    """Rate limits, search switches and latency in force (`stripe_emulator.limits`)."""
+    return respond(state_of(request).limits.settings.describe())
+
+
+@routes.post(f"{PREFIX}/settings")
+async def update_settings(request: web.Request) -> web.Response:
+    """Change some settings (JSON object of name -> value); a reset returns to the configured ones."""
+    limits = state_of(request).limits
+    limits.settings.update(await _json_body(request))
+    return respond(limits.settings.describe())
+
+
+@routes.get(f"{PREFIX}/search/requests")
+async def search_requests(request: web.Request) -> web.Response:
+    """How many Search API requests arrived since the last reset (refused ones included)."""
+    return respond({"count": state_of(request).limits.search_requests})
 
 
 # -- faults ------------------------------------------------------------------------------------------------------

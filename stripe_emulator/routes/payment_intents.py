@@ -112,6 +112,8 @@ async def create_payment_intent(request: web.Request) -> web.Response:
             "You can only pass return_url when confirm=true.", "return_url", "parameter_invalid_string"
         )
     intent = build_payment_intent(amount, currency, state.clock.now())
+    # Search is eventually consistent: the new PaymentIntent is not found by search until it is indexed.
+    intent["_searchable_at"] = state.clock.now() + state.limits.settings.search_index_lag_seconds
     intent["confirmation_method"] = params.choice("confirmation_method", ("automatic", "manual")) or "automatic"
     _apply_common(state, intent, params)
     if intent["payment_method"] is not None:
@@ -125,12 +127,16 @@ async def create_payment_intent(request: web.Request) -> web.Response:
 
 @routes.get("/v1/payment_intents/search")
 async def search_payment_intents(request: web.Request) -> web.Response:
-    """Search by Stripe's query language subset: `metadata['k']:'v'`, `status:'...'`, `customer:'...'`, ..."""
+    """Search by Stripe's query language subset: `metadata['k']:'v'`, `status:'...'`, `customer:'...'`, ...
+
+    Only PaymentIntents already indexed are found (`limits.py`: indexing lag, rate limit, availability)."""
     state = state_of(request)
     params = await checked_params(request)
     query = params.str("query", required=True) or ""
     matches = _compile_query(query)
-    found = [load(state, pi["id"]) for pi in list(state.store.newest_first("payment_intent")) if matches(pi)]
+    now = state.clock.now()
+    indexed = [pi for pi in list(state.store.newest_first("payment_intent")) if pi["_searchable_at"] <= now]
+    found = [load(state, pi["id"]) for pi in indexed if matches(pi)]
     limit = params.int("limit") or 10
     page = params.str("page")
     start = int(page) if page and page.isdigit() else 0

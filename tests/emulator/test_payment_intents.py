@@ -283,7 +283,9 @@ async def test_unknown_and_missing_parameters(stripe_client: stripe.StripeClient
     assert nonexistent.value.code == "resource_missing"
 
 
-async def test_list_by_customer_and_search_by_metadata(stripe_client: stripe.StripeClient) -> None:
+async def test_list_by_customer_and_search_by_metadata(
+    stripe_client: stripe.StripeClient, emulator_control: EmulatorControl
+) -> None:
     customer = await stripe_client.v1.customers.create_async({"name": "Ada"})
     ids = []
     for order in ("1", "2", "3"):
@@ -297,6 +299,10 @@ async def test_list_by_customer_and_search_by_metadata(stripe_client: stripe.Str
     assert listed.has_more is True
     rest = await stripe_client.v1.payment_intents.list_async({"customer": customer.id, "starting_after": ids[1]})
     assert [p.id for p in rest.data] == [ids[0]]
+    # Search lags writes (docs.stripe.com/search, "Data freshness"): nothing yet, found once indexed.
+    unindexed = await stripe_client.v1.payment_intents.search_async({"query": "metadata['orderId']:'2'"})
+    assert unindexed.data == []
+    await emulator_control.advance_clock(5)
     found = await stripe_client.v1.payment_intents.search_async({"query": "metadata['orderId']:'2'"})
     assert [p.id for p in found.data] == [ids[1]]
     both = await stripe_client.v1.payment_intents.search_async(
