@@ -256,3 +256,18 @@ async def test_refund_failure_route(stripe_client: stripe.StripeClient, emulator
     assert failed["status"] == "failed"
     charge = await stripe_client.v1.charges.retrieve_async(intent["latest_charge"])
     assert charge.amount_refunded == 0 and charge.refunded is False
+
+
+async def test_events_are_stamped_with_the_endpoints_api_version(
+    stripe_client: stripe.StripeClient, emulator_control: EmulatorControl, receiver: Receiver
+) -> None:
+    # docs.stripe.com/webhooks/versioning: an endpoint gets events in its own version (default: the pinned one).
+    await emulator_control.set_webhook_auto_delivery(False)
+    pinned = await emulator_control.add_webhook_endpoint(receiver.url, SECRET)
+    older = await emulator_control.add_webhook_endpoint(receiver.url, SECRET, api_version="2025-03-31.basil")
+    assert (pinned.api_version, older.api_version) == ("2026-10-28.endive", "2025-03-31.basil")
+    await stripe_client.v1.customers.create_async({"name": "Versioned"})
+    await emulator_control.deliver_webhooks()
+    assert sorted(e.api_version for e in receiver.events()) == ["2025-03-31.basil", "2026-10-28.endive"]
+    listed = await stripe_client.v1.events.list_async({"limit": 1})
+    assert listed.data[0].api_version == "2026-10-28.endive"
