@@ -19,9 +19,9 @@ from stripe_emulator.errors import StripeError, invalid_request, unknown_paramet
 # The API version the emulator follows: stripe-python 16.x speaks it.
 PINNED_API_VERSION = "2026-10-28.endive"
 
-# Parameters stripe.js adds to the calls it makes with a publishable key (the stand-in in `stripe_js/` sends
-# them too); the SDK's typed params, made for secret-key callers, do not list them. With a secret key they are
-# unknown, as any other name off the list.
+# Parameters stripe.js adds to the calls it makes with a publishable key (its key and version travel as
+# parameters; the stand-in in `stripe_js/` sends only `client_secret` and uses the Authorization header); the
+# SDK's typed params, made for secret-key callers, do not list them. With a secret key they are unknown.
 STRIPE_JS_EXTRAS = frozenset(("key", "_stripe_version"))
 STRIPE_JS_CONFIRM = STRIPE_JS_EXTRAS | {"client_secret"}
 
