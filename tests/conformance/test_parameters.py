@@ -95,3 +95,20 @@ async def test_payment_method_types_is_refused_as_endive_does(stripe_emulator_ur
             error = await _call(session, stripe_emulator_url, route, "payment_method_types")
             assert error["code"] == "payment_method_types_no_longer_supported"
             assert error["param"] == "payment_method_types"
+
+
+async def test_stripe_js_parameters_only_with_a_publishable_key(stripe_emulator_url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        created_params = {"amount": "1000", "currency": "usd", "payment_method": "pm_card_visa"}
+        async with session.post(f"{stripe_emulator_url}/v1/payment_intents", data=created_params, headers=AUTH) as r:
+            intent = await r.json()
+        confirm = f"{stripe_emulator_url}/v1/payment_intents/{intent['id']}/confirm"
+        with_secret = {"client_secret": intent["client_secret"]}
+        async with session.post(confirm, data=with_secret, headers=AUTH) as refused:
+            body = await refused.json()
+            assert (refused.status, body["error"]["code"]) == (400, "parameter_unknown")
+        publishable = {"Authorization": "Bearer pk_test_conformance"}
+        as_stripe_js = {**with_secret, "key": "pk_test_conformance"}
+        async with session.post(confirm, data=as_stripe_js, headers=publishable) as confirmed:
+            assert confirmed.status == 200
+            assert (await confirmed.json())["status"] == "succeeded"
