@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 from moqui_bridge.web import moqui_json
@@ -60,32 +61,48 @@ def _data_folder_state(data_dir: Path) -> tuple[bool, bool]:
     return (data_dir / "postmaster.pid").exists(), (data_dir / "PG_VERSION").exists()
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[str, Path, asyncio.subprocess.Process]]:
-    """`moqui-stripe serve` in a scratch folder (its data folder inside), stopped with SIGTERM afterwards."""
-    scratch = _scratch_folder()
-    port = _free_port()
+def _serve_environment(scratch: Path, **settings: str) -> dict[str, str]:
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("MOQUI_STRIPE_") and key != "DATABASE_URL"
     }
     environment["MOQUI_STRIPE_DATABASE_DATA_DIR"] = str(scratch / "postgres")
-    process = await asyncio.create_subprocess_exec(
+    return {**environment, **settings}
+
+
+async def _start_serve(port: int, environment: dict[str, str], *arguments: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "service.cli",
         "serve",
         "--port",
         str(port),
+        *arguments,
         env=environment,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def _stop(process: asyncio.subprocess.Process) -> bytes:
+    """SIGTERM, then the whole standard error."""
+    if process.returncode is not None:
+        return b""
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    return stderr
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[str, Path, asyncio.subprocess.Process]]:
+    """`moqui-stripe serve` in a scratch folder (its data folder inside), stopped with SIGTERM afterwards."""
+    scratch = _scratch_folder()
+    port = _free_port()
+    process = await _start_serve(port, _serve_environment(scratch))
     try:
         yield f"http://127.0.0.1:{port}", scratch, process
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(process.communicate(), timeout=60)
+        await _stop(process)
         await asyncio.to_thread(shutil.rmtree, scratch, True)
 
 
@@ -147,3 +164,52 @@ async def test_serve_stopped_during_startup_leaves_no_database_running(
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, stderr.decode()
     assert _data_folder_state(scratch / "postgres") == (False, True)
+
+
+async def _embedded_connection(data_dir: Path) -> asyncpg.Connection:
+    """A connection to the embedded server's database, found through its pid file (the port is on line 4)."""
+    port = int((await asyncio.to_thread((data_dir / "postmaster.pid").read_text)).splitlines()[3])
+    return await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/moqui_stripe")
+
+
+async def test_serve_killed_with_sigkill_starts_again_in_the_same_folder_with_its_data(
+    served: tuple[str, Path, asyncio.subprocess.Process],
+) -> None:
+    url, scratch, process = served
+    await _wait_healthy(f"{url}/health", process)
+    data_dir = scratch / "postgres"
+    connection = await _embedded_connection(data_dir)
+    try:
+        await connection.execute(
+            "INSERT INTO PAYMENT_GATEWAY_CONFIG (PAYMENT_GATEWAY_CONFIG_ID, DESCRIPTION) VALUES ('BeforeKill', 'kept')"
+        )
+    finally:
+        await connection.close()
+
+    process.kill()  # SIGKILL, as the OOM killer does: no cleanup runs and the embedded PostgreSQL keeps running
+    await process.wait()
+    assert process.returncode == -signal.SIGKILL
+    orphan_pid = int((await asyncio.to_thread((data_dir / "postmaster.pid").read_text)).splitlines()[0])
+    os.kill(orphan_pid, 0)  # still alive: the next serve must deal with it
+
+    port = _free_port()
+    restarted = await _start_serve(port, _serve_environment(scratch))
+    try:
+        assert await _wait_healthy(f"http://127.0.0.1:{port}/health", restarted) == {
+            "status": "ok",
+            "mode": "standalone",
+            "database": "up",
+        }
+        connection = await _embedded_connection(data_dir)
+        try:
+            kept = await connection.fetchval(
+                "SELECT DESCRIPTION FROM PAYMENT_GATEWAY_CONFIG WHERE PAYMENT_GATEWAY_CONFIG_ID = 'BeforeKill'"
+            )
+        finally:
+            await connection.close()
+        assert kept == "kept"
+    finally:
+        stderr = await _stop(restarted)
+    assert restarted.returncode == 0, stderr.decode()
+    assert f"PostgreSQL (pid {orphan_pid}) from an earlier run is still running" in stderr.decode()
+    assert _data_folder_state(data_dir) == (False, True)
