@@ -87,9 +87,13 @@ def _command_checkout_url(arguments: argparse.Namespace) -> int:
 
 
 def _command_demo(arguments: argparse.Namespace) -> int:
+    from moqui_bridge.database.postgres_server import PostgresServerError
     from service.demo import run_demo
 
-    asyncio.run(run_demo(port=arguments.port, data_dir=Path(arguments.data_dir)))
+    try:
+        asyncio.run(run_demo(port=arguments.port, data_dir=Path(arguments.data_dir)))
+    except PostgresServerError as error:
+        raise ConfigError(str(error)) from None
     return 0
 
 
