@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from service.config import ConfigError, Settings, load_settings
+from service.logging_setup import configure_logging, configured_secrets
 
 log = logging.getLogger("moqui_stripe")
 
@@ -32,10 +33,12 @@ def _load(arguments: argparse.Namespace, overrides: dict[str, Any] | None = None
 
 
 def _command_serve(arguments: argparse.Namespace) -> int:
-    from service.server import serve
+    from service.server import ensure_api_key, serve
 
     settings = _load(arguments, _serve_overrides(arguments))
-    logging.getLogger().setLevel(settings.log_level)
+    # The generated key too, before logging is set up with the secrets to remove.
+    settings = ensure_api_key(settings, settings.database.data_dir.parent)
+    configure_logging(settings.log_level, configured_secrets(settings))
     asyncio.run(serve(settings))
     return 0
 
@@ -143,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; configuration problems end with one clear line and status 2."""
     arguments = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.INFO)
     try:
         result: int = arguments.handler(arguments)
         return result
