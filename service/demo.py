@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -28,6 +28,7 @@ from moqui_bridge.database.postgres_server import PostgresServer
 from moqui_bridge.entity.data_loader import load_files
 from service.app import APP_STATE, create_app
 from service.config import ConfigError, Settings, load_settings
+from service.http_limits import apply_http_limits, runner_options
 from service.saas_example import DEMO_DATA_FILES
 from service.saas_example.app import SAAS_PREFIX, mount_saas_example
 from service.webhooks import WEBHOOK_PATH
@@ -116,8 +117,8 @@ def _loopback_socket(port: int) -> socket.socket:
 
 
 @asynccontextmanager
-async def _serve(app: web.Application, sock: socket.socket) -> AsyncIterator[None]:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+async def _serve(app: web.Application, sock: socket.socket, **options: Any) -> AsyncIterator[None]:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **options)
     await runner.setup()
     try:
         await web.SockSite(runner, sock).start()
@@ -170,7 +171,8 @@ async def demo_stack(
             webhook_secret=webhook_secret,
         )
         app = build_demo_app(settings, database_dsn)
-        await stack.enter_async_context(_serve(app, service_socket))
+        apply_http_limits(app, settings.server)
+        await stack.enter_async_context(_serve(app, service_socket, **runner_options(settings.server)))
         await load_files(app[APP_STATE].require_runtime().entity, DEMO_DATA_FILES)
         yield DemoStack(public_url, emulator_url, api_key, link_secret, webhook_secret, app)
 

@@ -213,3 +213,77 @@ async def test_serve_killed_with_sigkill_starts_again_in_the_same_folder_with_it
     assert restarted.returncode == 0, stderr.decode()
     assert f"PostgreSQL (pid {orphan_pid}) from an earlier run is still running" in stderr.decode()
     assert _data_folder_state(data_dir) == (False, True)
+
+
+@pytest.fixture
+async def served_strict() -> AsyncIterator[tuple[str, Path, asyncio.subprocess.Process]]:
+    """`serve` with one-second head and body timeouts, so slow clients are cut off quickly."""
+    scratch = _scratch_folder()
+    port = _free_port()
+    environment = _serve_environment(
+        scratch,
+        MOQUI_STRIPE_SERVER_REQUEST_HEAD_TIMEOUT_SECONDS="1",
+        MOQUI_STRIPE_SERVER_REQUEST_BODY_TIMEOUT_SECONDS="1",
+    )
+    process = await _start_serve(port, environment)
+    try:
+        yield f"http://127.0.0.1:{port}", scratch, process
+    finally:
+        await _stop(process)
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
+async def _trickle_until_closed(port: int, head: bytes, trickle: bytes, limit_seconds: float) -> float:
+    """Send `head` at once, then `trickle` one byte every 0.1 s; the seconds until the server closed the connection."""
+    loop = asyncio.get_running_loop()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = loop.time()
+    try:
+        writer.write(head)
+        for byte in trickle:
+            if loop.time() - started > limit_seconds:
+                raise AssertionError(f"the server still held the connection after {limit_seconds} s")
+            try:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                answer = await asyncio.wait_for(reader.read(1024), timeout=0.1)
+            except TimeoutError:
+                continue  # nothing yet: the server is still waiting for us
+            except ConnectionError:
+                return loop.time() - started
+            if not answer or answer.startswith(b"HTTP/1.1 408"):
+                return loop.time() - started
+            raise AssertionError(f"unexpected answer {answer[:80]!r}")
+        raise AssertionError("ran out of bytes to trickle")
+    finally:
+        writer.close()
+
+
+async def test_slow_headers_and_slow_bodies_are_cut_off_while_health_answers(
+    served_strict: tuple[str, Path, asyncio.subprocess.Process],
+) -> None:
+    url, scratch, process = served_strict
+    await _wait_healthy(f"{url}/health", process)
+    port = int(url.rsplit(":", 1)[1])
+    api_key = (await asyncio.to_thread((scratch / "api-key").read_text)).strip()
+
+    # Slowloris: a request head one byte at a time that never ends.
+    slow_head = asyncio.create_task(
+        _trickle_until_closed(port, b"", b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 500, 8)
+    )
+    # A complete head, then a JSON-RPC body one byte at a time (it promises 400 bytes).
+    head = (
+        f"POST /rpc/json HTTP/1.1\r\nHost: x\r\napi_key: {api_key}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 400\r\n\r\n"
+    ).encode()
+    slow_body = asyncio.create_task(_trickle_until_closed(port, head, b" " * 400, 8))
+
+    async with aiohttp.ClientSession() as session:
+        # Meanwhile everyone else is served.
+        while not (slow_head.done() and slow_body.done()):
+            async with session.get(f"{url}/health") as response:
+                assert response.status == 200
+            await asyncio.sleep(0.2)
+    head_seconds, body_seconds = await slow_head, await slow_body
+    # Cut off at the configured second (give or take the event loop's timer granularity), not held for ever.
+    assert 0.9 <= head_seconds < 4 and 0.9 <= body_seconds < 4, (head_seconds, body_seconds)
