@@ -19,6 +19,7 @@ from service.app import create_app
 from service.config import ConfigError, Settings
 from service.database_setup import SchemaError
 from service.http_limits import apply_http_limits, runner_options
+from service.maintenance import install_background_jobs
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ async def serve(settings: Settings) -> None:
     try:
         async with database_for(settings) as dsn:
             app = create_app(settings, dsn)
+            install_background_jobs(app)
             apply_http_limits(app, settings.server)
             runner = web.AppRunner(app, access_log=None, **runner_options(settings.server))
             await runner.setup()

@@ -24,6 +24,7 @@ from service.app import APP_STATE, create_app
 from service.config import load_settings
 from service.context import ServiceContext
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateway
+from service.webhooks.rejections import WEBHOOK_REJECTION
 from stripe_emulator.control import DeliveryInfo, EmulatorControl, WebhookEndpointInfo
 
 CONFIG_ID = "StripeGateway"
@@ -157,6 +158,10 @@ class WebhookWorld:
         """stripe.StripeWebhookEvent rows, oldest first."""
         return await self.entity.find(EVENT, conditions, order_by=["webhookEventId"])
 
+    async def rejection_rows(self) -> list[dict[str, Any]]:
+        """stripe.StripeWebhookRejection rows: the counters of refused deliveries."""
+        return await self.entity.find(WEBHOOK_REJECTION, {}, order_by=["rejectionReasonId"])
+
     async def refund_payments(self, payment_id: str) -> list[dict[str, Any]]:
         """Mantle's refund Payments of a payment."""
         return await self.entity.find(PAYMENT, {"refundForPaymentId": payment_id}, order_by=["paymentId"])
@@ -197,7 +202,8 @@ async def world(
     try:
         runtime = state.require_runtime()
         for config_id in (CONFIG_ID, OTHER_CONFIG_ID, NO_SECRET_CONFIG_ID):
-            await runtime.entity.create(
+            # store: standalone start-up already made the rows of the configured gateways (gateway_configs.py).
+            await runtime.entity.store(
                 names.GATEWAY_CONFIG,
                 {"paymentGatewayConfigId": config_id, "paymentGatewayTypeEnumId": "PgtStripe", **_SERVICES},
             )
