@@ -68,8 +68,8 @@ async def test_a_configured_gateway_takes_payments_on_a_fresh_database(
         # The operator's own change to the row survives the next start.
         await world.entity.update(names.GATEWAY_CONFIG, {"paymentGatewayConfigId": CONFIG_ID}, {"description": "ours"})
     async with _started(entity_database_dsn, {CONFIG_ID: gateway}, emulator_control) as world:
-        row = await world.entity.find_one(names.GATEWAY_CONFIG, {"paymentGatewayConfigId": CONFIG_ID})
-        assert row is not None and row["description"] == "ours"
+        kept = await world.entity.find_one(names.GATEWAY_CONFIG, {"paymentGatewayConfigId": CONFIG_ID})
+        assert kept is not None and kept["description"] == "ours"
 
 
 async def test_no_configured_gateway_is_one_warning(
