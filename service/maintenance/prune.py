@@ -20,7 +20,7 @@ from typing import Final
 from moqui_bridge.entity import EntityFacade
 from service.config import RetentionSettings
 
-__all__ = ["BATCH_SIZE", "PRUNED_TABLES", "PruneRule", "prune_expired_records"]
+__all__ = ["BATCH_SIZE", "PruneRule", "prune_expired_records"]
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,6 @@ def _rules(retention: RetentionSettings) -> tuple[PruneRule, ...]:
         PruneRule("stripe.StripeIdempotentRequest", "createdDate", retention.idempotent_request_days),
         PruneRule("stripe.StripeWebhookEvent", "receivedDate", retention.webhook_event_days),
     )
-
-
-PRUNED_TABLES: Final = tuple(rule.entity_name for rule in _rules(RetentionSettings()))
 
 
 async def _prune(entity: EntityFacade, rule: PruneRule, now: datetime) -> int:
