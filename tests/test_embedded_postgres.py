@@ -6,34 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import socket
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from moqui_bridge.database.data_folder import remove_tree
 from moqui_bridge.database.postgres_server import SERVICE_USER, PostgresServer, PostgresServerError
 
 pytestmark = pytest.mark.skipif(
     not any(Path("/usr/lib/postgresql").glob("*/bin/postgres")), reason="PostgreSQL server binaries are not installed"
 )
-
-
-@pytest.fixture
-def scratch() -> Iterator[Path]:
-    """A folder the postgres user can reach (0755 under /tmp), removed afterwards with any relocated data."""
-    folder = Path(tempfile.mkdtemp(prefix="moqui-stripe-embedded-"))
-    folder.chmod(0o755)
-    try:
-        yield folder
-    finally:
-        for child in folder.iterdir():
-            remove_tree(child) if child.is_symlink() or child.is_dir() else child.unlink()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _count_rows(server: PostgresServer) -> int:
@@ -49,9 +32,9 @@ async def _count_rows(server: PostgresServer) -> int:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the postgres user only takes over as root")
 async def test_as_root_a_private_folder_works_and_says_where_the_data_is(
-    scratch: Path, caplog: pytest.LogCaptureFixture
+    scratch_folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    private = scratch / "private"
+    private = scratch_folder / "private"
     private.mkdir(mode=0o700)  # like /root: the postgres user may not enter it
     requested = private / "project" / ".moqui-stripe" / "postgres"
     caplog.set_level(logging.INFO, logger="moqui_bridge.database.postgres_server")
@@ -79,16 +62,16 @@ async def test_as_root_a_private_folder_works_and_says_where_the_data_is(
     assert not any("keeps its data in" in record.getMessage() for record in caplog.records)
 
 
-async def test_a_second_process_on_one_data_folder_is_refused_in_one_line(scratch: Path) -> None:
-    async with PostgresServer(scratch / "postgres", fsync=False, keep_data=False):
+async def test_a_second_process_on_one_data_folder_is_refused_in_one_line(scratch_folder: Path) -> None:
+    async with PostgresServer(scratch_folder / "postgres", fsync=False, keep_data=False):
         with pytest.raises(PostgresServerError) as refused:
-            await PostgresServer(scratch / "postgres", fsync=False).start()
+            await PostgresServer(scratch_folder / "postgres", fsync=False).start()
     message = str(refused.value)
-    assert "\n" not in message and f"pid {os.getpid()}" in message and str(scratch / "postgres") in message
+    assert "\n" not in message and f"pid {os.getpid()}" in message and str(scratch_folder / "postgres") in message
 
 
-async def test_a_stale_pid_file_whose_pid_is_another_process_does_not_stop_the_start(scratch: Path) -> None:
-    data_dir = scratch / "postgres"
+async def test_a_stale_pid_file_whose_pid_is_another_process_does_not_stop_the_start(scratch_folder: Path) -> None:
+    data_dir = scratch_folder / "postgres"
     server = PostgresServer(data_dir, fsync=False)
     await server.start()
     await server.stop()
@@ -103,12 +86,12 @@ async def test_a_stale_pid_file_whose_pid_is_another_process_does_not_stop_the_s
         await restarted.stop()
 
 
-async def test_a_failed_start_says_why_in_one_line(scratch: Path) -> None:
+async def test_a_failed_start_says_why_in_one_line(scratch_folder: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        server = PostgresServer(scratch / "postgres", port=port, fsync=False, keep_data=False)
+        server = PostgresServer(scratch_folder / "postgres", port=port, fsync=False, keep_data=False)
         with pytest.raises(PostgresServerError) as failed:
             await server.start()
     message = str(failed.value)

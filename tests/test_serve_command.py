@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -45,12 +43,6 @@ async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> dict[s
                 pass
             await asyncio.sleep(0.1)
     raise AssertionError("serve did not become healthy within 60 s")
-
-
-def _scratch_folder() -> Path:
-    scratch = Path(tempfile.mkdtemp(prefix="moqui-stripe-serve-"))
-    scratch.chmod(0o755)  # the embedded PostgreSQL runs as the postgres user and must reach its data folder
-    return scratch
 
 
 def _generated_key(key_file: Path) -> tuple[int, str]:
@@ -94,16 +86,14 @@ async def _stop(process: asyncio.subprocess.Process) -> bytes:
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[str, Path, asyncio.subprocess.Process]]:
+async def served(scratch_folder: Path) -> AsyncIterator[tuple[str, Path, asyncio.subprocess.Process]]:
     """`moqui-stripe serve` in a scratch folder (its data folder inside), stopped with SIGTERM afterwards."""
-    scratch = _scratch_folder()
     port = _free_port()
-    process = await _start_serve(port, _serve_environment(scratch))
+    process = await _start_serve(port, _serve_environment(scratch_folder))
     try:
-        yield f"http://127.0.0.1:{port}", scratch, process
+        yield f"http://127.0.0.1:{port}", scratch_folder, process
     finally:
         await _stop(process)
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
 
 
 async def test_serve_answers_health_and_json_rpc_with_no_setup(
@@ -217,21 +207,19 @@ async def test_serve_killed_with_sigkill_starts_again_in_the_same_folder_with_it
 
 
 @pytest.fixture
-async def served_strict() -> AsyncIterator[tuple[str, Path, asyncio.subprocess.Process]]:
+async def served_strict(scratch_folder: Path) -> AsyncIterator[tuple[str, Path, asyncio.subprocess.Process]]:
     """`serve` with one-second head and body timeouts, so slow clients are cut off quickly."""
-    scratch = _scratch_folder()
     port = _free_port()
     environment = _serve_environment(
-        scratch,
+        scratch_folder,
         MOQUI_STRIPE_SERVER_REQUEST_HEAD_TIMEOUT_SECONDS="1",
         MOQUI_STRIPE_SERVER_REQUEST_BODY_TIMEOUT_SECONDS="1",
     )
     process = await _start_serve(port, environment)
     try:
-        yield f"http://127.0.0.1:{port}", scratch, process
+        yield f"http://127.0.0.1:{port}", scratch_folder, process
     finally:
         await _stop(process)
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
 
 
 async def _trickle_until_closed(port: int, head: bytes, trickle: bytes, limit_seconds: float) -> float:
