@@ -276,3 +276,57 @@ async def test_slow_headers_and_slow_bodies_are_cut_off_while_health_answers(
     head_seconds, body_seconds = await slow_head, await slow_body
     # Cut off at the configured second (give or take the event loop's timer granularity), not held for ever.
     assert 0.9 <= head_seconds < 4 and 0.9 <= body_seconds < 4, (head_seconds, body_seconds)
+
+
+async def test_a_second_serve_on_the_same_data_folder_is_refused_in_one_line(
+    served: tuple[str, Path, asyncio.subprocess.Process],
+) -> None:
+    url, scratch, process = served
+    await _wait_healthy(f"{url}/health", process)
+    second = await _start_serve(_free_port(), _serve_environment(scratch))
+    _, stderr = await asyncio.wait_for(second.communicate(), timeout=60)
+    assert second.returncode == 2
+    last_line = stderr.decode().strip().splitlines()[-1]
+    assert last_line.startswith("moqui-stripe: PostgreSQL data folder") and f"pid {process.pid}" in last_line
+    # The first one was not disturbed.
+    assert (await _wait_healthy(f"{url}/health", process))["database"] == "up"
+
+
+async def _line_containing(process: asyncio.subprocess.Process, text: str, seconds: float) -> str:
+    """Read `process`'s standard error until a line contains `text`."""
+    assert process.stderr is not None
+    async with asyncio.timeout(seconds):
+        while True:
+            line = (await process.stderr.readline()).decode()
+            if not line:
+                raise AssertionError(f"standard error ended before {text!r}")
+            if text in line:
+                return line
+
+
+async def test_background_jobs_run_on_one_of_two_serves_sharing_a_database_and_survive_its_kill(
+    scratch_folder: Path, database_dsn: str
+) -> None:
+    leads = "background jobs: this process leads"
+    first_port, second_port = _free_port(), _free_port()
+    first = await _start_serve(first_port, _serve_environment(scratch_folder / "first"), "--database-url", database_dsn)
+    second: asyncio.subprocess.Process | None = None
+    try:
+        await _line_containing(first, leads, 60)
+        # Started once the schema exists, so the two do not create the same tables at the same moment.
+        second = await _start_serve(
+            second_port, _serve_environment(scratch_folder / "second"), "--database-url", database_dsn
+        )
+        await _wait_healthy(f"http://127.0.0.1:{second_port}/health", second)
+        await asyncio.sleep(6)  # more than one retry period: the second keeps trying and must not lead
+        assert second.stderr is not None
+        with pytest.raises(TimeoutError):
+            await _line_containing(second, leads, 0.5)
+
+        first.kill()  # SIGKILL: its lock connection closes with it, and the second takes over
+        await first.wait()
+        await _line_containing(second, leads, 30)
+    finally:
+        await _stop(first)
+        if second is not None:
+            await _stop(second)
