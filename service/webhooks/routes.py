@@ -20,7 +20,7 @@ from aiohttp import web
 from moqui_bridge.mantle.side import MantleSide
 from service.webhooks.context import WebhookContext
 from service.webhooks.processing import process_event
-from service.webhooks.rejections import NOT_AN_EVENT, record_rejection
+from service.webhooks.rejections import NOT_AN_EVENT, RejectionCounters
 from service.webhooks.signature import SIGNATURE_HEADER, SignatureError, verify_signature
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ MantleSideFor = Callable[["Runtime"], MantleSide]
 class _Endpoint:
     state: AppState
     mantle_side: MantleSideFor
+    rejections: RejectionCounters
 
 
 _ENDPOINT: Final = web.AppKey("moqui_stripe_webhook_endpoint", _Endpoint)
@@ -50,8 +51,15 @@ def add_webhook_routes(app: web.Application, state: AppState, mantle_side: Mantl
     `mantle_side` gives the Mantle side of the running app (`service.app` passes the runtime's: the local rules
     standalone, Moqui's REST API with a shared database).
     """
-    app[_ENDPOINT] = _Endpoint(state, mantle_side)
+    rejections = RejectionCounters(lambda: state.runtime.entity if state.runtime is not None else None)
+    app[_ENDPOINT] = _Endpoint(state, mantle_side, rejections)
     app.router.add_post(WEBHOOK_PATH, _receive)
+
+    async def write_rejection_counts(_: web.Application) -> None:
+        await rejections.close()
+
+    # on_shutdown: before the cleanup contexts close the pool.
+    app.on_shutdown.append(write_rejection_counts)
 
 
 def _answer(status: int, body: dict[str, Any]) -> web.Response:
@@ -78,12 +86,12 @@ async def _receive(request: web.Request) -> web.Response:
             gateway_settings.webhook_tolerance_seconds,
         )
     except SignatureError as error:
-        await record_rejection(runtime.entity, config_id, error.reason_id, error.reason, payload, request.remote)
+        endpoint.rejections.record(config_id, error.reason_id, error.reason, payload, request.remote)
         return _answer(400, {"error": "signature verification failed"})
     event = _event(payload)
     if event is None:
         reason = "signed body is not a Stripe event"
-        await record_rejection(runtime.entity, config_id, NOT_AN_EVENT, reason, payload, request.remote)
+        endpoint.rejections.record(config_id, NOT_AN_EVENT, reason, payload, request.remote)
         return _answer(400, {"error": "not a Stripe event"})
     context = WebhookContext(
         entity=runtime.entity,

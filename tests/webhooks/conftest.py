@@ -7,6 +7,7 @@ the pending events when (and in the order) it wants, so nothing depends on timin
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -158,9 +159,16 @@ class WebhookWorld:
         """stripe.StripeWebhookEvent rows, oldest first."""
         return await self.entity.find(EVENT, conditions, order_by=["webhookEventId"])
 
-    async def rejection_rows(self) -> list[dict[str, Any]]:
-        """stripe.StripeWebhookRejection rows: the counters of refused deliveries."""
-        return await self.entity.find(WEBHOOK_REJECTION, {}, order_by=["rejectionReasonId"])
+    async def rejection_rows(self, total: int) -> list[dict[str, Any]]:
+        """stripe.StripeWebhookRejection rows (the counters of refused deliveries) once they count `total` in all:
+        counts are written within a second of the rejections (rejections.py), so this waits up to 10 s."""
+        rows: list[dict[str, Any]] = []
+        for _ in range(100):
+            rows = await self.entity.find(WEBHOOK_REJECTION, {}, order_by=["rejectionReasonId"])
+            if sum(row["rejectedCount"] for row in rows) >= total:
+                return rows
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"rejection counts did not reach {total}: {rows}")
 
     async def refund_payments(self, payment_id: str) -> list[dict[str, Any]]:
         """Mantle's refund Payments of a payment."""
