@@ -14,9 +14,12 @@ import pytest
 
 from moqui_bridge.database.postgres_server import SERVICE_USER, PostgresServer, PostgresServerError
 
-pytestmark = pytest.mark.skipif(
-    not any(Path("/usr/lib/postgresql").glob("*/bin/postgres")), reason="PostgreSQL server binaries are not installed"
-)
+_NO_POSTGRES = "PostgreSQL server binaries are not installed"
+pytestmark = [
+    pytest.mark.expected_skip(_NO_POSTGRES),
+    pytest.mark.skipif(not any(Path("/usr/lib/postgresql").glob("*/bin/postgres")), reason=_NO_POSTGRES),
+]
+_NOT_ROOT = "the postgres user only takes over as root"
 
 
 async def _count_rows(server: PostgresServer) -> int:
@@ -30,7 +33,8 @@ async def _count_rows(server: PostgresServer) -> int:
         await connection.close()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the postgres user only takes over as root")
+@pytest.mark.expected_skip(_NOT_ROOT)
+@pytest.mark.skipif(os.geteuid() != 0, reason=_NOT_ROOT)
 async def test_as_root_a_private_folder_works_and_says_where_the_data_is(
     scratch_folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
