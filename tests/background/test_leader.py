@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import asyncpg
 import pytest
 
 from service.background import BackgroundJobs
+from tests.fixtures.postgres import fetch_value
 
 RETRY = 0.2
 
@@ -65,13 +65,10 @@ async def test_a_lost_lock_connection_is_noticed_and_leadership_taken_again(data
     async with _instances(database_dsn, 1, runs) as (jobs,):
         await _until(lambda: jobs.is_leader and len(runs) >= 2)
         # The database drops the leader's connection (a restart, a network cut): the lock is gone with it.
-        admin = await asyncpg.connect(database_dsn)
-        try:
-            terminated = await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            )
-        finally:
-            await admin.close()
+        terminated = await fetch_value(
+            database_dsn,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+        )
         assert terminated == 1
         await _until(lambda: not jobs.is_leader)
         runs.clear()

@@ -6,10 +6,10 @@ import asyncio
 import json
 import time
 
-import asyncpg
 from aiohttp import ClientResponse
 
 from stripe_emulator.webhooks import sign_payload
+from tests.fixtures.postgres import fetch_value
 from tests.webhooks.conftest import (
     NO_SECRET_CONFIG_ID,
     OTHER_CONFIG_ID,
@@ -155,11 +155,8 @@ async def test_rejection_counts_pending_at_shutdown_are_written(world: WebhookWo
         assert (await _post(world, "{}", None)).status == 400
     await world.client.close()  # at once: the counts are still pending, and shutdown writes them
 
-    connection = await asyncpg.connect(entity_database_dsn)
-    try:
-        counted = await connection.fetchval(
-            "SELECT REJECTED_COUNT FROM STRIPE_WEBHOOK_REJECTION WHERE REJECTION_REASON_ID = 'SwrNoSignature'"
-        )
-    finally:
-        await connection.close()
+    counted = await fetch_value(
+        entity_database_dsn,
+        "SELECT REJECTED_COUNT FROM STRIPE_WEBHOOK_REJECTION WHERE REJECTION_REASON_ID = 'SwrNoSignature'",
+    )
     assert counted == 3
