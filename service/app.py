@@ -24,6 +24,7 @@ from moqui_bridge.web.auth import Authenticator, Principal
 from moqui_bridge.web.json_rpc import add_json_rpc_route
 from moqui_bridge.web.rest import add_rest_routes
 from service.checkout.pages import CheckoutServices, add_checkout_routes
+from service.clock import SYSTEM_CLOCK, Clock
 from service.config import Settings
 from service.context import IDEMPOTENCY_KEY_HEADER, ServiceContext
 from service.database_setup import load_entity_registry, prepare_database
@@ -62,6 +63,7 @@ class AppState:
     authenticator: Authenticator
     metrics: Metrics
     database_dsn: str
+    clock: Clock = SYSTEM_CLOCK
     runtime: Runtime | None = field(default=None)
 
     def require_runtime(self) -> Runtime:
@@ -124,12 +126,13 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(text=request.app[APP_STATE].metrics.render(), content_type="text/plain")
 
 
-def create_app(settings: Settings, database_dsn: str) -> web.Application:
-    """The whole service as one aiohttp application, connecting to `database_dsn` on startup."""
+def create_app(settings: Settings, database_dsn: str, *, clock: Clock = SYSTEM_CLOCK) -> web.Application:
+    """The whole service as one aiohttp application, connecting to `database_dsn` on startup; `clock` is what the
+    journal and the reconciler read as now (tests pass one they move)."""
     metrics = Metrics()
     registry: ServiceRegistry[ServiceContext] = ServiceRegistry()
     register_services(registry)
-    state = AppState(settings, registry, build_authenticator(settings), metrics, database_dsn)
+    state = AppState(settings, registry, build_authenticator(settings), metrics, database_dsn, clock)
 
     # Inside the metrics middleware, so replays and refusals are counted like any other answer.
     idempotency = idempotent_requests_middleware(
@@ -186,6 +189,7 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
                     settings=settings,
                     services=state.registry,
                     installation_id=installation_id,
+                    clock=state.clock,
                 )
                 moqui_client = _remote_moqui_client(settings)
                 mantle: MantleSide = (
