@@ -6,9 +6,11 @@ would (attempt.settle_attempt): replayed with its key within the safe age, read 
 again once Stripe may have forgotten the key. It runs as the background job `reconcile-in-doubt` on the one leading
 instance (service/maintenance) and as `moqui-stripe reconcile` (one pass, a report).
 
-Outcomes are passed on: the row is completed with the answer, which the caller's next request of that attempt gets
-(`replayed: "Y"`: how a Moqui client learns it); for the standalone client the answer is also recorded at once as
-its PaymentGatewayResponse (standalone_client.record_settled_answer). Checkout rows are left to the shopper's page.
+Outcomes are passed on through the journal: the row is completed with the answer, which the caller's next request of
+that attempt gets (`replayed: "Y"`), for a Moqui client and for the standalone Mantle rules alike. A PGR is not
+written here on the caller's behalf: Mantle's rule that retries the attempt records it with everything else it does
+(a refund's Payment, the status), and a PGR alone would make that retry count one more attempt and act again.
+Checkout rows are left to the shopper's page.
 """
 
 from __future__ import annotations
@@ -19,14 +21,13 @@ from datetime import timedelta
 from typing import Any, Final
 
 from moqui_bridge.service import ServiceError
-from service.context import STANDALONE_CLIENT, ServiceContext
+from service.context import ServiceContext
 from service.metrics import Metrics
 from service.payment_services.attempt import settle_attempt
 from service.payment_services.gateway_call import GatewayCall
 from service.payment_services.journal import GATEWAY_OPERATION, UNRESOLVED, Attempt, find_attempt
 from service.payment_services.lost_writes import READABLE_WRITES
 from service.payment_services.payment_lease import payment_lease
-from service.payment_services.standalone_client import record_settled_answer
 from service.stripe_gateway.deadline import Deadline
 
 __all__ = ["RECONCILED_METRIC", "ReconcileReport", "reconcile_in_doubt"]
@@ -60,12 +61,15 @@ async def reconcile_in_doubt(context: ServiceContext, metrics: Metrics | None = 
     settings = context.settings.reconciler
     old_enough = context.clock.now() - timedelta(seconds=settings.min_age_seconds)
     rows = await context.entity.find(
-        GATEWAY_OPERATION, {"operationStatusId": list(UNRESOLVED)}, order_by=["startedDate"], limit=BATCH_SIZE
+        GATEWAY_OPERATION,
+        {"operationStatusId": list(UNRESOLVED), "stripeCall": sorted(READABLE_WRITES)},
+        order_by=["startedDate"],
+        limit=BATCH_SIZE,
     )
     report = ReconcileReport()
     for row in rows:
-        if row["startedDate"] > old_enough or row["stripeCall"] not in READABLE_WRITES:
-            continue
+        if row["startedDate"] > old_enough:
+            break  # oldest first: the rest are younger still
         report.examined += 1
         outcome = await _settle_row(context, row)
         setattr(report, outcome, getattr(report, outcome) + 1)
@@ -119,6 +123,4 @@ async def _settle_row(context: ServiceContext, row: dict[str, Any]) -> str:
     if answer["paymentGatewayResponse"].get("resultError") == "Y":
         return "unknown"
     log.info("reconciler: %s was done at Stripe; its answer is recorded", identity.describe())
-    if identity.client_name == STANDALONE_CLIENT:
-        await record_settled_answer(context, identity.payment_id, identity.operation, identity.attempt_num, answer)
     return "done"

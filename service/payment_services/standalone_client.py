@@ -23,7 +23,7 @@ from service.payment_services import registration as gateway_api
 from service.payment_services.intent_link import current_intent_id
 from service.stripe_gateway.idempotency import GatewayOperation
 
-__all__ = ["STANDALONE_SERVICE_NAMES", "record_settled_answer", "register_standalone_client"]
+__all__ = ["STANDALONE_SERVICE_NAMES", "register_standalone_client"]
 
 _PREFIX: Final = "stripe.StripePaymentServices."
 AUTHORIZE: Final = _PREFIX + "authorize#Payment"
@@ -145,20 +145,6 @@ async def _record(
     fields["paymentMethodId"] = payment.get("paymentMethodId")
     created = await context.entity.create(names.GATEWAY_RESPONSE, fields, connection=connection)
     return str(created["paymentGatewayResponseId"])
-
-
-async def record_settled_answer(
-    context: ServiceContext, payment_id: str, operation: GatewayOperation, attempt_num: int, answer: dict[str, Any]
-) -> str | None:
-    """Record, as this client records a gateway answer, the answer the reconciler found for an in-doubt attempt of
-    the standalone client; the PGR's id, or None when the Payment is not here or the attempt already has its PGR
-    (the definitive PGRs of its kind no longer number `attempt_num`: the caller's own retry recorded it)."""
-    if operation not in _COUNTED:
-        return None
-    payment = await context.entity.find_one(names.PAYMENT, {"paymentId": payment_id})
-    if payment is None or await _attempt_num(context, payment_id, operation) != attempt_num:
-        return None
-    return await _record(context, payment, answer, None)
 
 
 async def _authorize(parameters: AuthorizeIn, context: ServiceContext, operation: GatewayOperation) -> ResponseOut:
