@@ -141,6 +141,11 @@ class ServiceRegistry(Generic[ContextT]):
 
         return register
 
+    @property
+    def column_limits(self) -> ColumnLimits | None:
+        """The column limits in-parameters are checked against (None: not checked)."""
+        return self._column_limits
+
     def add(self, definition: ServiceDefinition[ContextT]) -> None:
         """Register a ready-made definition; names must be Moqui service names and unique."""
         if not _SERVICE_NAME.fullmatch(definition.name):
