@@ -312,5 +312,6 @@ def add_rest_routes(
 
     # Before the catch-all, which would take "openapi.json" for a root's name.
     app.router.add_get(REST_PREFIX + OPENAPI_PATH, openapi)
-    app.router.add_route("*", REST_PREFIX + "/{path:.*}", dispatcher.handle)
+    # Any character, newlines included (`.` would leave a path with %0A to aiohttp's plain-text 404).
+    app.router.add_route("*", REST_PREFIX + "/{path:[\\s\\S]*}", dispatcher.handle)
     app.router.add_route("*", REST_PREFIX, dispatcher.handle)
