@@ -37,42 +37,39 @@ AUDIT_TABLES = frozenset({"stripe_webhook_event"})
 AUDIT_SEQUENCES = ("stripe.StripeWebhookEvent",)
 
 
-async def table_fingerprints(dsn: str, *, ignore: frozenset[str] = frozenset()) -> dict[str, str]:
+async def table_fingerprints(
+    connection: asyncpg.Connection[Any], *, ignore: frozenset[str] = frozenset()
+) -> dict[str, str]:
     """An md5 of every table's rows (in a stable order), by table name: equal fingerprints, unchanged tables.
 
     Tables in `ignore` are left out, and so are their id banks in SEQUENCE_VALUE_ITEM."""
-    connection = await asyncpg.connect(dsn)
-    try:
-        tables = [
-            row["tablename"]
-            for row in await connection.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
-            )
-            if row["tablename"] not in ignore
-        ]
-        skipped_banks = ", ".join(f"'{name}'" for name in AUDIT_SEQUENCES) if ignore else "''"
-        query = " UNION ALL ".join(
-            f"SELECT '{name}' AS name, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS digest "
-            f'FROM "{name}" t'
-            + (f" WHERE t.seq_name NOT IN ({skipped_banks})" if name == "sequence_value_item" else "")
-            for name in tables
+    tables = [
+        row["tablename"]
+        for row in await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
         )
-        return {row["name"]: row["digest"] for row in await connection.fetch(query)}
-    finally:
-        await connection.close()
+        if row["tablename"] not in ignore
+    ]
+    skipped_banks = ", ".join(f"'{name}'" for name in AUDIT_SEQUENCES) if ignore else "''"
+    query = " UNION ALL ".join(
+        f"SELECT '{name}' AS name, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS digest "
+        f'FROM "{name}" t' + (f" WHERE t.seq_name NOT IN ({skipped_banks})" if name == "sequence_value_item" else "")
+        for name in tables
+    )
+    return {row["name"]: row["digest"] for row in await connection.fetch(query)}
 
 
 @dataclass
 class HostileWorld:
-    """The standalone world, the raw client, and the database's DSN for fingerprints."""
+    """The standalone world, the raw client, and a database session of its own for fingerprints."""
 
     world: StandaloneWorld
     client: Client
-    dsn: str
+    observer: asyncpg.Connection[Any]
 
     async def fingerprints(self) -> dict[str, str]:
         """Every table's fingerprint except the webhook audit rows."""
-        return await table_fingerprints(self.dsn, ignore=AUDIT_TABLES)
+        return await table_fingerprints(self.observer, ignore=AUDIT_TABLES)
 
     async def raw(
         self, method: str, path: str, body: bytes | str | None = None, *, api_key: bool = True, **headers: str
@@ -112,10 +109,12 @@ async def hostile(
     client: Client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     observer = StripeGateway("hostile-observer", StripeAccountSettings(SECRET_KEY, api_base=stripe_emulator_url))
+    database_observer = await asyncpg.connect(entity_database_dsn)
     try:
         await install_gateway_configs(app[APP_STATE].require_runtime().entity)
         world = StandaloneWorld(Integrator(client), app, emulator_control, observer.client)
-        yield HostileWorld(world, client, entity_database_dsn)
+        yield HostileWorld(world, client, database_observer)
     finally:
+        await database_observer.close()
         await observer.close()
         await client.close()

@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.core.result import Ok
 
 from service.app import APP_STATE
 from tests.hostile_input.conftest import HostileWorld
@@ -32,7 +33,7 @@ from tests.standalone.conftest import API_KEY, CONFIG_ID
 T = TypeVar("T")
 
 _SETTINGS = settings(
-    max_examples=60,
+    max_examples=250,
     deadline=None,
     derandomize=True,
     database=None,
@@ -68,7 +69,8 @@ def _write(value: Any) -> str:
 
 
 _ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=()), max_size=60)
-_URL_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=50)
+# Paths and query strings are UTF-8: any character but a surrogate.
+_URL_TEXT = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=50)
 _SCALARS = st.one_of(
     st.none(),
     st.booleans(),
@@ -83,9 +85,7 @@ _SCALARS = st.one_of(
 def _json_values() -> st.SearchStrategy[Any]:
     return st.recursive(
         _SCALARS,
-        lambda children: st.one_of(
-            st.lists(children, max_size=4), st.dictionaries(_ANY_TEXT, children, max_size=4)
-        ),
+        lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(_ANY_TEXT, children, max_size=4)),
         max_leaves=12,
     )
 
@@ -209,6 +209,8 @@ async def test_generated_json_and_query_strings_to_every_route(hostile: HostileW
         method = draw(st.sampled_from(["GET", "POST", "POST", "PUT", "DELETE"]))
         body = None if method == "GET" else _write(draw(bodies))
         url = path + ("?" + urlencode(query) if query else "")
+        # aiohttp's HTTP parser refuses a request line over 8190 bytes itself (a plain 400, before any route).
+        assume(len(url) < 8000)
         return method, url, body, draw(st.booleans())
 
     def traffic(loop: asyncio.AbstractEventLoop) -> None:
@@ -238,16 +240,17 @@ async def test_schemathesis_from_the_openapi_description(hostile: HostileWorld) 
     assert status == 200
     schema = schemathesis.openapi.from_dict(document)
     base_url = str(hostile.client.make_url("/rest/s1"))
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == len(
-        [op for methods in document["paths"].values() for op in methods.values()]
-    )
+    operations = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
+        operations.append(result.ok())
+    assert len(operations) == len([op for methods in document["paths"].values() for op in methods.values()])
 
     def traffic(loop: asyncio.AbstractEventLoop) -> None:
         for operation in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-                @settings(_SETTINGS, max_examples=8)
+                @settings(_SETTINGS, max_examples=5)
                 @given(operation.as_strategy(generation_mode=mode))
                 def one_case(case: Any) -> None:
                     before = _on_loop(loop, hostile.fingerprints())
