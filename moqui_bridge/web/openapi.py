@@ -1,7 +1,7 @@
 """An OpenAPI 3.1 description of the service REST API, made from the same declarations the dispatcher serves.
 
-Moqui describes its own REST API from its resource tree and service definitions (`RestApi.getSwaggerMap`, served
-per root at `/rest/service.swagger/<root>`); this does the same for every root at once, in OpenAPI 3.1, served at
+Moqui describes its own REST API from its resource tree and service definitions (`RestApi.getSwaggerMap`, one
+Swagger document per root); this does the same for every root at once, in OpenAPI 3.1, served at
 `GET /rest/s1/openapi.json`: each path of each `RestApi` tree (`{id}` segments as path parameters) and each method
 routed there, with the in-parameters of its service (query parameters for GET, a JSON object body otherwise) and
 its out-parameters as the 200 answer. A route or parameter added to a `RestApi` or a service model shows up here
