@@ -194,3 +194,22 @@ async def test_a_signed_webhook_event_with_a_nul_is_a_400_and_processes_nothing(
     assert answer == {"error": "not a Stripe event"}
     assert await hostile.fingerprints() == before
     assert await world.status(payment_id) == "PmntAuthorized"
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+async def test_a_webhook_body_with_a_raw_nul_byte_is_a_400(hostile: HostileWorld, signed: bool) -> None:
+    """Raw NUL bytes (and bad UTF-8) cannot reach the audit row's text column: they become U+FFFD there."""
+    body = '{"id": "evt_1", "object": "event", "x": "\x00\xff"}'
+    signature = sign_payload(body, WEBHOOK_SECRET, int(time.time())) if signed else "t=1,v1=00"
+    # Unsigned, the body also ends in a byte that is no UTF-8; signed, it is exactly what was signed.
+    raw = body.encode("utf-8") + (b"" if signed else b"\xfe")
+    before = await hostile.fingerprints()
+    status, _, answer = await hostile.raw(
+        "POST",
+        f"/stripe/webhook/{CONFIG_ID}",
+        raw,
+        api_key=False,
+        **{"Stripe-Signature": signature},
+    )
+    assert status == 400, answer
+    assert await hostile.fingerprints() == before
