@@ -191,7 +191,11 @@ async def test_generated_json_and_query_strings_to_every_route(hostile: HostileW
                 "params": st.dictionaries(st.sampled_from(parameter_names), _json_values(), max_size=6) | _SCALARS
             },
         ),
-        _json_values(),
+        # Any JSON but an array of objects: that is a batch call, which Moqui answers with 500 at its first failing
+        # element after running the ones before it (tests/web/test_rest.py), by design.
+        _json_values().filter(
+            lambda value: not (isinstance(value, list) and value and all(isinstance(v, dict) for v in value))
+        ),
     )
     queries = st.dictionaries(
         st.sampled_from([*parameter_names, "api_key", "signature", "expires"]),
