@@ -28,6 +28,17 @@ def order_body(total: str) -> str:
     )
 
 
+async def refused_delivery(hostile: HostileWorld, body: bytes, signature: str) -> Any:
+    """POST a webhook delivery that must be refused with a 400 and change no table; the answer."""
+    before = await hostile.fingerprints()
+    status, _, answer = await hostile.raw(
+        "POST", f"/stripe/webhook/{CONFIG_ID}", body, api_key=False, **{"Stripe-Signature": signature}
+    )
+    assert status == 400, answer
+    assert await hostile.fingerprints() == before
+    return answer
+
+
 def assert_moqui_error(status: int, content_type: str, answer: Any, *, words: str = "") -> None:
     """Moqui's REST error shape with a 400."""
     assert status == 400, answer
@@ -182,17 +193,8 @@ async def test_a_signed_webhook_event_with_a_nul_is_a_400_and_processes_nothing(
     }
     payload = json.dumps(event)
     assert "\\u0000" in payload
-    before = await hostile.fingerprints()
-    status, _, answer = await hostile.raw(
-        "POST",
-        f"/stripe/webhook/{CONFIG_ID}",
-        payload,
-        api_key=False,
-        **{"Stripe-Signature": sign_payload(payload, WEBHOOK_SECRET, int(time.time()))},
-    )
-    assert status == 400, answer
+    answer = await refused_delivery(hostile, payload.encode(), sign_payload(payload, WEBHOOK_SECRET, int(time.time())))
     assert answer == {"error": "not a Stripe event"}
-    assert await hostile.fingerprints() == before
     assert await world.status(payment_id) == "PmntAuthorized"
 
 
@@ -202,14 +204,4 @@ async def test_a_webhook_body_with_a_raw_nul_byte_is_a_400(hostile: HostileWorld
     body = '{"id": "evt_1", "object": "event", "x": "\x00\xff"}'
     signature = sign_payload(body, WEBHOOK_SECRET, int(time.time())) if signed else "t=1,v1=00"
     # Unsigned, the body also ends in a byte that is no UTF-8; signed, it is exactly what was signed.
-    raw = body.encode("utf-8") + (b"" if signed else b"\xfe")
-    before = await hostile.fingerprints()
-    status, _, answer = await hostile.raw(
-        "POST",
-        f"/stripe/webhook/{CONFIG_ID}",
-        raw,
-        api_key=False,
-        **{"Stripe-Signature": signature},
-    )
-    assert status == 400, answer
-    assert await hostile.fingerprints() == before
+    await refused_delivery(hostile, body.encode("utf-8") + (b"" if signed else b"\xfe"), signature)
