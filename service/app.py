@@ -19,7 +19,7 @@ from moqui_bridge.mantle.local_side import LocalMantleSide
 from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.moqui_rest_client import MoquiRestClient
-from moqui_bridge.service import ServiceRegistry
+from moqui_bridge.service import ColumnLimits, ServiceRegistry
 from moqui_bridge.web.auth import Authenticator, Principal
 from moqui_bridge.web.json_rpc import add_json_rpc_route
 from moqui_bridge.web.rest import add_rest_routes
@@ -131,7 +131,10 @@ async def _metrics(request: web.Request) -> web.Response:
 def create_app(settings: Settings, database_dsn: str) -> web.Application:
     """The whole service as one aiohttp application, connecting to `database_dsn` on startup."""
     metrics = Metrics()
-    registry: ServiceRegistry[ServiceContext] = ServiceRegistry()
+    # Parameters named after entity fields are checked against their columns before anything runs.
+    registry: ServiceRegistry[ServiceContext] = ServiceRegistry(
+        column_limits=ColumnLimits.from_entities(load_entity_registry())
+    )
     register_services(registry, settings)
     state = AppState(settings, registry, build_authenticator(settings), metrics, database_dsn)
 
