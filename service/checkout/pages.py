@@ -39,7 +39,7 @@ from service.checkout.web_support import (
     page_headers,
     stripe_origins,
 )
-from service.context import ServiceContext
+from service.context import STANDALONE_CLIENT, ServiceContext
 from service.money import MoneyError, format_amount
 from service.payment_services.intent_link import current_intent_id
 from service.stripe_gateway.operations import StripeIntegrityError, retrieve_payment_intent
@@ -337,7 +337,7 @@ class _CheckoutPages:
         back_to_checkout = f"{CHECKOUT_PATH}?{urlencode(self._signed_query(request))}"
         entity = context.entity
         for payment in payable.checkout_payments:
-            intent_id = await current_intent_id(entity, payment)
+            intent_id = await current_intent_id(entity, STANDALONE_CLIENT, payment)
             if intent_id is None or payment.get("statusId") not in (names.PMNT_PROMISED, names.PMNT_DECLINED):
                 continue
             try:

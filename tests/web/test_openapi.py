@@ -72,7 +72,7 @@ async def test_every_route_of_the_service_is_described_and_the_document_is_valid
     assert app is not None
     state = app[APP_STATE]
     described = {operation["summary"] for methods in document["paths"].values() for operation in methods.values()}
-    for api in rest_apis(state.settings):
+    for api in rest_apis():
         assert api.service_names() <= described, api.root
     # Ids named after entity fields carry their column's length, as the dispatcher refuses longer ones.
     refund = document["paths"]["/mantle/payments/{paymentId}/gateways/refund"]["post"]
