@@ -101,11 +101,7 @@ def stripe_admissions(settings: Settings, pool: Pool) -> dict[str, StripeAdmissi
     buckets: dict[str, SharedTokenBucket] = {}
     admissions: dict[str, StripeAdmission] = {}
     for config_id, gateway in settings.gateways.items():
-        limits = StripeLimits.for_key(
-            gateway.secret_key.get_secret_value(),
-            max_in_flight=gateway.max_in_flight_requests,
-            requests_per_second=gateway.rate_limit_per_second,
-        )
+        limits = StripeLimits.of_gateway(gateway)
         bucket = buckets.setdefault(
             limits.bucket_id, SharedTokenBucket(pool, limits.bucket_id, limits.requests_per_second)
         )

@@ -3,7 +3,8 @@
 What is counted, all prefixed `moqui_stripe_`:
 - `http_requests_total{route,method,status}`, `http_request_duration_seconds{route,method}`: every request;
 - `gateway_operations_total{operation,outcome}`: each journaled Stripe call of a gateway service by outcome
-  (success, declined, error, in_doubt: no definitive answer, the next call replays the same key);
+  (success, declined, error, in_doubt: no definitive answer, the next call replays the same key; pending: 3-D
+  Secure or processing, Stripe has not decided);
 - `stripe_requests_total{gateway,operation,status}`, `stripe_request_duration_seconds{gateway,operation}`: each HTTP
   request to Stripe (retries included) and its latency; `stripe_rate_limited_total{gateway}`: Stripe's 429s;
   `stripe_admission_wait_seconds_total{gateway}`: time spent waiting for an in-flight slot or a rate-limit token;
@@ -28,6 +29,8 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.registry import REGISTRY
 
+from service.stripe_gateway.outcome import GatewayOutcome
+
 __all__ = [
     "MULTIPROCESS_DIRECTORY_VARIABLE",
     "OperationOutcome",
@@ -35,6 +38,7 @@ __all__ = [
     "mark_worker_dead",
     "metrics_middleware",
     "observe_pool",
+    "operation_outcome",
     "render",
     "use_multiprocess_directory",
 ]
@@ -138,12 +142,23 @@ def render() -> bytes:
     return generate_latest(_REGISTRY) + generate_latest(REGISTRY)
 
 
-OperationOutcome = Literal["success", "declined", "error", "in_doubt"]
+OperationOutcome = Literal["success", "declined", "error", "in_doubt", "pending"]
 
 
-def count_gateway_operation(operation: str, outcome: OperationOutcome) -> None:
+def operation_outcome(outcome: GatewayOutcome, *, definitive: bool) -> OperationOutcome:
+    """What an alert looks at: a PGR's result, or in_doubt when Stripe gave no definitive answer."""
+    if not definitive:
+        return "in_doubt"
+    if outcome.result_success:
+        return "success"
+    if outcome.result_declined:
+        return "declined"
+    return "error" if outcome.result_error else "pending"
+
+
+def count_gateway_operation(operation: str, outcome: GatewayOutcome, *, definitive: bool) -> None:
     """Count one journaled Stripe call of a gateway service (`operation`: Mantle's PaymentOperation enum id)."""
-    GATEWAY_OPERATIONS.labels(operation, outcome).inc()
+    GATEWAY_OPERATIONS.labels(operation, operation_outcome(outcome, definitive=definitive)).inc()
 
 
 def observe_pool(size: int, idle: int, max_size: int) -> None:

@@ -26,6 +26,7 @@ import stripe
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Connection
 from moqui_bridge.service import ServiceError
+from service import metrics
 from service.payment_services.operation_journal import (
     JournalEntry,
     OperationScope,
@@ -148,6 +149,7 @@ async def journaled_call(
         outcome = outcome_from_error(error)
         definitive = isinstance(error, _DEFINITIVE_ERRORS)
         request_id = error.request_id
+    metrics.count_gateway_operation(payment_operation_enum_id, outcome, definitive=definitive)
     async with entity.transaction(connection) as active:
         pgr_id = await write_response(
             entity, subject, payment_operation_enum_id, outcome, requested_amount=entry.amount, connection=active

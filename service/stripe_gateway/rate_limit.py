@@ -43,6 +43,7 @@ import stripe
 
 from moqui_bridge.entity.connection import Pool, acquire
 from service import metrics
+from service.config import GatewaySettings
 
 __all__ = [
     "LIVE_REQUESTS_PER_SECOND",
@@ -120,6 +121,15 @@ class StripeLimits:
         rate = requests_per_second or (LIVE_REQUESTS_PER_SECOND if live else TEST_REQUESTS_PER_SECOND)
         digest = hashlib.sha256(secret_key.encode()).hexdigest()[:24]
         return cls(max_in_flight, rate, f"{'live' if live else 'test'}:{digest}")
+
+    @classmethod
+    def of_gateway(cls, gateway: GatewaySettings) -> StripeLimits:
+        """The limits a gateway config's settings ask for."""
+        return cls.for_key(
+            gateway.secret_key.get_secret_value(),
+            max_in_flight=gateway.max_in_flight_requests,
+            requests_per_second=gateway.rate_limit_per_second,
+        )
 
 
 class SharedTokenBucket:
