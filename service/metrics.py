@@ -174,6 +174,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def metrics_middleware() -> Middleware:
     """An aiohttp middleware timing each request by its route template (raw paths would explode labels)."""
 
+    # prometheus_client's labels() takes a lock and builds a key on every call: keep the children.
+    counts: dict[tuple[str, str, int], Counter] = {}
+    latencies: dict[tuple[str, str], Histogram] = {}
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -188,7 +192,14 @@ def metrics_middleware() -> Middleware:
         finally:
             resource = request.match_info.route.resource
             route = resource.canonical if resource is not None else "unmatched"
-            HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
-            HTTP_LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            count = counts.get((route, request.method, status))
+            if count is None:
+                count = counts[route, request.method, status] = HTTP_REQUESTS.labels(route, request.method, str(status))
+            count.inc()
+            latency = latencies.get((route, request.method))
+            if latency is None:
+                latency = latencies[route, request.method] = HTTP_LATENCY.labels(route, request.method)
+            latency.observe(elapsed)
 
     return middleware

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import stripe
+from prometheus_client import Counter, Histogram
 
 from moqui_bridge.entity.connection import Pool, acquire
 from service import metrics
@@ -202,14 +203,17 @@ class StripeAdmission:
     async def slot(self, deadline: float) -> AsyncIterator[None]:
         """An in-flight slot and a rate token, for one request; AdmissionTimeout when not before `deadline`."""
         started = time.monotonic()
-        try:
-            async with asyncio.timeout(max(0.0, deadline - started)):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise AdmissionTimeout(
-                f"no Stripe request slot for {self.payment_gateway_config_id} became free in time "
-                f"(max_in_flight_requests {self.limits.max_in_flight}); the request was not sent"
-            ) from None
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(max(0.0, deadline - started)):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise AdmissionTimeout(
+                    f"no Stripe request slot for {self.payment_gateway_config_id} became free in time "
+                    f"(max_in_flight_requests {self.limits.max_in_flight}); the request was not sent"
+                ) from None
+        else:
+            await self._slots.acquire()  # free: no wait, no timer
         try:
             try:
                 await self._bucket.take(deadline)
@@ -269,6 +273,16 @@ class AdmittedHTTPClient(stripe.AIOHTTPClient):
         super().__init__(**kwargs)
         self._admission = admission
         self._timeout_seconds = timeout_seconds
+        # prometheus_client's labels() takes a lock and builds a key on every call: keep the children.
+        self._latencies: dict[str, Histogram] = {}
+        self._counts: dict[tuple[str, str], Counter] = {}
+
+    def _count(self, operation: str, status: str) -> None:
+        counter = self._counts.get((operation, status))
+        if counter is None:
+            gateway = self._admission.payment_gateway_config_id
+            counter = self._counts[operation, status] = metrics.STRIPE_REQUESTS.labels(gateway, operation, status)
+        counter.inc()
 
     async def request_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
@@ -276,8 +290,10 @@ class AdmittedHTTPClient(stripe.AIOHTTPClient):
         """Send one request under admission; repeat it after a 429 while the deadline allows."""
         deadline = stripe_wait_deadline.get() or time.monotonic() + self._timeout_seconds
         operation = stripe_operation(method, url)
-        gateway = self._admission.payment_gateway_config_id
-        latency = metrics.STRIPE_LATENCY.labels(gateway, operation)
+        latency = self._latencies.get(operation)
+        if latency is None:
+            gateway = self._admission.payment_gateway_config_id
+            latency = self._latencies[operation] = metrics.STRIPE_LATENCY.labels(gateway, operation)
         attempt = 0
         while True:
             async with self._admission.slot(deadline):
@@ -287,11 +303,11 @@ class AdmittedHTTPClient(stripe.AIOHTTPClient):
                         method, url, headers, post_data
                     )
                 except stripe.APIConnectionError:
-                    metrics.STRIPE_REQUESTS.labels(gateway, operation, "connection_error").inc()
+                    self._count(operation, "connection_error")
                     raise
                 latency.observe(time.perf_counter() - started)
             status = answer[1]
-            metrics.STRIPE_REQUESTS.labels(gateway, operation, str(status)).inc()
+            self._count(operation, str(status))
             if status != 429:
                 return answer
             await self._admission.rate_limited()
