@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,23 +14,13 @@ import aiohttp
 import pytest
 import stripe
 
-from moqui_bridge.database.pool import create_pool
-from moqui_bridge.entity import EntityFacade, EntityRegistry
+from moqui_bridge.entity import EntityFacade
 from stripe_emulator.control import EmulatorControl
 from tests.throughput.service_processes import CONFIG_ID, SECRET_KEY, ServiceProcess, add_card_payments, serve_process
 
 pytestmark = pytest.mark.skipif(
     not any(Path("/usr/lib/postgresql").glob("*/bin/postgres")), reason="PostgreSQL server binaries are not installed"
 )
-
-
-@pytest.fixture
-async def entity(entity_database_dsn: str, entity_registry: EntityRegistry) -> AsyncIterator[EntityFacade]:
-    pool = await create_pool(entity_database_dsn, min_size=1, max_size=4)
-    try:
-        yield EntityFacade(pool, entity_registry)
-    finally:
-        await pool.close()
 
 
 async def _stripe_events(stripe_url: str, event_type: str) -> Counter[str]:

@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from moqui_bridge.database.pool import create_pool
-from moqui_bridge.entity import EntityFacade, EntityRegistry
+from moqui_bridge.entity import EntityFacade
 from tests.throughput.service_processes import CONFIG_ID, ServiceProcess, add_card_payments, serve_process
 
 pytestmark = pytest.mark.skipif(
     not any(Path("/usr/lib/postgresql").glob("*/bin/postgres")), reason="PostgreSQL server binaries are not installed"
 )
 POOL_MAX_SIZE = 20  # service_processes.serve_process
-
-
-@pytest.fixture
-async def entity(entity_database_dsn: str, entity_registry: EntityRegistry) -> AsyncIterator[EntityFacade]:
-    pool = await create_pool(entity_database_dsn, min_size=1, max_size=4)
-    try:
-        yield EntityFacade(pool, entity_registry)
-    finally:
-        await pool.close()
 
 
 async def _samples(service: ServiceProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
