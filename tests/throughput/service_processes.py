@@ -110,7 +110,9 @@ async def serve_process(
         await asyncio.wait_for(process.wait(), 60)
 
 
-async def add_card_payments(entity: EntityFacade, count: int, amount: str = "10.00") -> list[str]:
+async def add_card_payments(
+    entity: EntityFacade, count: int, amount: str = "10.00", card: str = "pm_card_visa"
+) -> list[str]:
     """The gateway config and `count` Promised card payments (each with its order and a saved test card)."""
     await entity.store(
         "mantle.account.method.PaymentGatewayConfig",
@@ -129,7 +131,7 @@ async def add_card_payments(entity: EntityFacade, count: int, amount: str = "10.
         )
         method = await entity.create(
             "mantle.account.method.PaymentMethod",
-            {"paymentMethodTypeEnumId": "PmtCreditCard", "ownerPartyId": party_id, "gatewayCimId": "pm_card_visa"},
+            {"paymentMethodTypeEnumId": "PmtCreditCard", "ownerPartyId": party_id, "gatewayCimId": card},
         )
         payment = await entity.create(
             "mantle.account.payment.Payment",

@@ -31,9 +31,9 @@ async def _samples(service: ServiceProcess) -> dict[tuple[str, tuple[tuple[str, 
 
 
 async def test_metrics_sum_both_workers(
-    entity_database_dsn: str, entity: EntityFacade, stripe_emulator_url: str, tmp_path: Path
+    entity_database_dsn: str, entity_facade: EntityFacade, stripe_emulator_url: str, tmp_path: Path
 ) -> None:
-    payments = await add_card_payments(entity, 24)
+    payments = await add_card_payments(entity_facade, 24)
     async with serve_process(
         entity_database_dsn, stripe_emulator_url, extra_arguments=["--workers", "2"], home=str(tmp_path)
     ) as service:

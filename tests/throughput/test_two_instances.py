@@ -41,9 +41,9 @@ def _result(answer: dict[str, Any]) -> str:
 
 
 async def test_two_processes_act_once_at_stripe(
-    entity_database_dsn: str, entity: EntityFacade, stripe_emulator_url: str, tmp_path: Path
+    entity_database_dsn: str, entity_facade: EntityFacade, stripe_emulator_url: str, tmp_path: Path
 ) -> None:
-    payments = await add_card_payments(entity, 9)
+    payments = await add_card_payments(entity_facade, 9)
     captured, released, refunded = payments[0:3], payments[3:6], payments[6:9]
     async with (
         serve_process(entity_database_dsn, stripe_emulator_url, home=str(tmp_path)) as first,
@@ -96,12 +96,12 @@ async def test_two_processes_act_once_at_stripe(
 
 async def test_sigterm_lets_workers_finish_the_stripe_calls_in_flight(
     entity_database_dsn: str,
-    entity: EntityFacade,
+    entity_facade: EntityFacade,
     stripe_emulator_url: str,
     tmp_path: Path,
     emulator_control: EmulatorControl,
 ) -> None:
-    (payment_id,) = await add_card_payments(entity, 1)
+    (payment_id,) = await add_card_payments(entity_facade, 1)
     async with (
         serve_process(
             entity_database_dsn, stripe_emulator_url, extra_arguments=["--workers", "2"], home=str(tmp_path)
@@ -120,7 +120,7 @@ async def test_sigterm_lets_workers_finish_the_stripe_calls_in_flight(
         # No longer accepting.
         with pytest.raises(aiohttp.ClientConnectionError):
             await service.rpc(session, "authorize#Payment", params)
-    pgr = await entity.find_one(
+    pgr = await entity_facade.find_one(
         "mantle.account.method.PaymentGatewayResponse",
         {"paymentGatewayResponseId": answer["result"]["paymentGatewayResponseId"]},
     )
