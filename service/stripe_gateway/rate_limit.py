@@ -8,8 +8,8 @@ one transport method; its own retries call it again), which:
 3. sends the request, timing it for the metrics; on a 429 it empties the shared bucket (so every process slows
    down, not only this one) and, unless Stripe said `Stripe-Should-Retry: false`, waits and sends again while the
    request's deadline allows; past it the 429 goes back to the SDK, which raises `stripe.RateLimitError`.
-A wait for a slot or a token that would end after the deadline raises `AdmissionTimeout` (a RateLimitError: the
-request was never sent, so repeating it with the same key is safe).
+A wait for a slot or a token that would end after the deadline, or a bucket the database cannot give, raises
+`AdmissionTimeout` (a RateLimitError: the request was never sent, so repeating it with the same key is safe).
 
 Stripe's limits (https://docs.stripe.com/rate-limits, "Rate limiter"): a global limit per account of 100 requests
 per second in live mode and 25 in test mode (sandboxes); reads and writes count against the same limit (older
@@ -39,10 +39,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
+import asyncpg
 import stripe
 from prometheus_client import Counter, Histogram
 
 from moqui_bridge.entity.connection import Pool, acquire
+from moqui_bridge.entity.errors import PoolExhaustedError
 from service import metrics
 from service.config import GatewaySettings
 
@@ -222,6 +224,12 @@ class StripeAdmission:
                     f"the Stripe account of {self.payment_gateway_config_id} is at its rate limit "
                     f"({self.limits.requests_per_second:g}/s); the request was not sent"
                 ) from None
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, PoolExhaustedError) as error:
+                # Without the shared bucket nobody knows the account's rate: do not send rather than guess.
+                raise AdmissionTimeout(
+                    f"the shared rate limit of {self.payment_gateway_config_id} could not be read "
+                    f"({type(error).__name__}); the request was not sent"
+                ) from error
             waited = time.monotonic() - started
             if waited > 0.0005:
                 self._waited.inc(waited)

@@ -175,3 +175,17 @@ async def test_in_flight_requests_are_bounded_per_gateway_config(
         assert admission.limits.max_in_flight == 2
     finally:
         await gateway.close()
+
+
+async def test_without_the_shared_bucket_nothing_is_sent(
+    entity_database_dsn: str, stripe_emulator_url: str, emulator_control: EmulatorControl
+) -> None:
+    pool = await create_pool(entity_database_dsn, min_size=1, max_size=2)
+    gateway, _ = await _gateway(pool, stripe_emulator_url)
+    await pool.close()  # the database is gone for this process
+    try:
+        with pytest.raises(AdmissionTimeout, match="could not be read"):
+            await gateway.client.v1.customers.create_async({}, {"idempotency_key": "no-database"})
+        assert (await emulator_control.stats())["objects"]["customer"] == 0
+    finally:
+        await gateway.close()
