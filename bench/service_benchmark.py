@@ -13,7 +13,7 @@ processes on loopback, loads Mantle rows straight into the database, and reports
    statements per operation (the service's own Stripe request counter; pg_stat_statements);
 2. authorizations per second at `--concurrency` for `--seconds` of steady state (after `--warmup`), with each
    `--workers` count, without latency and with `--stripe-latency` seconds added to every Stripe request (the
-   emulator's `hang` fault on /v1/, so the emulator holds each request that long as Stripe would); errors; the
+   emulator's latency setting: it holds each request that long, as Stripe's own time would); errors; the
    most database connections the service held; CPU milliseconds per authorization of each process group (service,
    emulator, PostgreSQL, this client, from /proc); and each group's peak resident memory.
 The service's rate limit and the emulator's (where it has one) are lifted for the run; the emulator is emptied before
@@ -194,7 +194,14 @@ async def _stack() -> AsyncIterator[Stack]:
     await connection.close()
     port = _free_port()
     emulator = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "stripe_emulator", "--port", str(port), stdout=asyncio.subprocess.DEVNULL
+        sys.executable,
+        "-m",
+        "stripe_emulator",
+        "--port",
+        str(port),
+        "--rate-limit",
+        "off",
+        stdout=asyncio.subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     control = EmulatorControl(url)
@@ -211,18 +218,10 @@ async def _stack() -> AsyncIterator[Stack]:
 
 async def _fresh_emulator(control: EmulatorControl, latency: float = 0.0) -> None:
     """An empty emulator (what earlier phases stored would slow its searches), without its Stripe-like rate limit
-    where it has one (the run measures us), and with every Stripe request taking `latency` seconds longer: its
-    latency setting where it has one, else its hang fault on /v1/ (which sleeps before the route runs, holding the
-    request as Stripe's own time would)."""
+    (the run measures us), and with every Stripe request taking `latency` seconds longer (its latency setting)."""
     await control.reset()
-    set_rate_limit = getattr(control, "set_rate_limit", None)
-    if set_rate_limit is not None:
-        await set_rate_limit(None)
-    set_latency = getattr(control, "set_latency", None)
-    if set_latency is not None:
-        await set_latency(latency)
-    elif latency:
-        await control.add_fault("/v1/", "hang", count=10**9, hang_seconds=latency)
+    await control.set_rate_limit(None)
+    await control.set_latency(latency)
 
 
 @dataclass

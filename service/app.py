@@ -223,7 +223,7 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
         try:
             entity = EntityFacade(pool, load_entity_registry())
             if state.prepare_schema:
-                await prepare_database(entity, settings.server.mode)
+                await prepare_database(entity, settings.server.mode, list(settings.gateways))
             gateways = StripeGateways(stripe_account_settings(settings), stripe_admissions(settings, pool))
             async with _pool_gauges(pool), gateways:
                 base_context = ServiceContext(

@@ -22,9 +22,12 @@ from moqui_bridge.entity.facade import ADMISSION_SHARES
 from service.config import ConfigError, Settings
 from service.stripe_gateway.rate_limit import StripeLimits
 
-__all__ = ["ConnectionBudget", "check_connection_budget", "read_connection_budget"]
+__all__ = ["BACKGROUND_CONNECTIONS", "ConnectionBudget", "check_connection_budget", "read_connection_budget"]
 
 log = logging.getLogger(__name__)
+
+# Each process's background jobs hold one connection of their own for the leader lock (service/background).
+BACKGROUND_CONNECTIONS = 1
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,8 @@ class ConnectionBudget:
 
     @property
     def needed(self) -> int:
-        """Connections all workers may open at once."""
-        return self.workers * self.pool_max_size
+        """Connections all workers may open at once: each one's pool and its background jobs' lock connection."""
+        return self.workers * (self.pool_max_size + BACKGROUND_CONNECTIONS)
 
     def admission_connections(self) -> dict[str, int]:
         """Connections each admitted kind of work may hold in one worker's pool (at least one each)."""
@@ -58,7 +61,8 @@ class ConnectionBudget:
         found = []
         if self.needed > self.usable:
             found.append(
-                f"{self.workers} worker(s) x database.pool_max_size {self.pool_max_size} = {self.needed} connections, "
+                f"{self.workers} worker(s) x (database.pool_max_size {self.pool_max_size} + "
+                f"{BACKGROUND_CONNECTIONS} for background jobs) = {self.needed} connections, "
                 f"but PostgreSQL accepts {self.usable} (max_connections {self.max_connections} less "
                 f"{self.reserved_connections} reserved): lower pool_max_size or workers, or raise max_connections"
             )
@@ -90,7 +94,8 @@ class ConnectionBudget:
         )
         rates = ", ".join(f"{bucket} {rate:g}/s" for bucket, rate in self.rates.items())
         return (
-            f"connection budget: {self.workers} worker(s) x pool {self.pool_max_size} = {self.needed} of "
+            f"connection budget: {self.workers} worker(s) x (pool {self.pool_max_size} + {BACKGROUND_CONNECTIONS} "
+            f"background) = {self.needed} of "
             f"PostgreSQL's {self.usable} usable ({self.open_elsewhere} open elsewhere now); per pool: {kinds}, "
             f"{free} unadmitted; Stripe in flight: {in_flight or 'no gateways'}; "
             f"Stripe rate per account, all processes together: {rates or 'no gateways'}"

@@ -37,6 +37,7 @@ from service import metrics
 from service.config import ConfigError, Settings
 from service.connection_budget import check_connection_budget
 from service.database_setup import load_entity_registry, prepare_database
+from service.logging_setup import configure_logging, configured_secrets
 
 __all__ = ["WorkerSpec", "bind_port", "prepare_once", "run_workers", "serve_in_process"]
 
@@ -55,7 +56,6 @@ class WorkerSpec:
     settings: Settings
     database_dsn: str
     port: int
-    log_level: str
 
 
 def bind_port(host: str, port: int) -> socket.socket:
@@ -78,7 +78,9 @@ async def prepare_once(settings: Settings, database_dsn: str) -> None:
     try:
         await check_connection_budget(settings, pool)
         if settings.server.workers > 1:
-            await prepare_database(EntityFacade(pool, load_entity_registry()), settings.server.mode)
+            await prepare_database(
+                EntityFacade(pool, load_entity_registry()), settings.server.mode, list(settings.gateways)
+            )
     finally:
         await pool.close()
 
@@ -94,12 +96,20 @@ async def serve_in_process(
     on_listening: Callable[[], None] | None = None,
 ) -> None:
     """Serve the app in this process until `stop` is set, then shut down gracefully (finish requests in flight)."""
-    from service.app import create_app  # the app's imports are heavy; the parent of workers never needs them
+    # The app's imports are heavy; the parent of workers never needs them.
+    from service.app import create_app
+    from service.http_limits import apply_http_limits, runner_options
+    from service.maintenance import install_background_jobs
 
+    app = create_app(settings, database_dsn, prepare_schema=prepare_schema)
+    # Every process competes for the background jobs' leader lock: one among all processes and hosts runs them.
+    install_background_jobs(app)
+    apply_http_limits(app, settings.server)
     runner = web.AppRunner(
-        create_app(settings, database_dsn, prepare_schema=prepare_schema),
+        app,
         access_log=None,
         shutdown_timeout=settings.server.shutdown_timeout_seconds,
+        **runner_options(settings.server),
     )
     await runner.setup()
     try:
@@ -119,7 +129,7 @@ async def serve_in_process(
 
 def _worker_main(spec: WorkerSpec) -> None:
     """A worker process: serve until SIGTERM/SIGINT, then stop gracefully."""
-    logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    configure_logging(spec.settings.log_level, configured_secrets(spec.settings))
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -214,7 +224,7 @@ async def run_workers(settings: Settings, database_dsn: str, stop: asyncio.Event
     try:
         metrics.use_multiprocess_directory(metrics_directory)
         port = holder.getsockname()[1]
-        spec = WorkerSpec(settings, database_dsn, port, settings.log_level)
+        spec = WorkerSpec(settings, database_dsn, port)
         workers = _Workers(spec, server.workers)
         workers.start_all()
         log.info("moqui-stripe (%s): %d workers on http://%s:%s", server.mode, server.workers, server.host, port)

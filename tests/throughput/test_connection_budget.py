@@ -25,7 +25,7 @@ def _budget(workers: int, pool_max_size: int, max_connections: int = 100, open_e
 
 def test_pools_beyond_what_postgresql_accepts_are_refused() -> None:
     (problem,) = _budget(workers=2, pool_max_size=80).problems()
-    assert "2 worker(s) x database.pool_max_size 80 = 160 connections" in problem
+    assert "2 worker(s) x (database.pool_max_size 80 + 1 for background jobs) = 162 connections" in problem
     assert "PostgreSQL accepts 97" in problem
     assert _budget(workers=1, pool_max_size=80).problems() == []
 
@@ -52,7 +52,7 @@ async def test_the_budget_reads_postgresql_and_refuses_at_start_up(
     with caplog.at_level(logging.INFO, logger="service.connection_budget"):
         budget = await check_connection_budget(fits, entity_pool)
     assert budget.max_connections > 0 and budget.open_elsewhere >= 0
-    assert "connection budget: 1 worker(s) x pool 10" in caplog.text
+    assert "connection budget: 1 worker(s) x (pool 10 + 1 background) = 11" in caplog.text
     assert "25/s" in caplog.text  # a test key: Stripe's test-mode limit
     too_many = load_settings(
         None, environment={}, overrides={"server": {"workers": 64}, "database": {"pool_max_size": 1000}, **gateways}
