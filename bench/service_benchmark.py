@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from moqui_bridge.database.postgres_server import PostgresServer
 from moqui_bridge.web import moqui_json
+from service.connection_budget import BACKGROUND_CONNECTIONS
 from service.database_setup import load_entity_registry
 from stripe_emulator.control import EmulatorControl
 
@@ -591,7 +592,7 @@ def _print_runs(runs: list[ThroughputRun], concurrency: int) -> None:
             f"workers {run.workers}, Stripe latency {run.latency * 1000:.0f} ms: {run.rate:.1f}/s "
             f"over {run.seconds:.1f} s "
             f"({run.completed} done, {run.errors} errors, at most {run.most_connections} database connections of "
-            f"{run.workers * POOL_MAX_SIZE} budgeted){note}"
+            f"{run.workers * (POOL_MAX_SIZE + BACKGROUND_CONNECTIONS)} budgeted){note}"
         )
         if run.first_error:
             print(f"    first error: {run.first_error}")
