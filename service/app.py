@@ -21,7 +21,7 @@ from moqui_bridge.mantle.local_side import LocalMantleSide
 from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.moqui_rest_client import MoquiRestClient
-from moqui_bridge.service import ServiceRegistry
+from moqui_bridge.service import ColumnLimits, ServiceRegistry
 from moqui_bridge.web.auth import Authenticator, Principal
 from moqui_bridge.web.json_rpc import add_json_rpc_route
 from moqui_bridge.web.rest import add_rest_routes
@@ -31,6 +31,7 @@ from service.config import Settings
 from service.context import IDEMPOTENCY_KEY_HEADER, ServiceContext
 from service.database_setup import load_entity_registry, prepare_database
 from service.idempotent_requests import idempotent_requests_middleware
+from service.payment_services.installation import ensure_installation_id
 from service.rest_api import rest_apis
 from service.service_catalogue import register_services
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateways
@@ -49,14 +50,10 @@ class Runtime:
     entity: EntityFacade
     gateways: StripeGateways
     base_context: ServiceContext
-    # None only in shared mode without moqui.base_url: the gateway services work, checkout and webhooks cannot.
-    mantle: MantleSide | None
+    mantle: MantleSide
 
     def require_mantle(self) -> MantleSide:
-        """The Mantle side, or 503 with the reason when shared mode was given no Moqui address."""
-        if self.mantle is None:
-            log.error("shared mode without moqui.base_url: checkout and webhooks cannot ask Moqui to act")
-            raise web.HTTPServiceUnavailable(text="moqui.base_url is not configured")
+        """The Mantle side checkout and webhooks ask to act."""
         return self.mantle
 
 
@@ -137,7 +134,7 @@ async def _health(request: web.Request) -> web.Response:
         except Exception:  # any failure means the database is unusable; the reason goes to the log
             log.warning("health check: database not reachable", exc_info=True)
     status = "ok" if database == "up" else "degraded"
-    body = {"status": status, "mode": state.settings.server.mode, "database": database}
+    body = {"status": status, "database": database}
     return web.json_response(body, status=200 if status == "ok" else 503)
 
 
@@ -150,8 +147,11 @@ def create_app(settings: Settings, database_dsn: str, *, prepare_schema: bool = 
 
     `prepare_schema=False` skips the schema and seed work (a `serve --workers N` parent did it once).
     """
-    registry: ServiceRegistry[ServiceContext] = ServiceRegistry()
-    register_services(registry, settings)
+    # Parameters named after entity fields are checked against their columns before anything runs.
+    registry: ServiceRegistry[ServiceContext] = ServiceRegistry(
+        column_limits=ColumnLimits.from_entities(load_entity_registry())
+    )
+    register_services(registry)
     state = AppState(settings, registry, build_authenticator(settings), database_dsn, prepare_schema)
 
     # Inside the metrics middleware, so replays and refusals are counted like any other answer.
@@ -162,7 +162,7 @@ def create_app(settings: Settings, database_dsn: str, *, prepare_schema: bool = 
     app[APP_STATE] = state
     factory = _context_factory(state)
     add_json_rpc_route(app, registry, factory, state.authenticator)
-    add_rest_routes(app, rest_apis(settings), registry, factory, state.authenticator)
+    add_rest_routes(app, rest_apis(), registry, factory, state.authenticator)
     add_checkout_routes(app, lambda: _checkout_services(state))
     add_webhook_routes(app, state, lambda runtime: runtime.require_mantle())
     app.router.add_get("/health", _health)
@@ -198,10 +198,10 @@ async def _pool_gauges(pool: Pool, every_seconds: float = 1.0) -> AsyncIterator[
 
 
 def _remote_moqui_client(settings: Settings) -> MoquiRestClient | None:
-    """Shared database: Moqui's REST API runs Mantle's rules for checkout and webhooks (None without an address)."""
+    """With moqui.base_url, Moqui's REST API runs Mantle's rules for checkout and webhooks; without, the standalone
+    rules in this process do (None)."""
     moqui = settings.moqui
     if not moqui.base_url:
-        log.warning("shared mode without moqui.base_url: checkout and webhooks are unavailable")
         return None
     return MoquiRestClient(
         moqui.base_url,
@@ -222,17 +222,26 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
         )
         try:
             entity = EntityFacade(pool, load_entity_registry())
-            if state.prepare_schema:
-                await prepare_database(entity, settings.server.mode, list(settings.gateways))
+            installation_id = (
+                await prepare_database(entity, list(settings.gateways))
+                if state.prepare_schema
+                else await ensure_installation_id(entity)
+            )
             gateways = StripeGateways(stripe_account_settings(settings), stripe_admissions(settings, pool))
             async with _pool_gauges(pool), gateways:
                 base_context = ServiceContext(
-                    entity=entity, gateways=gateways, settings=settings, services=state.registry
+                    entity=entity,
+                    gateways=gateways,
+                    settings=settings,
+                    services=state.registry,
+                    installation_id=installation_id,
                 )
-                moqui_client = _remote_moqui_client(settings) if settings.server.mode == "shared" else None
-                mantle: MantleSide | None = LocalMantleSide(lambda: base_context)
-                if settings.server.mode == "shared":
-                    mantle = RemoteMantleSide(moqui_client) if moqui_client else None
+                moqui_client = _remote_moqui_client(settings)
+                mantle: MantleSide = (
+                    RemoteMantleSide(moqui_client)
+                    if moqui_client is not None
+                    else LocalMantleSide(lambda: base_context)
+                )
                 state.runtime = Runtime(pool, entity, gateways, base_context, mantle)
                 try:
                     yield

@@ -1,12 +1,12 @@
-"""Standalone start-up: a Mantle PaymentGatewayConfig row for every configured `[gateways.<id>]` section.
+"""Start-up: a Mantle PaymentGatewayConfig row for every configured `[gateways.<id>]` section.
 
 Mantle's rules find a payment's gateway through its PaymentGatewayConfig row (which services authorize, capture,
 ...); a new standalone database has none, so without this a configured gateway could take no payment. A missing
-row is created naming the Moqui component's services, authorize then capture later (as StripeDemoData.xml's
-`StripeGateway`). A row that exists is the operator's and is left as it is (to charge at once, point its
-authorizeServiceName at `authorizeAndCapture#Payment` and empty its captureServiceName). No secret is ever written:
-keys stay in the configuration. With a shared database these rows are Moqui's (the component's data), so this
-runs standalone only.
+row is created naming the standalone client's services (`stripe.StripePaymentServices.*`, the names the Moqui
+component's services have in Moqui), authorize then capture later. A row that exists is the operator's and is left
+as it is (to charge at once, point its authorizeServiceName at `authorizeAndCapture#Payment` and empty its
+captureServiceName). No secret is ever written: keys stay in the configuration. A Moqui install has its own rows
+(the component's data) in its own database.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import asyncpg
 
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.mantle import names
-from service.payment_services.registration import AUTHORIZE, CAPTURE, DETAILS, REFUND, RELEASE
+from service.payment_services.standalone_client import AUTHORIZE, CAPTURE, DETAILS, REFUND, RELEASE
 
 __all__ = ["GATEWAY_TYPE", "ensure_gateway_configs", "warn_without_gateways"]
 

@@ -78,9 +78,7 @@ async def prepare_once(settings: Settings, database_dsn: str) -> None:
     try:
         await check_connection_budget(settings, pool)
         if settings.server.workers > 1:
-            await prepare_database(
-                EntityFacade(pool, load_entity_registry()), settings.server.mode, list(settings.gateways)
-            )
+            await prepare_database(EntityFacade(pool, load_entity_registry()), list(settings.gateways))
     finally:
         await pool.close()
 
@@ -117,7 +115,7 @@ async def serve_in_process(
         await site.start()
         if on_listening is not None:
             on_listening()
-        log.info("moqui-stripe (%s) listening on http://%s:%s", settings.server.mode, settings.server.host, port)
+        log.info("moqui-stripe listening on http://%s:%s", settings.server.host, port)
         await stop.wait()
         log.info(
             "stopping: no new connections; waiting up to %gs for requests in flight",
@@ -227,7 +225,7 @@ async def run_workers(settings: Settings, database_dsn: str, stop: asyncio.Event
         spec = WorkerSpec(settings, database_dsn, port)
         workers = _Workers(spec, server.workers)
         workers.start_all()
-        log.info("moqui-stripe (%s): %d workers on http://%s:%s", server.mode, server.workers, server.host, port)
+        log.info("moqui-stripe: %d workers on http://%s:%s", server.workers, server.host, port)
         stopped = asyncio.create_task(stop.wait())
         failed = asyncio.create_task(workers.failed.wait())
         await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)

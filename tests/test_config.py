@@ -38,7 +38,7 @@ def test_file_then_environment_then_explicit_overrides(config_file: Path) -> Non
         config_file,
         environment={
             "MOQUI_STRIPE_SERVER_PORT": "9191",
-            "MOQUI_STRIPE_SERVER_MODE": "shared",
+            "MOQUI_STRIPE_SERVER_REQUEST_DEADLINE_SECONDS": "15",
             "DATABASE_URL": "postgresql://moqui:pw@db/moqui",
             "MOQUI_STRIPE_CHECKOUT_ALLOWED_REDIRECT_ORIGINS": "https://a.example, https://b.example",
             "MOQUI_STRIPE_GATEWAY__Stripe_EU__SECRET_KEY": "sk_test_eu",
@@ -47,7 +47,7 @@ def test_file_then_environment_then_explicit_overrides(config_file: Path) -> Non
         overrides={"server": {"port": 9292}},
     )
     assert settings.server.port == 9292  # explicit (command line) wins over environment and file
-    assert settings.server.mode == "shared"
+    assert settings.server.request_deadline_seconds == 15
     assert settings.database.url is not None and settings.database.url.get_secret_value().endswith("@db/moqui")
     assert settings.checkout.allowed_redirect_origins == ("https://a.example", "https://b.example")
     # Named keys merge (the environment adds "ops" beside the file's "moqui"): how keys are rotated without downtime.
@@ -106,7 +106,7 @@ GATEWAY_ID = "StripeGateway"
 README_ROWS: dict[str, tuple[str, str, object]] = {
     "server.host": ('"0.0.0.0"', "0.0.0.0", "0.0.0.0"),
     "server.port": ("9099", "9099", 9099),
-    "server.mode": ('"shared"', "shared", "shared"),
+    "server.request_deadline_seconds": ("15", "15", 15.0),
     "server.public_url": ('"https://pay.example"', "https://pay.example", "https://pay.example"),
     "server.api_keys": ('{ moqui = "k-0123456789" }', "moqui=k-0123456789", {"moqui": "k-0123456789"}),
     "server.users": (
@@ -143,7 +143,7 @@ README_ROWS: dict[str, tuple[str, str, object]] = {
     "gateways.<id>.api_base": ('"http://127.0.0.1:12111"', "http://127.0.0.1:12111", "http://127.0.0.1:12111"),
     "gateways.<id>.stripe_js_url": ('"http://127.0.0.1/v3/"', "http://127.0.0.1/v3/", "http://127.0.0.1/v3/"),
     "gateways.<id>.max_network_retries": ("0", "0", 0),
-    "gateways.<id>.timeout_seconds": ("9", "9", 9.0),
+    "gateways.<id>.timeout_seconds": ("7", "7", 7.0),
     "gateways.<id>.max_in_flight_requests": ("16", "16", 16),
     "gateways.<id>.rate_limit_per_second": ("50", "50", 50.0),
     "retention.idempotent_request_days": ("2", "2", 2.0),

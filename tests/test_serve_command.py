@@ -102,7 +102,7 @@ async def test_serve_answers_health_and_json_rpc_with_no_setup(
     served: tuple[str, Path, asyncio.subprocess.Process],
 ) -> None:
     url, scratch, process = served
-    assert await _wait_healthy(f"{url}/health", process) == {"status": "ok", "mode": "standalone", "database": "up"}
+    assert await _wait_healthy(f"{url}/health", process) == {"status": "ok", "database": "up"}
 
     mode, api_key = _generated_key(scratch / "api-key")
     assert mode == 0o600 and len(api_key) >= 32
@@ -189,7 +189,6 @@ async def test_serve_killed_with_sigkill_starts_again_in_the_same_folder_with_it
     try:
         assert await _wait_healthy(f"http://127.0.0.1:{port}/health", restarted) == {
             "status": "ok",
-            "mode": "standalone",
             "database": "up",
         }
         connection = await _embedded_connection(data_dir)

@@ -77,7 +77,7 @@ def demo_settings(
         "api_base": emulator_url,
         "stripe_js_url": f"{emulator_url}{STRIPE_JS_PATH}",
         "max_network_retries": 1,
-        "timeout_seconds": 15,
+        "timeout_seconds": 8,
     }
     return load_settings(
         environment={},
@@ -85,7 +85,6 @@ def demo_settings(
             "server": {
                 "host": LOOPBACK,
                 "port": port,
-                "mode": "standalone",
                 "public_url": public_url,
                 "api_keys": {"demo": api_key},
             },

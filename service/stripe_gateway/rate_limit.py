@@ -33,8 +33,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
@@ -58,6 +58,7 @@ __all__ = [
     "StripeLimits",
     "stripe_operation",
     "stripe_wait_deadline",
+    "stripe_waits_until",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,17 @@ _BACKOFF_MAX_SECONDS: Final = 4.0
 # The monotonic time by which the request being served must have its Stripe answer; when unset, each Stripe request
 # may wait at most its gateway's `timeout_seconds` for admission and 429 back-off together.
 stripe_wait_deadline: ContextVar[float | None] = ContextVar("stripe_wait_deadline", default=None)
+
+
+@contextmanager
+def stripe_waits_until(seconds: float) -> Iterator[None]:
+    """Stripe requests sent in the block (admission and 429 back-off included) end within `seconds` from now."""
+    token = stripe_wait_deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        stripe_wait_deadline.reset(token)
+
 
 _TABLE: Final = "STRIPE_RATE_BUCKET"
 _NOW: Final = "(now() AT TIME ZONE 'UTC')"

@@ -35,7 +35,7 @@ async def _started(
 ) -> AsyncIterator[StandaloneWorld]:
     settings = load_settings(
         environment={},
-        overrides={"server": {"mode": "standalone", "api_keys": {"integrator": API_KEY}}, "gateways": gateways},
+        overrides={"server": {"api_keys": {"integrator": API_KEY}}, "gateways": gateways},
     )
     app = create_app(settings, database_dsn)
     client: Client = TestClient(TestServer(app, host="127.0.0.1"))
