@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
 
-from service.app import APP_STATE, create_app
+from service.app import create_app
 from service.config import load_settings
 from service.rest_api import rest_apis
 from tests.standalone.conftest import settings_overrides
@@ -68,9 +68,6 @@ async def test_every_route_of_the_service_is_described_and_the_document_is_valid
     document = await response.json()
     validate(document)
 
-    app = standalone_client.app
-    assert app is not None
-    state = app[APP_STATE]
     described = {operation["summary"] for methods in document["paths"].values() for operation in methods.values()}
     for api in rest_apis():
         assert api.service_names() <= described, api.root
