@@ -158,8 +158,9 @@ async def _send_and_record(call: GatewayCall, attempt: Attempt) -> dict[str, Any
     request_id: str | None = None
     definitive = True
     try:
-        async with asyncio.timeout(call.deadline.for_stripe()), stripe_waits_until(call.deadline.for_stripe()):
-            answer_object = await _with_rate_limit_backoff(lambda: send_write(call, attempt), call.deadline)
+        with stripe_waits_until(call.deadline.for_stripe()):
+            async with asyncio.timeout(call.deadline.for_stripe()):
+                answer_object = await _with_rate_limit_backoff(lambda: send_write(call, attempt), call.deadline)
         outcome = outcome_of(attempt, answer_object)
         request_id = _request_id(answer_object)
     except StripeRequestRejected as rejected:
