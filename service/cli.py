@@ -18,7 +18,7 @@ log = logging.getLogger("moqui_stripe")
 
 def _serve_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
-    given = (("host", arguments.host), ("port", arguments.port))
+    given = (("host", arguments.host), ("port", arguments.port), ("workers", arguments.workers))
     server = {key: value for key, value in given if value is not None}
     if server:
         overrides["server"] = server
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--database-url", help="PostgreSQL URL of this service's own database (never Moqui's)")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1: this process)")
     serve.set_defaults(handler=_command_serve)
 
     emulator = commands.add_parser("emulator", help="run the Stripe emulator (tests, demos, benchmarks)")
