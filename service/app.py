@@ -6,6 +6,8 @@ clients), releasing everything on cleanup, so tests and the server share one con
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,20 +21,22 @@ from moqui_bridge.mantle.local_side import LocalMantleSide
 from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.moqui_rest_client import MoquiRestClient
-from moqui_bridge.service import ServiceRegistry
+from moqui_bridge.service import ColumnLimits, ServiceRegistry
 from moqui_bridge.web.auth import Authenticator, Principal
 from moqui_bridge.web.json_rpc import add_json_rpc_route
 from moqui_bridge.web.rest import add_rest_routes
+from service import metrics
 from service.checkout.pages import CheckoutServices, add_checkout_routes
 from service.clock import SYSTEM_CLOCK, Clock
 from service.config import Settings
 from service.context import IDEMPOTENCY_KEY_HEADER, ServiceContext
 from service.database_setup import load_entity_registry, prepare_database
 from service.idempotent_requests import idempotent_requests_middleware
-from service.metrics import Metrics, metrics_middleware
+from service.payment_services.installation import ensure_installation_id
 from service.rest_api import rest_apis
 from service.service_catalogue import register_services
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateways
+from service.stripe_gateway.rate_limit import SharedTokenBucket, StripeAdmission, StripeLimits
 from service.webhooks import add_webhook_routes
 
 log = logging.getLogger(__name__)
@@ -61,8 +65,9 @@ class AppState:
     settings: Settings
     registry: ServiceRegistry[ServiceContext]
     authenticator: Authenticator
-    metrics: Metrics
     database_dsn: str
+    # False in `serve --workers N` workers: the parent prepared the database once before starting them.
+    prepare_schema: bool = True
     clock: Clock = SYSTEM_CLOCK
     runtime: Runtime | None = field(default=None)
 
@@ -88,6 +93,19 @@ def stripe_account_settings(settings: Settings) -> dict[str, StripeAccountSettin
         )
         for config_id, gateway in settings.gateways.items()
     }
+
+
+def stripe_admissions(settings: Settings, pool: Pool) -> dict[str, StripeAdmission]:
+    """The in-flight and rate limits of every configured gateway config; configs of one account share its bucket."""
+    buckets: dict[str, SharedTokenBucket] = {}
+    admissions: dict[str, StripeAdmission] = {}
+    for config_id, gateway in settings.gateways.items():
+        limits = StripeLimits.of_gateway(gateway)
+        bucket = buckets.setdefault(
+            limits.bucket_id, SharedTokenBucket(pool, limits.bucket_id, limits.requests_per_second)
+        )
+        admissions[config_id] = StripeAdmission(config_id, limits, bucket)
+    return admissions
 
 
 def build_authenticator(settings: Settings) -> Authenticator:
@@ -123,22 +141,29 @@ async def _health(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[APP_STATE].metrics.render(), content_type="text/plain")
+    return web.Response(body=metrics.render(), content_type="text/plain")
 
 
-def create_app(settings: Settings, database_dsn: str, *, clock: Clock = SYSTEM_CLOCK) -> web.Application:
-    """The whole service as one aiohttp application, connecting to `database_dsn` on startup; `clock` is what the
-    journal and the reconciler read as now (tests pass one they move)."""
-    metrics = Metrics()
-    registry: ServiceRegistry[ServiceContext] = ServiceRegistry()
+def create_app(
+    settings: Settings, database_dsn: str, *, prepare_schema: bool = True, clock: Clock = SYSTEM_CLOCK
+) -> web.Application:
+    """The whole service as one aiohttp application, connecting to `database_dsn` on startup.
+
+    `prepare_schema=False` skips the schema and seed work (a `serve --workers N` parent did it once). `clock` is what
+    the journal and the reconciler read as now (tests pass one they move).
+    """
+    # Parameters named after entity fields are checked against their columns before anything runs.
+    registry: ServiceRegistry[ServiceContext] = ServiceRegistry(
+        column_limits=ColumnLimits.from_entities(load_entity_registry())
+    )
     register_services(registry)
-    state = AppState(settings, registry, build_authenticator(settings), metrics, database_dsn, clock)
+    state = AppState(settings, registry, build_authenticator(settings), database_dsn, prepare_schema, clock)
 
     # Inside the metrics middleware, so replays and refusals are counted like any other answer.
     idempotency = idempotent_requests_middleware(
         state.authenticator, lambda: state.runtime.entity if state.runtime is not None else None
     )
-    app = web.Application(middlewares=[metrics_middleware(metrics), idempotency])
+    app = web.Application(middlewares=[metrics.metrics_middleware(), idempotency])
     app[APP_STATE] = state
     factory = _context_factory(state)
     add_json_rpc_route(app, registry, factory, state.authenticator)
@@ -154,6 +179,27 @@ def create_app(settings: Settings, database_dsn: str, *, clock: Clock = SYSTEM_C
 def _checkout_services(state: AppState) -> CheckoutServices:
     runtime = state.require_runtime()
     return CheckoutServices(runtime.base_context, runtime.require_mantle())
+
+
+@contextlib.asynccontextmanager
+async def _pool_gauges(pool: Pool, every_seconds: float = 1.0) -> AsyncIterator[None]:
+    """Sample the pool into its gauges while the block runs.
+
+    Sampled rather than read at /metrics: with several workers, the one answering cannot see the others' pools.
+    """
+
+    async def sample() -> None:
+        while True:
+            metrics.observe_pool(pool.get_size(), pool.get_idle_size(), pool.get_max_size())
+            await asyncio.sleep(every_seconds)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        yield
+    finally:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
 
 
 def _remote_moqui_client(settings: Settings) -> MoquiRestClient | None:
@@ -181,8 +227,13 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
         )
         try:
             entity = EntityFacade(pool, load_entity_registry())
-            installation_id = await prepare_database(entity, list(settings.gateways))
-            async with StripeGateways(stripe_account_settings(settings)) as gateways:
+            installation_id = (
+                await prepare_database(entity, list(settings.gateways))
+                if state.prepare_schema
+                else await ensure_installation_id(entity)
+            )
+            gateways = StripeGateways(stripe_account_settings(settings), stripe_admissions(settings, pool))
+            async with _pool_gauges(pool), gateways:
                 base_context = ServiceContext(
                     entity=entity,
                     gateways=gateways,

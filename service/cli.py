@@ -17,14 +17,17 @@ from service.logging_setup import configure_logging, configured_secrets
 log = logging.getLogger("moqui_stripe")
 
 
+def _database_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
+    """This service's database URL, when given (every command that works on the database takes one)."""
+    return {"database": {"url": arguments.database_url}} if arguments.database_url else {}
+
+
 def _serve_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    given = (("host", arguments.host), ("port", arguments.port))
+    overrides = _database_overrides(arguments)
+    given = (("host", arguments.host), ("port", arguments.port), ("workers", arguments.workers))
     server = {key: value for key, value in given if value is not None}
     if server:
         overrides["server"] = server
-    if arguments.database_url:
-        overrides["database"] = {"url": arguments.database_url}
     return overrides
 
 
@@ -127,7 +130,7 @@ async def _reconcile_once(settings: Settings) -> str:
 
 
 def _command_reconcile(arguments: argparse.Namespace) -> int:
-    settings = _load(arguments, _serve_overrides(arguments))
+    settings = _load(arguments, _database_overrides(arguments))
     configure_logging(settings.log_level, configured_secrets(settings))
     print(asyncio.run(_reconcile_once(settings)))
     return 0
@@ -156,7 +159,7 @@ def _command_rekey(arguments: argparse.Namespace) -> int:
             "rekey gives this database a new installation id: run it only on a copy restored for staging, never on "
             "production or a disaster-recovery restore (which keeps its id); confirm with --staging-copy"
         )
-    settings = _load(arguments, _serve_overrides(arguments))
+    settings = _load(arguments, _database_overrides(arguments))
     old, new = asyncio.run(_rekey(settings))
     print(f"installation id {old} replaced by {new}: this copy's Stripe idempotency keys are its own")
     return 0
@@ -187,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--database-url", help="PostgreSQL URL of this service's own database (never Moqui's)")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1: this process)")
     serve.set_defaults(handler=_command_serve)
 
     emulator = commands.add_parser("emulator", help="run the Stripe emulator (tests, demos, benchmarks)")
@@ -223,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command, handler in ((reconcile, _command_reconcile), (rekey, _command_rekey)):
         command.add_argument("--config", help="TOML configuration file")
         command.add_argument("--database-url", help="PostgreSQL URL of this service's own database")
-        command.set_defaults(handler=handler, host=None, port=None)
+        command.set_defaults(handler=handler)
 
     demo = commands.add_parser("demo", help="PostgreSQL, the emulator, the service and the SaaS example, on loopback")
     demo.add_argument("--port", type=int, default=8080)

@@ -58,6 +58,10 @@ class ServerSettings(_Frozen):
     api_keys: Mapping[str, SecretStr] = Field(default_factory=dict)
     # Basic-auth users (username -> password), for callers that send `Authorization: Basic`.
     users: Mapping[str, SecretStr] = Field(default_factory=dict)
+    # Worker processes sharing the port (`serve --workers N`); start-up work runs once, in the parent.
+    workers: int = Field(default=1, ge=1, le=64)
+    # On SIGTERM/SIGINT: stop accepting, then wait this long for requests in flight (their Stripe calls) to finish.
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
     # Slow clients (slowloris): a request's line and headers must arrive within this many seconds of the connection
     # opening or of the previous answer (idle keep-alive connections close then too), its body within the other.
     request_head_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
@@ -129,6 +133,11 @@ class GatewaySettings(_Frozen):
     # Per HTTP request to Stripe; with the retries it must fit under MAX_REQUEST_DEADLINE_SECONDS (checked).
     timeout_seconds: float = Field(default=6.0, gt=0)
     webhook_tolerance_seconds: int = Field(default=300, gt=0)
+    # Stripe requests this gateway config may have in flight at once, per worker process.
+    max_in_flight_requests: int = Field(default=64, ge=1, le=10_000)
+    # Requests per second to this Stripe account across every process and host (a token bucket in PostgreSQL);
+    # empty: Stripe's documented global limit for the key's mode (live 100/s, test 25/s, docs.stripe.com/rate-limits).
+    rate_limit_per_second: float | None = Field(default=None, gt=0, le=100_000)
 
     @field_validator("secret_key")
     @classmethod

@@ -12,12 +12,20 @@ The rules, in order:
 - a request without a key, with a blank key, from an unauthenticated caller, or to another path passes through
   untouched (the dispatcher then gives its own 401/403);
 - a key longer than 255 characters is refused with 400;
-- the first request commits a `SirStarted` row (unique on caller + key) before it runs, so a concurrent repeat, in
-  this process or another one on the same database, finds it and gets 409;
+- the first request takes the key's PostgreSQL advisory lock and commits a `SirStarted` row (unique on caller + key)
+  before it runs, so a concurrent repeat, in this process or another one on the same database, finds both and gets
+  409;
+- the lock is a session lock held for as long as the request runs, so it goes with its owner: when the owner dies
+  (kill -9, OOM, a lost database connection) PostgreSQL frees it at once, and a repeat that finds a started row but
+  can take the lock knows the owner is gone and runs the request itself (the gateway journal keeps each Stripe call
+  exactly-once meanwhile);
 - a repeat with another method, path, query or body gets 400: a key names one request;
 - a 5xx answer or an exception is not kept (the row is deleted), so the client may retry; the journal keeps the
   Stripe calls exactly-once meanwhile;
 - keys are kept 24 hours, as Stripe keeps them: an older row is replaced by the next request with its key.
+
+The locks of all the requests a process runs at once live on one connection of its own (`_KeyOwnership`), taken from
+the pool while at least one such request runs and given back when none does, so keys cost no connection per request.
 
 Errors are in the dispatcher's own shape: `{"errorCode": N, "errors": "..."}` for REST, a JSON-RPC error envelope
 (code N, the request's id when it has one) for `/rpc/json`, both with HTTP status N.
@@ -28,7 +36,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +47,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from moqui_bridge.entity import EntityFacade, sql
+from moqui_bridge.entity.connection import Connection
+from moqui_bridge.entity.locks import advisory_lock_key
 from moqui_bridge.web import moqui_json
 from moqui_bridge.web.auth import Authenticator
 from moqui_bridge.web.dispatch import json_response
@@ -51,6 +62,7 @@ __all__ = [
     "KEY_LIFETIME",
     "MAX_KEY_LENGTH",
     "idempotent_requests_middleware",
+    "owner_lock_key",
     "request_fingerprint",
 ]
 
@@ -62,9 +74,6 @@ JSON_RPC_PATH = "/rpc/json"
 MAX_KEY_LENGTH = 255
 # Stripe keeps a key at least 24 hours; so do we, after which the key may name a new request.
 KEY_LIFETIME = timedelta(hours=24)
-# A started row this old belongs to a process that died mid-request (no request runs this long: Stripe calls time
-# out in seconds). Without this the key would answer 409 for a whole day after a crash.
-ABANDONED_AFTER = timedelta(minutes=10)
 STARTED = "SirStarted"
 COMPLETED = "SirCompleted"
 _MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -125,6 +134,87 @@ def _endpoint(request: web.Request, json_rpc_path: str) -> _Endpoint | None:
     return None
 
 
+def owner_lock_key(principal_name: str, key: str) -> int:
+    """The advisory lock number a request holds while it runs for (caller, Idempotency-Key)."""
+    return advisory_lock_key(f"idempotent-request/{principal_name}\0{key}")
+
+
+class _KeyBusy(Exception):
+    """Another living request holds the key (or the key kept changing hands): the caller gets 409."""
+
+
+class _KeyOwnership:
+    """The Idempotency-Keys this process is running requests for, each marked by a session advisory lock.
+
+    All the locks sit on one connection, taken from the pool when the first such request starts and given back when
+    the last one ends (asyncpg's reset on release unlocks anything left). A dead process's connection is closed by
+    PostgreSQL, and its locks with it: that is how another process tells a dead owner from a living one. Within
+    this process the keys running are known directly (a session lock is re-entrant for its own session).
+    """
+
+    def __init__(self) -> None:
+        self._guard = asyncio.Lock()  # one statement at a time on the shared connection
+        self._running: set[tuple[str, str]] = set()
+        self._connection: Connection | None = None
+        self._holder: AsyncExitStack | None = None
+
+    @asynccontextmanager
+    async def owned(self, entity: EntityFacade, principal_name: str, key: str) -> AsyncIterator[None]:
+        """Hold the key for the body; raise `_KeyBusy` when a living request (here or elsewhere) holds it."""
+        await self._claim(entity, principal_name, key)
+        try:
+            yield
+        finally:
+            # Shielded: a cancelled request (client gone) must still let go of its key.
+            await asyncio.shield(self._release(principal_name, key))
+
+    async def _claim(self, entity: EntityFacade, principal_name: str, key: str) -> None:
+        async with self._guard:
+            if (principal_name, key) in self._running:
+                raise _KeyBusy
+            connection = await self._shared_connection(entity)
+            try:
+                taken = await connection.fetchval(
+                    "SELECT pg_try_advisory_lock($1)", owner_lock_key(principal_name, key)
+                )
+            except BaseException:
+                await self._drop_connection_if_idle()
+                raise
+            if not taken:
+                await self._drop_connection_if_idle()
+                raise _KeyBusy
+            self._running.add((principal_name, key))
+
+    async def _release(self, principal_name: str, key: str) -> None:
+        async with self._guard:
+            self._running.discard((principal_name, key))
+            if self._connection is not None and self._running:
+                try:
+                    await self._connection.execute("SELECT pg_advisory_unlock($1)", owner_lock_key(principal_name, key))
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    # The connection broke: its locks went with it. Give it back; the next claim takes another.
+                    logger.warning("Idempotency-Key lock connection lost", exc_info=True)
+                    await self._close_holder()
+            await self._drop_connection_if_idle()
+
+    async def _shared_connection(self, entity: EntityFacade) -> Connection:
+        if self._connection is None or self._connection.is_closed():
+            await self._close_holder()
+            holder = AsyncExitStack()
+            self._connection = await holder.enter_async_context(entity.connection())
+            self._holder = holder
+        return self._connection
+
+    async def _drop_connection_if_idle(self) -> None:
+        if not self._running:
+            await self._close_holder()
+
+    async def _close_holder(self) -> None:
+        holder, self._holder, self._connection = self._holder, None, None
+        if holder is not None:
+            await holder.aclose()
+
+
 @dataclass(frozen=True)
 class _Reserved:
     """Our started row, told apart from a later one with the same key by its creation time."""
@@ -139,9 +229,15 @@ class _Store:
         self._entity = entity
         self._key = {"principalName": principal_name, "idempotencyKey": key}
 
-    async def reserve(self, fingerprint: str) -> _Reserved | dict[str, Any] | None:
-        """Commit a started row for this key: ours (`_Reserved`), the live row another request holds, or None
-        when the key kept changing hands (treated as in progress)."""
+    async def find(self) -> dict[str, Any] | None:
+        """The key's row, or None."""
+        return await self._entity.find_one(ENTITY, self._key)
+
+    async def reserve(self, fingerprint: str) -> _Reserved | dict[str, Any]:
+        """Commit a started row for this key (ours, `_Reserved`), or give the completed row a repeat is answered from.
+
+        Called only while this request holds the key's lock: a started row found here is a dead owner's, replaced.
+        """
         for _ in range(_RESERVE_ATTEMPTS):
             now = _now()
             try:
@@ -150,15 +246,17 @@ class _Store:
                 return _Reserved(now)
             except asyncpg.UniqueViolationError:
                 pass
-            row = await self._entity.find_one(ENTITY, self._key)
+            row = await self.find()
             if row is None:
-                continue  # the holder failed and deleted its row: try again
-            lifetime = KEY_LIFETIME if row["requestStatusId"] == COMPLETED else ABANDONED_AFTER
-            if row["createdDate"] <= now - lifetime:
-                await self._delete(row["createdDate"])
-                continue
-            return row
-        return None
+                continue  # deleted since our insert failed: try again
+            if row["createdDate"] > now - KEY_LIFETIME:
+                if row["requestStatusId"] == COMPLETED or row["requestFingerprint"] != fingerprint:
+                    return row  # replayed, or refused: the key names that request
+                logger.warning(
+                    "Idempotency-Key of %s: its owner died mid-request; running it again", self._key["principalName"]
+                )
+            await self._delete(row["createdDate"])
+        raise _KeyBusy
 
     async def complete(self, reserved: _Reserved, response: web.Response, body: bytes) -> None:
         """Keep the answer on our started row."""
@@ -217,11 +315,58 @@ def _keepable(response: web.StreamResponse) -> tuple[web.Response, bytes] | None
     return None
 
 
+def _answer_from(
+    row: Mapping[str, Any],
+    fingerprint: str,
+    key: str,
+    endpoint: _Endpoint,
+    request: web.Request,
+    principal_name: str,
+    body: bytes,
+) -> web.Response:
+    """The answer to a repeat, from the key's row: 400 for another request, the kept answer once completed."""
+    if row["requestFingerprint"] != fingerprint:
+        message = f"Idempotency-Key {key} was used with a different request; use a new key for a new request"
+        return endpoint.refusal(400, message, body)
+    if row["requestStatusId"] == COMPLETED:
+        logger.info("Idempotent replay for %s: %s %s", principal_name, request.method, request.path)
+        return _replay(row)
+    return _in_progress(key, endpoint, body)
+
+
+def _in_progress(key: str, endpoint: _Endpoint, body: bytes) -> web.Response:
+    message = f"A request with Idempotency-Key {key} is still in progress; retry once it has completed"
+    return endpoint.refusal(409, message, body)
+
+
+async def _run_reserved(
+    store: _Store, reserved: _Reserved, handler: Handler, request: web.Request, principal_name: str
+) -> web.StreamResponse:
+    """Run the request on our started row, then keep its answer (or free the key when it may not be kept)."""
+    try:
+        response = await handler(request)
+    except BaseException:
+        # Shielded: a cancelled request (client gone) must still free its key for the retry.
+        await asyncio.shield(store.release(reserved))
+        raise
+    keepable = _keepable(response)
+    try:
+        if keepable is None:
+            await store.release(reserved)
+        else:
+            await store.complete(reserved, *keepable)
+    except Exception:
+        # The answer is already made (and its effects done): send it; the journal still guards a retry.
+        logger.exception("Could not keep or release the Idempotency-Key row of %s", principal_name)
+    return response
+
+
 def idempotent_requests_middleware(
     authenticator: Authenticator, entity_source: EntitySource, *, json_rpc_path: str = JSON_RPC_PATH
 ) -> Middleware:
     """The middleware, given the app's authenticator (the key is scoped per principal name) and a source of the
     entity facade (None while the app starts, when requests pass through to get the dispatcher's own answer)."""
+    ownership = _KeyOwnership()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -239,32 +384,21 @@ def idempotent_requests_middleware(
 
         store = _Store(entity, principal.name, key)
         fingerprint = request_fingerprint(request.method, request.rel_url.raw_path, request.query_string, body)
-        reserved = await store.reserve(fingerprint)
-        if not isinstance(reserved, _Reserved):
-            if reserved is not None and reserved["requestFingerprint"] != fingerprint:
-                message = f"Idempotency-Key {key} was used with a different request; use a new key for a new request"
-                return endpoint.refusal(400, message, body)
-            if reserved is not None and reserved["requestStatusId"] == COMPLETED:
-                logger.info("Idempotent replay for %s: %s %s", principal.name, request.method, request.path)
-                return _replay(reserved)
-            message = f"A request with Idempotency-Key {key} is still in progress; retry once it has completed"
-            return endpoint.refusal(409, message, body)
-
+        # A completed answer is replayed without taking the key's lock.
+        kept = await store.find()
+        if kept is not None and kept["requestStatusId"] == COMPLETED and kept["createdDate"] > _now() - KEY_LIFETIME:
+            return _answer_from(kept, fingerprint, key, endpoint, request, principal.name, body)
         try:
-            response = await handler(request)
-        except BaseException:
-            # Shielded: a cancelled request (client gone) must still free its key for the retry.
-            await asyncio.shield(store.release(reserved))
-            raise
-        keepable = _keepable(response)
-        try:
-            if keepable is None:
-                await store.release(reserved)
-            else:
-                await store.complete(reserved, *keepable)
-        except Exception:
-            # The answer is already made (and its effects done): send it; the journal still guards a retry.
-            logger.exception("Could not keep or release the Idempotency-Key row of %s", principal.name)
-        return response
+            async with ownership.owned(entity, principal.name, key):
+                reserved = await store.reserve(fingerprint)
+                if not isinstance(reserved, _Reserved):
+                    return _answer_from(reserved, fingerprint, key, endpoint, request, principal.name, body)
+                return await _run_reserved(store, reserved, handler, request, principal.name)
+        except _KeyBusy:
+            # A living request holds the key: another request (400), its answer if it just finished, or 409.
+            busy = await store.find()
+            if busy is not None:
+                return _answer_from(busy, fingerprint, key, endpoint, request, principal.name, body)
+            return _in_progress(key, endpoint, body)
 
     return middleware

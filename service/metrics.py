@@ -1,88 +1,194 @@
-"""In-process metrics in Prometheus' text format, served at /metrics.
+"""Metrics an operator can alert on, served at /metrics in Prometheus' text format (prometheus_client).
 
-Kept deliberately small: request counts by route, method and status, and request latency by route and method.
-Nothing else is counted yet (gateway outcomes and webhook events are recorded in Moqui's own tables, not here).
-No client library: the exposition format is a few lines of text.
+What is counted, all prefixed `moqui_stripe_`:
+- `http_requests_total{route,method,status}`, `http_request_duration_seconds{route,method}`: every request;
+- `gateway_operations_total{operation,outcome}`: each journaled Stripe call of a gateway service by outcome
+  (success, declined, error, in_doubt: no definitive answer, the next call replays the same key; pending: 3-D
+  Secure or processing, Stripe has not decided);
+- `stripe_requests_total{gateway,operation,status}`, `stripe_request_duration_seconds{gateway,operation}`: each HTTP
+  request to Stripe (retries included) and its latency; `stripe_rate_limited_total{gateway}`: Stripe's 429s;
+  `stripe_admission_wait_seconds_total{gateway}`: time spent waiting for an in-flight slot or a rate-limit token;
+- gauges `stripe_in_flight{gateway}` and `database_pool_connections{state}` (size, in_use, max).
+
+Several worker processes (`serve --workers N`): prometheus_client's multiprocess mode. The parent sets
+`PROMETHEUS_MULTIPROC_DIR` before it starts the workers (`use_multiprocess_directory`), each worker writes its values
+to its own files there, and whichever worker answers /metrics sums them all; gauges sum the live processes only
+(the parent marks a worker's gauges dead when it exits). One process: plain in-memory values.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Literal
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client.registry import REGISTRY
 
-# Upper bounds in seconds; chosen around the service's own budget (a few ms) and Stripe's (hundreds of ms).
-_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+from service.stripe_gateway.outcome import GatewayOutcome
 
-Labels = tuple[tuple[str, str], ...]
+__all__ = [
+    "MULTIPROCESS_DIRECTORY_VARIABLE",
+    "OperationOutcome",
+    "count_gateway_operation",
+    "mark_worker_dead",
+    "metrics_middleware",
+    "observe_pool",
+    "operation_outcome",
+    "render",
+    "use_multiprocess_directory",
+]
+
+MULTIPROCESS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+_PREFIX = "moqui_stripe_"
+# Upper bounds in seconds, around our own budget (a few ms) and Stripe's (hundreds of ms, seconds when slow).
+_SERVICE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_STRIPE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
+
+HTTP_REQUESTS = Counter(
+    f"{_PREFIX}http_requests", "HTTP requests answered", ["route", "method", "status"], registry=None
+)
+HTTP_LATENCY = Histogram(
+    f"{_PREFIX}http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["route", "method"],
+    buckets=_SERVICE_BUCKETS,
+    registry=None,
+)
+GATEWAY_OPERATIONS = Counter(
+    f"{_PREFIX}gateway_operations",
+    "Journaled Stripe calls of the gateway services",
+    ["operation", "outcome"],
+    registry=None,
+)
+RECONCILED_ATTEMPTS = Counter(
+    f"{_PREFIX}reconciled_attempts",
+    "In-doubt attempts the reconciler settled, by how they ended (done, not_done, unknown)",
+    ["outcome"],
+    registry=None,
+)
+STRIPE_REQUESTS = Counter(
+    f"{_PREFIX}stripe_requests", "HTTP requests sent to Stripe", ["gateway", "operation", "status"], registry=None
+)
+STRIPE_LATENCY = Histogram(
+    f"{_PREFIX}stripe_request_duration_seconds",
+    "Stripe's answer time per request",
+    ["gateway", "operation"],
+    buckets=_STRIPE_BUCKETS,
+    registry=None,
+)
+STRIPE_RATE_LIMITED = Counter(f"{_PREFIX}stripe_rate_limited", "429 answers from Stripe", ["gateway"], registry=None)
+STRIPE_ADMISSION_WAIT = Counter(
+    f"{_PREFIX}stripe_admission_wait_seconds",
+    "Seconds spent waiting for an in-flight slot or a rate-limit token",
+    ["gateway"],
+    registry=None,
+)
+STRIPE_IN_FLIGHT = Gauge(
+    f"{_PREFIX}stripe_in_flight", "Stripe requests in flight", ["gateway"], multiprocess_mode="livesum", registry=None
+)
+POOL_CONNECTIONS = Gauge(
+    f"{_PREFIX}database_pool_connections",
+    "Database pool connections (size: open, in_use: checked out, max: the configured bound)",
+    ["state"],
+    multiprocess_mode="livesum",
+    registry=None,
+)
+_ALL = (
+    HTTP_REQUESTS,
+    HTTP_LATENCY,
+    GATEWAY_OPERATIONS,
+    RECONCILED_ATTEMPTS,
+    STRIPE_REQUESTS,
+    STRIPE_LATENCY,
+    STRIPE_RATE_LIMITED,
+    STRIPE_ADMISSION_WAIT,
+    STRIPE_IN_FLIGHT,
+    POOL_CONNECTIONS,
+)
 
 
-def _labels(labels: Mapping[str, str]) -> Labels:
-    return tuple(sorted(labels.items()))
+def _single_process_registry() -> CollectorRegistry:
+    # The default registry too, for the process and platform collectors (CPU seconds, resident memory).
+    registry = CollectorRegistry(auto_describe=True)
+    for metric in _ALL:
+        registry.register(metric)
+    return registry
 
 
-def _format_labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    escaped = (f'{key}="{_escape(value)}"' for key, value in labels)
-    return "{" + ",".join(escaped) + "}"
+_REGISTRY = _single_process_registry()
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def use_multiprocess_directory(directory: Path) -> None:
+    """Make processes started from now on (the workers) keep their values in `directory`; call before starting them.
+
+    prometheus_client chooses where values live when it is first imported, so this only affects new processes.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()  # values of an earlier run would be summed in
+    os.environ[MULTIPROCESS_DIRECTORY_VARIABLE] = str(directory)
 
 
-class Metrics:
-    """Counters and one request-latency histogram, rendered in Prometheus' text exposition format."""
+def mark_worker_dead(pid: int) -> None:
+    """Drop a stopped worker's gauges (its counters stay in the sums, as Prometheus expects of counters)."""
+    if os.environ.get(MULTIPROCESS_DIRECTORY_VARIABLE):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
 
-    def __init__(self) -> None:
-        self._counters: dict[str, dict[Labels, int]] = defaultdict(lambda: defaultdict(int))
-        self._histogram_counts: dict[Labels, list[int]] = {}
-        self._histogram_sums: dict[Labels, float] = defaultdict(float)
 
-    def increment(self, name: str, labels: Mapping[str, str] | None = None, amount: int = 1) -> None:
-        """Add to a counter (created on first use)."""
-        self._counters[name][_labels(labels or {})] += amount
+def render() -> bytes:
+    """Every metric in Prometheus' text format, summed over all worker processes in multiprocess mode."""
+    if os.environ.get(MULTIPROCESS_DIRECTORY_VARIABLE):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated there
+        return generate_latest(registry)
+    return generate_latest(_REGISTRY) + generate_latest(REGISTRY)
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Record one HTTP request's outcome and duration."""
-        labels = _labels({"route": route, "method": method, "status": str(status)})
-        self.increment("moqui_stripe_http_requests_total", dict(labels))
-        latency_labels = _labels({"route": route, "method": method})
-        counts = self._histogram_counts.setdefault(latency_labels, [0] * (len(_BUCKETS) + 1))
-        for index, bound in enumerate(_BUCKETS):
-            if seconds <= bound:
-                counts[index] += 1
-        counts[-1] += 1
-        self._histogram_sums[latency_labels] += seconds
 
-    def render(self) -> str:
-        """The whole registry in Prometheus' text format."""
-        lines: list[str] = []
-        for name in sorted(self._counters):
-            lines.append(f"# TYPE {name} counter")
-            for labels, value in sorted(self._counters[name].items()):
-                lines.append(f"{name}{_format_labels(labels)} {value}")
-        histogram = "moqui_stripe_http_request_duration_seconds"
-        if self._histogram_counts:
-            lines.append(f"# TYPE {histogram} histogram")
-        for labels, counts in sorted(self._histogram_counts.items()):
-            for index, bound in enumerate(_BUCKETS):
-                lines.append(f"{histogram}_bucket{_format_labels((*labels, ('le', repr(bound))))} {counts[index]}")
-            lines.append(f"{histogram}_bucket{_format_labels((*labels, ('le', '+Inf')))} {counts[-1]}")
-            lines.append(f"{histogram}_sum{_format_labels(labels)} {self._histogram_sums[labels]:.6f}")
-            lines.append(f"{histogram}_count{_format_labels(labels)} {counts[-1]}")
-        return "\n".join(lines) + "\n"
+OperationOutcome = Literal["success", "declined", "error", "in_doubt", "pending"]
+
+
+def operation_outcome(outcome: GatewayOutcome, *, definitive: bool) -> OperationOutcome:
+    """What an alert looks at: a PGR's result, or in_doubt when Stripe gave no definitive answer."""
+    if not definitive:
+        return "in_doubt"
+    if outcome.result_success:
+        return "success"
+    if outcome.result_declined:
+        return "declined"
+    return "error" if outcome.result_error else "pending"
+
+
+def count_gateway_operation(operation: str, outcome: GatewayOutcome, *, definitive: bool) -> None:
+    """Count one journaled Stripe call of a gateway service (`operation`: Mantle's PaymentOperation enum id)."""
+    GATEWAY_OPERATIONS.labels(operation, operation_outcome(outcome, definitive=definitive)).inc()
+
+
+def count_reconciled(outcome: str) -> None:
+    """Count one in-doubt attempt the reconciler examined, by how it ended."""
+    RECONCILED_ATTEMPTS.labels(outcome).inc()
+
+
+def observe_pool(size: int, idle: int, max_size: int) -> None:
+    """Set the pool gauges of this process."""
+    POOL_CONNECTIONS.labels("size").set(size)
+    POOL_CONNECTIONS.labels("in_use").set(size - idle)
+    POOL_CONNECTIONS.labels("max").set(max_size)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def metrics_middleware(metrics: Metrics) -> Middleware:
+def metrics_middleware() -> Middleware:
     """An aiohttp middleware timing each request by its route template (raw paths would explode labels)."""
+
+    # prometheus_client's labels() takes a lock and builds a key on every call: keep the children.
+    counts: dict[tuple[str, str, int], Counter] = {}
+    latencies: dict[tuple[str, str], Histogram] = {}
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -98,6 +204,14 @@ def metrics_middleware(metrics: Metrics) -> Middleware:
         finally:
             resource = request.match_info.route.resource
             route = resource.canonical if resource is not None else "unmatched"
-            metrics.observe_request(route, request.method, status, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            count = counts.get((route, request.method, status))
+            if count is None:
+                count = counts[route, request.method, status] = HTTP_REQUESTS.labels(route, request.method, str(status))
+            count.inc()
+            latency = latencies.get((route, request.method))
+            if latency is None:
+                latency = latencies[route, request.method] = HTTP_LATENCY.labels(route, request.method)
+            latency.observe(elapsed)
 
     return middleware

@@ -1,4 +1,5 @@
-"""`moqui-stripe serve`: the embedded default database or a given one, the app, and a clean stop on a signal."""
+"""`moqui-stripe serve`: the embedded default database or a given one, the app (in this process or in workers, see
+service/workers.py), and a clean stop on a signal."""
 
 from __future__ import annotations
 
@@ -10,15 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from aiohttp import web
 from pydantic import SecretStr
 
 from moqui_bridge.database.pool import DatabaseUnavailableError
 from moqui_bridge.database.postgres_server import PostgresServer, PostgresServerError
-from service.app import create_app
 from service.config import ConfigError, Settings
-from service.http_limits import apply_http_limits, runner_options
-from service.maintenance import install_background_jobs
+from service.workers import prepare_once, run_workers, serve_in_process
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +80,27 @@ async def serve(settings: Settings) -> None:
 
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, on_stop_signal)
+
+    def listening() -> None:
+        nonlocal serving
+        serving = True
+
     try:
         async with database_for(settings) as dsn:
-            app = create_app(settings, dsn)
-            install_background_jobs(app)
-            apply_http_limits(app, settings.server)
-            runner = web.AppRunner(app, access_log=None, **runner_options(settings.server))
-            await runner.setup()
-            try:
-                site = web.TCPSite(runner, settings.server.host, settings.server.port)
-                await site.start()
-                serving = True
-                log.info("moqui-stripe listening on http://%s:%s", settings.server.host, settings.server.port)
-                await stop.wait()
-            finally:
-                await runner.cleanup()
+            await prepare_once(settings, dsn)
+            if settings.server.workers > 1:
+                listening()
+                await run_workers(settings, dsn, stop)
+            else:
+                await serve_in_process(
+                    settings,
+                    dsn,
+                    stop,
+                    port=settings.server.port,
+                    reuse_port=False,
+                    prepare_schema=True,
+                    on_listening=listening,
+                )
     except asyncio.CancelledError:
         if not stop.is_set():
             raise  # cancelled by someone else: not ours to swallow

@@ -105,6 +105,20 @@ async def find_authorize_response(
     entity: EntityFacade, connection: Connection | None, payment_id: str
 ) -> Record | None:
     """The newest successful authorize (or authorize-and-capture) PGR of a Payment."""
+    return await _newest_success(entity, connection, payment_id, (names.PGO_AUTHORIZE, names.PGO_AUTH_AND_CAPTURE))
+
+
+async def find_capture_response(entity: EntityFacade, connection: Connection | None, payment_id: str) -> Record | None:
+    """For a captured Payment, the PGR that recorded its capture: the newest successful capture,
+    authorize-and-capture or details PGR (a capture learnt from the gateway, by a webhook or the capture pre-check,
+    is recorded by the details PGR that saw it)."""
+    operations = (names.PGO_CAPTURE, names.PGO_AUTH_AND_CAPTURE, names.PGO_TX_DETAILS)
+    return await _newest_success(entity, connection, payment_id, operations)
+
+
+async def _newest_success(
+    entity: EntityFacade, connection: Connection | None, payment_id: str, operations: tuple[str, ...]
+) -> Record | None:
     responses = await entity.find(
         names.GATEWAY_RESPONSE,
         {"paymentId": payment_id, "resultSuccess": "Y"},
@@ -112,7 +126,7 @@ async def find_authorize_response(
         connection=connection,
     )
     for response in responses:
-        if response.get("paymentOperationEnumId") in (names.PGO_AUTHORIZE, names.PGO_AUTH_AND_CAPTURE):
+        if response.get("paymentOperationEnumId") in operations:
             return response
     return None
 

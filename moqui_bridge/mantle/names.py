@@ -36,6 +36,8 @@ CLOSED_ORDER_STATUSES: Final = frozenset({"OrderCompleted", "OrderCancelled", "O
 # Enumerations
 PGO_AUTHORIZE: Final = "PgoAuthorize"
 PGO_AUTH_AND_CAPTURE: Final = "PgoAuthAndCapture"
+PGO_CAPTURE: Final = "PgoCapture"
+PGO_TX_DETAILS: Final = "PgoTxDetails"
 PT_REFUND: Final = "PtRefund"
 PT_INVOICE_PAYMENT: Final = "PtInvoicePayment"
 PI_FINANCIAL_ACCOUNT: Final = "PiFinancialAccount"

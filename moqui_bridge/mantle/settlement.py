@@ -36,7 +36,7 @@ async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | Non
     payment = await load_payment(entity, connection, payment_id)
     status = payment.get("statusId")
     if status in _CAPTURED:
-        raise ServiceError(f"Payment {payment_id} has already been delivered (captured)")
+        return await _already_captured(call, payment, amount)
     if status not in (names.PMNT_PROMISED, names.PMNT_AUTHORIZED):
         raise ServiceError(f"Payment {payment_id} must be Promised or Authorized to capture, but is {status}")
     payment_amount = payment.get("amount")
@@ -97,6 +97,20 @@ async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | Non
             )
     elif gateway.declined(response):
         payment = await change_payment_status(entity, connection, payment, names.PMNT_DECLINED)
+    return PaymentOutcome(payment, response, call.messages)
+
+
+async def _already_captured(call: RuleCall, payment: Record, amount: Decimal | None) -> PaymentOutcome:
+    """A capture of a payment already captured answers success with the PGR that recorded the capture, whether a
+    webhook recorded it before this call or this call's pre-check found it captured in the gateway: the retry of a
+    capture whose answer was lost gets the same kind of answer every time. A payment delivered without such a PGR,
+    or a capture of another amount, is refused as before."""
+    payment_id = str(payment["paymentId"])
+    response = await gateway.find_capture_response(call.entity, call.connection, payment_id)
+    if response is None or (amount is not None and amount != response.get("amount")):
+        raise ServiceError(f"Payment {payment_id} has already been delivered (captured)")
+    settled = " and settled" if payment.get("statusId") == names.PMNT_CONFIRMED else ""
+    call.note(f"Payment {payment_id} was already captured{settled} in the gateway")
     return PaymentOutcome(payment, response, call.messages)
 
 
@@ -187,9 +201,7 @@ async def _check_gateway_status(
     if gateway_status in (names.PMNT_DELIVERED, names.PMNT_CONFIRMED):
         # The same moves as a details refresh; only the message differs (capture stops here, so say why).
         payment = await _apply_gateway_status(call, payment, details, announce=False)
-        settled = " and settled" if gateway_status == names.PMNT_CONFIRMED else ""
-        call.note(f"Payment {payment_id} was already captured{settled} in the gateway")
-        return PaymentOutcome(payment, messages=call.messages)
+        return await _already_captured(call, payment, None)
     if gateway_status in (names.PMNT_DECLINED, names.PMNT_VOID):
         payment = await change_payment_status(entity, connection, payment, str(gateway_status))
         call.note(f"Payment {payment_id} is {gateway_status} in the gateway, not capturing")

@@ -1,5 +1,6 @@
 """Moqui's service facade in Python: services by Moqui name with typed in/out parameters."""
 
+from moqui_bridge.service.column_limits import ColumnLimits
 from moqui_bridge.service.errors import (
     AuthenticationRequired,
     AuthorizationDenied,
@@ -32,6 +33,7 @@ __all__ = [
     "AuthorizationDenied",
     "BigDecimal",
     "Boolean",
+    "ColumnLimits",
     "Indicator",
     "Integer",
     "List",

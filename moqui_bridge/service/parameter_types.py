@@ -7,6 +7,10 @@ with `model_validate` converts like a Moqui call. Converters raise `ConversionEr
 
 JSON reaches these converters parsed with `parse_float=Decimal`, so a float here means a caller bypassed that rule:
 floats are refused rather than rounded. NaN and Infinity are refused everywhere, and booleans are never numbers.
+
+Hostile values are refused before they cost anything: a number longer than `MAX_NUMBER_LENGTH` characters written
+out (`1e1000000`) before it is turned into an `int` or text, and text holding a NUL character or an unpaired
+surrogate (which no column can store) before it reaches a query.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Annotated, Any
 
 from pydantic import PlainSerializer, PlainValidator
 
-from moqui_bridge.service.json_text import loads, plain_decimal
+from moqui_bridge.service.json_text import MAX_NUMBER_LENGTH, loads, plain_decimal, plain_length, storable_text
 
 _EPOCH = datetime(1970, 1, 1)
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -40,7 +44,7 @@ class ConversionError(ValueError):
 
 def _not_converted(value: Any, type_name: str) -> ConversionError:
     # Mirrors ParameterInfo.convertType's message (no format attribute is ever used here).
-    return ConversionError(f"Value entered ({value}) could not be converted to a {type_name}")
+    return ConversionError(f"Value entered ({shown_value(value)}) could not be converted to a {type_name}")
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,16 @@ AllowHtml = _Marker("AllowHtml")
 """Moqui's `allow-html="any"`: without it a String parameter containing `<` is refused, as Moqui refuses it."""
 
 
-def _finite_decimal(value: Decimal, type_name: str) -> Decimal:
-    if not value.is_finite():
+def shown_value(value: Any) -> str:
+    """The value as an error message quotes it: a long or unprintable value is described, not copied."""
+    text = str(value)
+    if not storable_text(text):
+        return "text with a NUL character or an unpaired surrogate"
+    return text if len(text) <= 100 else f"{text[:40]}...({len(text)} characters)"
+
+
+def _bounded_decimal(value: Decimal, type_name: str) -> Decimal:
+    if not value.is_finite() or plain_length(value) > MAX_NUMBER_LENGTH:
         raise _not_converted(value, type_name)
     return value
 
@@ -79,13 +91,13 @@ def convert_big_decimal(value: Any) -> Decimal:
     if isinstance(value, bool | float):
         raise _not_converted(value, "BigDecimal")
     if isinstance(value, Decimal):
-        return _finite_decimal(value, "BigDecimal")
+        return _bounded_decimal(value, "BigDecimal")
     if isinstance(value, int):
-        return Decimal(value)
+        return _bounded_decimal(Decimal(value), "BigDecimal")
     if isinstance(value, str):
         text = value.strip()
-        if _DECIMAL_TEXT.fullmatch(text):
-            return Decimal(text)
+        if len(text) <= MAX_NUMBER_LENGTH and _DECIMAL_TEXT.fullmatch(text):
+            return _bounded_decimal(Decimal(text), "BigDecimal")
     raise _not_converted(value, "BigDecimal")
 
 
@@ -133,14 +145,19 @@ def convert_boolean(value: Any) -> bool:
 
 
 def convert_string(value: Any) -> str:
-    """To `str`: numbers become their plain text (`100.0000`, never `1E+2`), booleans `true`/`false`."""
+    """To `str`: numbers become their plain text (`100.0000`, never `1E+2`), booleans `true`/`false`.
+
+    Text that cannot be stored (a NUL character, an unpaired surrogate) is refused.
+    """
     if isinstance(value, str):
+        if not storable_text(value):
+            raise ConversionError(f"Value entered ({shown_value(value)}) holds characters that cannot be stored")
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, Decimal) and value.is_finite():
+    if isinstance(value, Decimal) and value.is_finite() and plain_length(value) <= MAX_NUMBER_LENGTH:
         return plain_decimal(value)
     raise _not_converted(value, "String")
 
@@ -151,7 +168,7 @@ def convert_indicator(value: Any) -> str:
         return "Y" if value else "N"
     if value in ("Y", "N"):
         return str(value)
-    raise ConversionError(f"Value entered ({value}) could not be converted to a Y/N indicator")
+    raise ConversionError(f"Value entered ({shown_value(value)}) could not be converted to a Y/N indicator")
 
 
 def _timestamp_from_millis(millis: int) -> datetime:
@@ -181,9 +198,11 @@ def convert_timestamp(value: Any) -> datetime:
         if isinstance(value, int):
             return _timestamp_from_millis(value)
         if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-            return _timestamp_from_millis(int(value))
+            return _timestamp_from_millis(int(_bounded_decimal(value, "Timestamp")))
         if isinstance(value, str):
             text = value.strip()
+            if len(text) > MAX_NUMBER_LENGTH:
+                raise _not_converted(value, "Timestamp")
             if _EPOCH_MILLIS_TEXT.fullmatch(text):
                 return _timestamp_from_millis(int(text))
             if text:
@@ -213,7 +232,7 @@ def convert_list(value: Any) -> list[Any]:
     """To `list`: a JSON array, or text split on commas after stripping `[` `]`, as Moqui converts a List parameter."""
     if isinstance(value, list | tuple):
         return list(value)
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and value and storable_text(value):
         text = value[1:-1] if value.startswith("[") and value.endswith("]") else value
         return text.split(",")
     raise _not_converted(value, "List")

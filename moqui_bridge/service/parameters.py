@@ -3,8 +3,9 @@
 `from_moqui` follows Moqui's `ServiceDefinition.nestedParameterClean`, parameter by parameter in declaration order:
 undeclared keys are dropped; a required parameter that is missing, null or empty is the validation error
 "Field cannot be empty"; an empty value for a non-String type becomes null; other values are converted to the
-parameter's Moqui type; a String containing `<` is refused unless the parameter allows HTML. All errors are
-collected and raised together as one `ParameterError`, so the caller sees every problem at once, as in Moqui.
+parameter's Moqui type; a String containing `<` is refused unless the parameter allows HTML; given column limits, a
+value the column of the same name cannot hold exactly is refused (`column_limits.py`). All errors are collected
+and raised together as one `ParameterError`, so the caller sees every problem at once, as in Moqui.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.fields import FieldInfo
 
+from moqui_bridge.service.column_limits import ColumnLimits
 from moqui_bridge.service.errors import ParameterError, ValidationMessage
 from moqui_bridge.service.parameter_types import (
     MAP,
@@ -117,8 +119,13 @@ class MoquiParameters(BaseModel):
         return cls._parameter_specs
 
     @classmethod
-    def from_moqui(cls, raw: Mapping[str, Any], *, service_name: str | None = None) -> Self:
-        """Clean, convert and check raw parameters as Moqui does; raise `ParameterError` listing every problem."""
+    def from_moqui(
+        cls, raw: Mapping[str, Any], *, service_name: str | None = None, column_limits: ColumnLimits | None = None
+    ) -> Self:
+        """Clean, convert and check raw parameters as Moqui does; raise `ParameterError` listing every problem.
+
+        With `column_limits`, a value that the column named like its parameter cannot hold exactly is refused too.
+        """
         problems: list[ValidationMessage] = []
         cleaned: dict[str, Any] = {}
         for spec in cls._parameter_specs:
@@ -139,6 +146,10 @@ class MoquiParameters(BaseModel):
                 continue
             if spec.moqui_type is STRING and not spec.allow_html and "<" in converted:
                 problems.append(ValidationMessage(spec.name, HTML_NOT_ALLOWED, service_name))
+                continue
+            too_big = column_limits.problem(spec.name, converted) if column_limits is not None else None
+            if too_big is not None:
+                problems.append(ValidationMessage(spec.name, too_big, service_name))
                 continue
             cleaned[spec.name] = converted
         if problems:

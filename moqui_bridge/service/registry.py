@@ -7,11 +7,13 @@ The registry is generic in the per-call context type: it passes the context thro
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from moqui_bridge.service.column_limits import ColumnLimits
 from moqui_bridge.service.errors import AuthenticationRequired, ServiceNotFound
 from moqui_bridge.service.parameters import MoquiParameters, ParameterSpec
 
@@ -50,6 +52,8 @@ class ServiceDefinition(Generic[ContextT]):
     implements: str | None
     authenticate: bool
     description: str
+    # The registry's, set when it is registered: in-parameters named after entity fields must fit their columns.
+    column_limits: ColumnLimits | None = None
 
     @property
     def path(self) -> str:
@@ -85,7 +89,7 @@ class ServiceDefinition(Generic[ContextT]):
         """Convert and check the parameters, run the handler, return the out-parameters by Moqui name."""
         if not isinstance(raw_parameters, Mapping):
             raise TypeError(f"Parameters of service {self.name} must be a mapping, got {type(raw_parameters).__name__}")
-        parameters = self.in_model.from_moqui(raw_parameters, service_name=self.name)
+        parameters = self.in_model.from_moqui(raw_parameters, service_name=self.name, column_limits=self.column_limits)
         result = await self.handler(parameters, context)
         if not isinstance(result, self.out_model):
             raise TypeError(f"Service {self.name} returned {type(result).__name__}, not {self.out_model.__name__}")
@@ -95,8 +99,11 @@ class ServiceDefinition(Generic[ContextT]):
 class ServiceRegistry(Generic[ContextT]):
     """Services by Moqui name. Register with the `service` decorator; call with `call`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, column_limits: ColumnLimits | None = None) -> None:
+        """`column_limits` (from the entity definitions) make every service refuse a parameter value that the
+        column named like it cannot hold exactly, instead of the database failing or rounding it."""
         self._definitions: dict[str, ServiceDefinition[ContextT]] = {}
+        self._column_limits = column_limits
 
     def service(
         self,
@@ -134,12 +141,19 @@ class ServiceRegistry(Generic[ContextT]):
 
         return register
 
+    @property
+    def column_limits(self) -> ColumnLimits | None:
+        """The column limits in-parameters are checked against (None: not checked)."""
+        return self._column_limits
+
     def add(self, definition: ServiceDefinition[ContextT]) -> None:
         """Register a ready-made definition; names must be Moqui service names and unique."""
         if not _SERVICE_NAME.fullmatch(definition.name):
             raise ValueError(f"{definition.name!r} is not a Moqui service name (package.Name.verb#Noun)")
         if definition.name in self._definitions:
             raise ValueError(f"Service {definition.name} is already registered")
+        if definition.column_limits is None and self._column_limits is not None:
+            definition = dataclasses.replace(definition, column_limits=self._column_limits)
         self._definitions[definition.name] = definition
 
     def get(self, name: str) -> ServiceDefinition[ContextT] | None:

@@ -10,6 +10,9 @@ and nulls in maps inside list values) pretty-printed, header `X-Run-Time-ms`; er
 with that HTTP status: 400 body not JSON or service errors, 401 "User must be logged in to call service <name>",
 403 authorization, 404 unknown resource path, 405 method not supported at a known path, 500 anything else.
 
+`GET /rest/s1/openapi.json` answers an OpenAPI 3.1 description of every root, made from these same routes and the
+services' parameter models (`openapi.py`), without credentials, as Moqui serves its own REST description.
+
 The `context_factory(request, principal)` receives the aiohttp request, so an application can read headers such as
 `Idempotency-Key` that integrators send.
 """
@@ -37,6 +40,7 @@ from moqui_bridge.web.dispatch import (
     json_response,
     safe_exception_message,
 )
+from moqui_bridge.web.openapi import OPENAPI_PATH, openapi_document
 
 logger = logging.getLogger(__name__)
 
@@ -284,8 +288,12 @@ def add_rest_routes(
     registry: ServiceRegistry[ContextT],
     context_factory: ContextFactory[ContextT],
     authenticator: Authenticator,
+    *,
+    title: str = "Service REST API",
+    version: str = "1",
 ) -> None:
-    """Serve every API under `/rest/s1/`. Call once, after the services are registered (routes are checked)."""
+    """Serve every API under `/rest/s1/`, and their OpenAPI description at `/rest/s1/openapi.json` (`title` and
+    `version` are its info). Call once, after the services are registered (routes are checked)."""
     roots: dict[str, RestApi] = {}
     for api in apis:
         if api.root in roots:
@@ -295,5 +303,15 @@ def add_rest_routes(
             raise ValueError(f"REST root {api.root!r} routes to unregistered services: {', '.join(missing)}")
         roots[api.root] = api
     dispatcher = _RestDispatcher(roots, registry, context_factory, authenticator)
-    app.router.add_route("*", REST_PREFIX + "/{path:.*}", dispatcher.handle)
+    description = moqui_json.dump_bytes(
+        openapi_document(roots.values(), registry, prefix=REST_PREFIX, title=title, version=version)
+    )
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.Response(body=description, content_type="application/json")
+
+    # Before the catch-all, which would take "openapi.json" for a root's name.
+    app.router.add_get(REST_PREFIX + OPENAPI_PATH, openapi)
+    # Any character, newlines included (`.` would leave a path with %0A to aiohttp's plain-text 404).
+    app.router.add_route("*", REST_PREFIX + "/{path:[\\s\\S]*}", dispatcher.handle)
     app.router.add_route("*", REST_PREFIX, dispatcher.handle)

@@ -12,14 +12,33 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from typing import Final, Literal
 from urllib.parse import urlencode, urlsplit
+
+from moqui_bridge.service.json_text import storable_text
 
 # Bumped if the signed text ever changes, so old links fail cleanly instead of verifying by accident.
 _SIGNATURE_VERSION = "v1"
+_REQUIRED: Final = ("orderId", "customerPartyId", "doneUrl", "errorUrl", "expires", "signature")
+# Seconds since 1970 fit in far fewer digits; a longer `expires` is not worth converting.
+_MAX_EXPIRES_DIGITS: Final = 20
+
+LinkProblem = Literal["invalid", "expired", "redirect_not_allowed"]
 
 
 class CheckoutLinkError(Exception):
-    """A link that must not be honoured; the message is safe to show to the shopper."""
+    """A link that must not be honoured; the message is safe to show to the shopper.
+
+    `problem` says what happened (`expired`: signed by the application but too old; `invalid`: incomplete, changed
+    or signed with another secret; `redirect_not_allowed`: a return address outside the allowed origins), and
+    `error_url` is where the shopper may be sent back to, only when it can be trusted: the link's own error URL when
+    its signature verified, or when its origin is one of the allowed redirect origins; otherwise None.
+    """
+
+    def __init__(self, message: str, problem: LinkProblem = "invalid", error_url: str | None = None) -> None:
+        super().__init__(message)
+        self.problem: LinkProblem = problem
+        self.error_url = error_url
 
 
 @dataclass(frozen=True)
@@ -92,22 +111,47 @@ def checkout_url(base_url: str, query: dict[str, str]) -> str:
     return f"{base_url.rstrip('/')}/stripe/Checkout?{urlencode(query)}"
 
 
+def _trusted_error_url(url: str, allowed_origins: tuple[str, ...], *, signed: bool) -> str | None:
+    """The error URL when the shopper may be sent there: signed by the application, or on an allowed origin; always
+    an http(s) URL whose text can be written into a page."""
+    if not url or not storable_text(url) or not origin_of(url):
+        return None
+    if signed:
+        return url
+    try:
+        check_redirect_url(url, allowed_origins)
+    except CheckoutLinkError:
+        return None
+    return url
+
+
 def verify_checkout_query(
     secret: str, query: dict[str, str], allowed_origins: tuple[str, ...], now: float | None = None
 ) -> CheckoutLink:
     """Check a link's signature, expiry and redirect origins; raise CheckoutLinkError when any fails."""
-    required = ("orderId", "customerPartyId", "doneUrl", "errorUrl", "expires", "signature")
-    if any(not query.get(name) for name in required):
-        raise CheckoutLinkError("This payment link is incomplete or unsigned.")
-    try:
-        expires = int(query["expires"])
-    except ValueError:
-        raise CheckoutLinkError("This payment link is malformed.") from None
-    text = _signed_text(query["orderId"], query["customerPartyId"], query["doneUrl"], query["errorUrl"], expires)
+    error_url = query.get("errorUrl", "")
+    unsigned_error_url = _trusted_error_url(error_url, allowed_origins, signed=False)
+    if any(not query.get(name) for name in _REQUIRED):
+        raise CheckoutLinkError("This payment link is incomplete or unsigned.", "invalid", unsigned_error_url)
+    if not all(storable_text(query[name]) for name in _REQUIRED):
+        # A NUL or an unpaired surrogate: nothing the application signs and nothing a query could look up.
+        raise CheckoutLinkError("This payment link is not valid.", "invalid", unsigned_error_url)
+    expires_text = query["expires"]
+    if len(expires_text) > _MAX_EXPIRES_DIGITS or not expires_text.isascii() or not expires_text.isdigit():
+        raise CheckoutLinkError("This payment link is malformed.", "invalid", unsigned_error_url)
+    expires = int(expires_text)
+    text = _signed_text(query["orderId"], query["customerPartyId"], query["doneUrl"], error_url, expires)
     if not secret or not hmac.compare_digest(_signature(secret, text), query["signature"]):
-        raise CheckoutLinkError("This payment link is not valid.")
+        raise CheckoutLinkError("This payment link is not valid.", "invalid", unsigned_error_url)
     if expires < int(now if now is not None else time.time()):
-        raise CheckoutLinkError("This payment link has expired. Please start the payment again.")
-    check_redirect_url(query["doneUrl"], allowed_origins)
-    check_redirect_url(query["errorUrl"], allowed_origins)
-    return CheckoutLink(query["orderId"], query["customerPartyId"], query["doneUrl"], query["errorUrl"], expires)
+        raise CheckoutLinkError(
+            "This payment link has expired. Please start the payment again.",
+            "expired",
+            _trusted_error_url(error_url, allowed_origins, signed=True),
+        )
+    for url in (query["doneUrl"], error_url):
+        try:
+            check_redirect_url(url, allowed_origins)
+        except CheckoutLinkError as error:
+            raise CheckoutLinkError(str(error), "redirect_not_allowed", unsigned_error_url) from None
+    return CheckoutLink(query["orderId"], query["customerPartyId"], query["doneUrl"], error_url, expires)

@@ -2,8 +2,10 @@
 Stripe), plus their static assets under `/stripe/static/`.
 
 Trust: nothing in a query string counts unless the link's signature covers it (`links.verify_checkout_query`). A
-link that fails verification gets a plain error page and is never redirected anywhere, so the page cannot be used
-as an open redirect. The return handler ignores the `payment_intent*` and `redirect_status` parameters Stripe adds:
+link that fails verification gets a page saying what happened (expired, or not valid) and is never redirected
+anywhere, so the page cannot be used as an open redirect; it links back to the link's error URL only when that URL
+can be trusted (the signature verified and only the expiry failed, or its origin is an allowed redirect origin).
+The return handler ignores the `payment_intent*` and `redirect_status` parameters Stripe adds:
 it reads the PaymentIntent linked to the order's checkout Payment from Stripe itself.
 
 There are no POST routes: the card goes from Stripe's frame straight to Stripe, and both routes are safe to repeat
@@ -27,8 +29,9 @@ from moqui_bridge.moqui_rest_client import MoquiRestError
 from moqui_bridge.resources import package_path
 from moqui_bridge.service import ServiceError
 from service.checkout.checkout_payment import checkout_lock, prepare_checkout_payment
-from service.checkout.links import CheckoutLink, CheckoutLinkError, verify_checkout_query
+from service.checkout.links import CheckoutLink, CheckoutLinkError, LinkProblem, verify_checkout_query
 from service.checkout.order_check import CheckoutRefused, PayableOrder, load_payable_order
+from service.checkout.shopper_messages import messages_for_browser, shopper_message
 from service.checkout.web_support import (
     PageRenderer,
     add_static_assets,
@@ -86,7 +89,33 @@ def _with_query(url: str, params: Mapping[str, str]) -> str:
 
 def error_redirect_url(link: CheckoutLink, reason: str, message: str) -> str:
     """The link's (verified) error URL with `checkoutError` (a stable code) and `checkoutMessage` (for the shopper)."""
-    return _with_query(link.error_url, {"checkoutError": reason, "checkoutMessage": message})
+    return _error_url_with(link.error_url, reason, message)
+
+
+def _error_url_with(error_url: str, reason: str, message: str) -> str:
+    return _with_query(error_url, {"checkoutError": reason, "checkoutMessage": message})
+
+
+# What a refused link's page says, by what went wrong: (checkoutError code, title, text for the shopper).
+_LINK_PAGES: Final[Mapping[LinkProblem, tuple[str, str, str]]] = {
+    "expired": (
+        "link_expired",
+        "This payment link has expired",
+        "For your security, payment links work for a limited time. Nothing has been charged. "
+        "Please go back and start the payment again.",
+    ),
+    "invalid": (
+        "link_invalid",
+        "This payment link is not valid",
+        "The link is incomplete or has been changed. Nothing has been charged. "
+        "Please go back to the shop and start the payment again.",
+    ),
+    "redirect_not_allowed": (
+        "link_invalid",
+        "This payment link cannot be used",
+        "The link's return address is not allowed. Nothing has been charged.",
+    ),
+}
 
 
 def add_checkout_routes(app: web.Application, provider: CheckoutProvider) -> None:
@@ -134,6 +163,11 @@ class _CheckoutPages:
         if refused.reason == "already_paid":
             return self._redirect(link.done_url)
         return self._redirect(error_redirect_url(link, refused.reason, refused.message))
+
+    def _link_refused(self, error: CheckoutLinkError) -> web.Response:
+        code, title, text = _LINK_PAGES[error.problem]
+        back_url = _error_url_with(error.error_url, code, title) if error.error_url else None
+        return self._message(400, title, text, back_url=back_url)
 
     def _unavailable(self, request: web.Request, link: CheckoutLink) -> web.Response:
         return self._message(
@@ -219,8 +253,8 @@ class _CheckoutPages:
         try:
             link = self._verified_link(request, context)
         except CheckoutLinkError as error:
-            log.info("%s link refused: %s", page, error)
-            return self._message(400, "This payment link cannot be used", str(error))
+            log.info("%s link refused (%s): %s", page, error.problem, error)
+            return self._link_refused(error)
         try:
             payable = await load_payable_order(context.entity, context.settings, link)
         except CheckoutRefused as refused:
@@ -272,10 +306,10 @@ class _CheckoutPages:
         base = self._base_url(request, context)
         return_url = f"{base}{RETURN_PATH}?{urlencode(self._signed_query(request))}"
         initial_error = ""
-        last_message = field_value(field_value(intent, "last_payment_error"), "message")
-        if intent.status == "requires_payment_method" and last_message:
-            # Back from a failed 3-D Secure challenge (or a reload after a decline): say why, let them retry.
-            initial_error = str(last_message)
+        last_error = field_value(intent, "last_payment_error")
+        if intent.status == "requires_payment_method" and last_error:
+            # Back from a failed 3-D Secure challenge (or a reload after a decline): say why in the shopper's words.
+            initial_error = shopper_message(last_error)
         body = self._renderer.render(
             "checkout.html",
             order_name=payable.order_name,
@@ -286,6 +320,7 @@ class _CheckoutPages:
             return_url=return_url,
             stripe_js_url=gateway.stripe_js_url,
             initial_error=initial_error,
+            error_messages=messages_for_browser(),
             cancel_url=error_redirect_url(link, "canceled", "The payment was canceled."),
             test_mode=gateway.publishable_key.startswith("pk_test_"),
         )

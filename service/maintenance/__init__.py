@@ -35,7 +35,7 @@ def register_jobs(jobs: BackgroundJobs, state: AppState) -> None:
     jobs.register(PRUNE_JOB, settings.retention.prune_interval_seconds, prune, first_delay_seconds=60)
 
     async def reconcile() -> None:
-        await reconcile_in_doubt(state.require_runtime().base_context, state.metrics)
+        await reconcile_in_doubt(state.require_runtime().base_context)
 
     jobs.register(RECONCILE_JOB, settings.reconciler.interval_seconds, reconcile)
 

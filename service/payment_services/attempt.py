@@ -27,6 +27,7 @@ from typing import Any, Final
 import stripe
 
 from moqui_bridge.service import ServiceError
+from service import metrics
 from service.money import from_minor_units
 from service.payment_services.answer import gateway_answer, gateway_response
 from service.payment_services.gateway_call import GatewayCall
@@ -47,6 +48,7 @@ from service.payment_services.stripe_writes import NONE, StripeWrite, capture_me
 from service.stripe_gateway.deadline import Deadline
 from service.stripe_gateway.operations import StripeIntegrityError
 from service.stripe_gateway.outcome import GatewayOutcome, StripeRequestRejected, outcome_from_error, safe_message
+from service.stripe_gateway.rate_limit import stripe_waits_until
 
 __all__ = ["STRIPE_REFUND", "Plan", "planned_write", "run_attempt", "settle_attempt", "unreachable_outcome"]
 
@@ -184,8 +186,9 @@ async def _send_and_record(
     request_id: str | None = None
     definitive = True
     try:
-        async with asyncio.timeout(call.deadline.for_stripe()):
-            answer_object = await _with_rate_limit_backoff(lambda: obtain(call, attempt), call.deadline)
+        with stripe_waits_until(call.deadline.for_stripe()):
+            async with asyncio.timeout(call.deadline.for_stripe()):
+                answer_object = await _with_rate_limit_backoff(lambda: obtain(call, attempt), call.deadline)
         outcome = outcome_of(attempt, answer_object)
         request_id = _request_id(answer_object)
     except StripeRequestRejected as rejected:
@@ -214,6 +217,7 @@ async def _send_and_record(
     except TimeoutError as timed_out:
         outcome = unreachable_outcome(timed_out)
         definitive = False
+    metrics.count_gateway_operation(identity.operation.payment_operation_enum_id, outcome, definitive=definitive)
     response = gateway_response(
         call,
         identity.operation.payment_operation_enum_id,

@@ -21,8 +21,8 @@ from datetime import timedelta
 from typing import Any, Final
 
 from moqui_bridge.service import ServiceError
+from service import metrics
 from service.context import ServiceContext
-from service.metrics import Metrics
 from service.payment_services.attempt import settle_attempt
 from service.payment_services.gateway_call import GatewayCall
 from service.payment_services.journal import GATEWAY_OPERATION, UNRESOLVED, Attempt, find_attempt
@@ -30,11 +30,10 @@ from service.payment_services.lost_writes import READABLE_WRITES
 from service.payment_services.payment_lease import payment_lease
 from service.stripe_gateway.deadline import Deadline
 
-__all__ = ["RECONCILED_METRIC", "ReconcileReport", "reconcile_in_doubt"]
+__all__ = ["ReconcileReport", "reconcile_in_doubt"]
 
 log = logging.getLogger(__name__)
 
-RECONCILED_METRIC: Final = "moqui_stripe_reconciled_attempts_total"
 # Rows settled per pass: each is one Stripe call or two under its own lease; the next pass takes the rest.
 BATCH_SIZE: Final = 100
 
@@ -56,7 +55,7 @@ class ReconcileReport:
         )
 
 
-async def reconcile_in_doubt(context: ServiceContext, metrics: Metrics | None = None) -> ReconcileReport:
+async def reconcile_in_doubt(context: ServiceContext) -> ReconcileReport:
     """One pass over the in-doubt attempts (see the module docstring); the report of what it did."""
     settings = context.settings.reconciler
     old_enough = context.clock.now() - timedelta(seconds=settings.min_age_seconds)
@@ -73,8 +72,7 @@ async def reconcile_in_doubt(context: ServiceContext, metrics: Metrics | None = 
         report.examined += 1
         outcome = await _settle_row(context, row)
         setattr(report, outcome, getattr(report, outcome) + 1)
-        if metrics is not None:
-            metrics.increment(RECONCILED_METRIC, {"outcome": outcome})
+        metrics.count_reconciled(outcome)
     if report.examined:
         log.info("reconciler: %s", report.summary())
     return report

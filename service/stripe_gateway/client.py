@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import stripe
 
+from service.stripe_gateway.rate_limit import AdmittedHTTPClient, StripeAdmission
+
 __all__ = [
     "STRIPE_API_VERSION",
     "StripeAccountSettings",
@@ -78,12 +80,19 @@ class StripeAccountSettings:
 class StripeGateway:
     """The Stripe client of one PaymentGatewayConfig; close it (`await gateway.close()`) on shutdown."""
 
-    def __init__(self, payment_gateway_config_id: str, settings: StripeAccountSettings) -> None:
+    def __init__(
+        self, payment_gateway_config_id: str, settings: StripeAccountSettings, admission: StripeAdmission | None = None
+    ) -> None:
         self.payment_gateway_config_id = payment_gateway_config_id
         self.settings = settings
         # The SDK's aiohttp client creates its session lazily inside the running loop; StripeClient cannot close it,
-        # so we keep it to close it ourselves.
-        self._http_client = stripe.AIOHTTPClient(timeout=aiohttp.ClientTimeout(total=settings.timeout_seconds))
+        # so we keep it to close it ourselves. Every request of this config passes its admission (rate_limit.py).
+        timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
+        self._http_client = (
+            stripe.AIOHTTPClient(timeout=timeout)
+            if admission is None
+            else AdmittedHTTPClient(admission, settings.timeout_seconds, timeout=timeout)
+        )
         self.client = stripe.StripeClient(
             settings.secret_key,
             base_addresses={"api": settings.api_base} if settings.api_base else None,
@@ -118,10 +127,21 @@ class UnknownGatewayConfig(KeyError):
 
 
 class StripeGateways:
-    """Every configured Stripe gateway, by paymentGatewayConfigId; use as `async with` or call `close()`."""
+    """Every configured Stripe gateway, by paymentGatewayConfigId; use as `async with` or call `close()`.
 
-    def __init__(self, settings: Mapping[str, StripeAccountSettings]) -> None:
-        self._gateways = {config_id: StripeGateway(config_id, account) for config_id, account in settings.items()}
+    `admissions`: the in-flight and rate limits of each config (rate_limit.py); a config without one is unlimited.
+    """
+
+    def __init__(
+        self,
+        settings: Mapping[str, StripeAccountSettings],
+        admissions: Mapping[str, StripeAdmission] | None = None,
+    ) -> None:
+        limits = admissions or {}
+        self._gateways = {
+            config_id: StripeGateway(config_id, account, limits.get(config_id))
+            for config_id, account in settings.items()
+        }
 
     def get(self, payment_gateway_config_id: str) -> StripeGateway:
         """The gateway of that config; raises UnknownGatewayConfig when none is configured."""

@@ -122,8 +122,10 @@
     return api("POST", "/v1/payment_intents/" + encodeURIComponent(intentIdOf(clientSecret)) + "/confirm", params)
       .then(function (reply) {
         if (!reply.ok) {
+          // Like Stripe's Payment Element, only field validation is shown in the frame; a confirmation error is
+          // returned for the page to show ("If you receive an error result, you should be sure to show that error
+          // to the customer", Stripe.js reference, confirmCardPayment / confirmPayment).
           setBusy(false);
-          showError(reply.data.error);
           return { error: reply.data.error };
         }
         var intent = reply.data;
@@ -150,14 +152,11 @@
           type: "invalid_request_error",
           message: "The payment could not be confirmed (status " + intent.status + ").",
         };
-        showError(error);
         return { error: error };
       })
       .catch(function () {
         setBusy(false);
-        var error = { type: "api_connection_error", message: "We could not reach the payment service. Try again." };
-        showError(error);
-        return { error: error };
+        return { error: { type: "api_connection_error", message: "We could not reach the payment service. Try again." } };
       });
   }
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -72,6 +73,17 @@ async def intents_of_payment(demo: DemoStack, payment_id: str) -> list[dict[str,
         return [pi for pi in listed if pi["metadata"].get("paymentId") == payment_id]
 
 
+async def assert_shown_once(page: Any, text: str) -> None:
+    """The message is on the page once, in the page's message, and not again in Stripe's frame (whose own words for
+    the same failure would start alike, so its first sentence is what is counted)."""
+    assert await page.text_content("#payment-message") == text
+    first_sentence = text.split(".")[0]
+    page_text = await page.inner_text("body")
+    frame_text = await page.frame_locator("#payment-element iframe").locator("body").inner_text()
+    assert page_text.count(first_sentence) == 1, page_text
+    assert first_sentence not in frame_text and "declined" not in frame_text, frame_text
+
+
 def csp_violations(page: Any) -> list[str]:
     return [text for text in page.console_errors if "Content Security Policy" in text]
 
@@ -104,7 +116,7 @@ async def test_declined_card_stays_on_the_page_and_a_retry_with_a_good_card_pays
     checkout = await subscribe(page, demo, "starter")
     await pay_with(page, DECLINED_CARD)
     await page.wait_for_selector("#payment-message:has-text('declined')")
-    assert await page.text_content("#payment-message") == "Your card was declined."
+    await assert_shown_once(page, "Your card was declined. Please try another card.")
     assert CHECKOUT_URL.match(page.url)
     assert await page.is_enabled("#pay-button")
 
@@ -138,7 +150,11 @@ async def test_three_d_secure_failed_comes_back_to_the_page_and_can_retry(
     await page.click("#fail-auth")
     await page.wait_for_url(CHECKOUT_URL)
     await page.wait_for_selector("#pay-button:enabled")
-    assert "failed authentication" in (await page.text_content("#payment-message") or "")
+    # The shopper's words, not Stripe's developer text ("The provided PaymentMethod has failed authentication...").
+    await assert_shown_once(
+        page, "We could not confirm the payment with your bank. Please try again or use another card."
+    )
+    assert "PaymentMethod" not in (await page.content())
     [payment] = await order_payments(demo_entity, order_id_of(checkout))
     assert payment["statusId"] == "PmntPromised"
 
@@ -203,9 +219,35 @@ async def test_tampered_link_is_refused_in_the_browser(page: Any, demo: DemoStac
     response = await page.goto(tampered)
     assert response is not None and response.status == 400
     assert page.url == tampered
-    assert await page.text_content("#message-title") == "This payment link cannot be used"
-    assert "not valid" in (await page.text_content("#message-text") or "")
+    assert await page.text_content("#message-title") == "This payment link is not valid"
+    assert "has been changed" in (await page.text_content("#message-text") or "")
     assert await page.query_selector("#payment-element") is None
+    # Its error URL is the example's own (an allowed origin): the way back leads there, with the reason.
+    await page.click("#back-link")
+    await page.wait_for_url(ERROR_URL)
+    assert await page.text_content("#error-code") == "link_invalid"
+
+
+async def test_expired_link_says_so_and_leads_back_to_the_shop(page: Any, demo: DemoStack) -> None:
+    checkout = await subscribe(page, demo)
+    issued = {key: values[0] for key, values in parse_qs(urlsplit(checkout).query).items()}
+    # The same link, signed with the right secret, an hour after it expired.
+    query = sign_checkout_query(
+        demo.link_secret,
+        order_id=issued["orderId"],
+        customer_party_id=issued["customerPartyId"],
+        done_url=issued["doneUrl"],
+        error_url=issued["errorUrl"],
+        lifetime_seconds=60,
+        now=time.time() - 3600,
+    )
+    response = await page.goto(checkout_url(demo.url, query))
+    assert response is not None and response.status == 400
+    assert await page.text_content("#message-title") == "This payment link has expired"
+    assert "Nothing has been charged" in (await page.text_content("#message-text") or "")
+    await page.click("#back-link")
+    await page.wait_for_url(ERROR_URL)
+    assert await page.text_content("#error-code") == "link_expired"
 
 
 async def test_link_to_a_foreign_site_is_refused_in_the_browser(
@@ -224,6 +266,8 @@ async def test_link_to_a_foreign_site_is_refused_in_the_browser(
     assert response is not None and response.status == 400
     assert urlsplit(page.url).netloc == urlsplit(demo.url).netloc
     assert "not allowed" in (await page.text_content("#message-text") or "")
+    # Neither address may be trusted: no way back to them is offered.
+    assert await page.query_selector("#back-link") is None
 
 
 async def test_checkout_is_readable_at_phone_width(chromium: Any, demo: DemoStack, screenshots: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -37,6 +38,15 @@ async def fetch(client: aiohttp.ClientSession, url: str) -> tuple[int, str, CIMu
         return response.status, await response.text(), response.headers
 
 
+_BACK_LINK = re.compile(r'id="back-link" href="([^"]*)"')
+
+
+def back_link_of(page: str) -> str | None:
+    """The message page's "Go back" address, unescaped, or None when it has none."""
+    match = _BACK_LINK.search(page)
+    return html.unescape(match.group(1)) if match else None
+
+
 def client_secret_of(page: str) -> str:
     match = _CLIENT_SECRET.search(page)
     assert match is not None, "the checkout page carries the PaymentIntent's client secret"
@@ -65,7 +75,12 @@ async def test_unsigned_link_gets_a_plain_error_page_and_no_redirect(
     )
     assert status == 400
     assert "Location" not in headers
-    assert "incomplete or unsigned" in body
+    assert "This payment link is not valid" in body
+    assert "incomplete or has been changed" in body
+    # The error URL is on an allowed origin, so the page links back there (with a stable code), never redirects.
+    assert back_link_of(body) == f"{ERROR_URL}?{urlencode({'checkoutError': 'link_invalid'})}&" + urlencode(
+        {"checkoutMessage": "This payment link is not valid"}
+    )
     assert await checkout_server.payments(order_id) == []
 
 
@@ -90,8 +105,52 @@ async def test_expired_link_is_refused(
     link = checkout_server.link(order_id, lifetime=60, now=expired_now())
     status, body, headers = await fetch(browser_like_client, link)
     assert status == 400
-    assert "expired" in body
+    assert "This payment link has expired" in body
     assert "Location" not in headers
+    # Signed by the application: its error URL is trusted for the way back.
+    back = back_link_of(body)
+    assert back is not None and back.startswith(ERROR_URL + "?checkoutError=link_expired&")
+    assert await checkout_server.payments(order_id) == []
+
+
+async def test_expired_link_with_an_error_url_outside_the_allowed_origins_still_links_back(
+    checkout_server: CheckoutServer, browser_like_client: aiohttp.ClientSession
+) -> None:
+    # The signature verified, so the application chose this error URL; only the expiry failed.
+    order_id = await checkout_server.create_order()
+    link = checkout_server.link(order_id, lifetime=60, now=expired_now(), error_url="https://shop.other.example/err")
+    status, body, _ = await fetch(browser_like_client, link)
+    assert status == 400
+    back = back_link_of(body)
+    assert back is not None and back.startswith("https://shop.other.example/err?checkoutError=link_expired&")
+
+
+async def test_tampered_link_with_a_foreign_error_url_has_no_way_back_there(
+    checkout_server: CheckoutServer, browser_like_client: aiohttp.ClientSession
+) -> None:
+    order_id = await checkout_server.create_order()
+    query = checkout_server.signed_query(order_id)
+    query["errorUrl"] = "https://evil.example/phish"
+    status, body, headers = await fetch(browser_like_client, checkout_url(checkout_server.url, query))
+    assert status == 400
+    assert "Location" not in headers
+    assert "This payment link is not valid" in body
+    assert back_link_of(body) is None
+    assert "evil.example" not in body
+
+
+async def test_signed_link_with_a_nul_in_the_order_id_is_a_clear_400(
+    checkout_server: CheckoutServer, browser_like_client: aiohttp.ClientSession
+) -> None:
+    # Signed with the right secret (an application bug, or a leaked secret): still no query ever sees the NUL.
+    order_id = await checkout_server.create_order()
+    for path in ("/stripe/Checkout", "/stripe/Checkout/return"):
+        query = checkout_server.signed_query(order_id + "\x00")
+        status, body, headers = await fetch(browser_like_client, f"{checkout_server.url}{path}?{urlencode(query)}")
+        assert status == 400, body
+        assert "This payment link is not valid" in body
+        assert "Location" not in headers
+    assert await checkout_server.payments(order_id) == []
 
 
 async def test_link_with_a_foreign_done_url_is_never_followed(

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
+
 from moqui_bridge.mantle import names
 from moqui_bridge.web import moqui_json
-from service.idempotent_requests import request_fingerprint
+from service.idempotent_requests import owner_lock_key, request_fingerprint
 from tests.idempotent_requests.conftest import ENTITY, IdempotencyWorld
 from tests.standalone.conftest import CUSTOMER, REST, VENDOR, StandaloneWorld
 
@@ -199,17 +201,34 @@ async def test_a_key_older_than_24_hours_names_a_new_request(idempotency: Idempo
     assert row["responseBody"] == again.body
 
 
-async def test_a_request_abandoned_by_a_dead_process_does_not_block_its_key(idempotency: IdempotencyWorld) -> None:
+async def test_a_started_request_is_busy_while_its_owner_lives_and_run_again_at_once_when_it_dies(
+    idempotency: IdempotencyWorld, entity_database_dsn: str
+) -> None:
+    """The owner of a started row is another process, stood in for by its own database session holding the key's
+    lock: while that session lives the key answers 409; the moment it is closed (the process died) a retry runs the
+    request, with no ten-minute wait."""
     entity = idempotency.world.entity
     fingerprint = request_fingerprint("POST", REST + "/orders", "", moqui_json.dumps(order_body()).encode())
     started = {"principalName": "integrator", "requestFingerprint": fingerprint, "requestStatusId": "SirStarted"}
-    # A process that died mid-request leaves its started row; a recent one still answers 409, an old one is replaced.
-    await entity.create(ENTITY, {**started, "idempotencyKey": "running", "createdDate": utc_now()})
-    await entity.create(
-        ENTITY, {**started, "idempotencyKey": "abandoned", "createdDate": utc_now() - timedelta(minutes=11)}
-    )
-    running = await idempotency.first.send("POST", "/orders", order_body(), key="running")
-    abandoned = await idempotency.first.send("POST", "/orders", order_body(), key="abandoned")
-    assert running.status == 409
-    assert (abandoned.status, abandoned.replayed) == (200, None)
-    assert len(await order_ids(idempotency.world)) == 1
+    await entity.create(ENTITY, {**started, "idempotencyKey": "owned", "createdDate": utc_now()})
+    # A started row nobody holds: its owner is already gone (a crash before this version, or a kill -9).
+    await entity.create(ENTITY, {**started, "idempotencyKey": "orphaned", "createdDate": utc_now()})
+
+    owner = await asyncpg.connect(entity_database_dsn)
+    try:
+        await owner.execute("SELECT pg_advisory_lock($1)", owner_lock_key("integrator", "owned"))
+        running = await idempotency.first.send("POST", "/orders", order_body(), key="owned")
+        assert running.status == 409
+        assert "still in progress" in running.json()["errors"]
+        assert await order_ids(idempotency.world) == []
+    finally:
+        await owner.close()
+
+    retried = await idempotency.first.send("POST", "/orders", order_body(), key="owned")
+    orphan = await idempotency.first.send("POST", "/orders", order_body(), key="orphaned")
+    assert (retried.status, retried.replayed) == (200, None)
+    assert (orphan.status, orphan.replayed) == (200, None)
+    assert len(await order_ids(idempotency.world)) == 2
+    # Each key now names its completed request: a repeat is a replay.
+    again = await idempotency.first.send("POST", "/orders", order_body(), key="owned")
+    assert (again.status, again.replayed, again.body) == (200, "true", retried.body)

@@ -37,7 +37,7 @@ class ReconcilerWorld:
 
     async def reconcile(self) -> ReconcileReport:
         """One pass of the reconciler, as the background job runs it."""
-        return await reconcile_in_doubt(self.context, self.gateway.app[APP_STATE].metrics)
+        return await reconcile_in_doubt(self.context)
 
 
 @pytest.fixture

@@ -3,6 +3,10 @@
  * Everything comes from the form's data attributes (no inline script, so the CSP can forbid inline code).
  * On success stripe.confirmPayment leaves the page for return_url (after 3-D Secure when the card asks for it);
  * it only comes back here with an error, such as a declined card, which is shown so the shopper can try again.
+ * Errors are shown once and in the shopper's words: the text comes from the table the server puts in
+ * data-error-messages (service/checkout/shopper_messages.py), never from Stripe's developer-facing message. A
+ * validation_error (a field left incomplete) is already shown beside its field by Stripe's Payment Element, so the
+ * page adds nothing for it.
  */
 (function () {
   "use strict";
@@ -14,8 +18,24 @@
   var container = document.getElementById("payment-element");
   var loading = document.getElementById("element-loading");
 
+  var messages = {};
+  try {
+    messages = JSON.parse(form.dataset.errorMessages || "{}");
+  } catch (ignored) {
+    messages = {};
+  }
+
   function showError(text) {
     message.textContent = text || "";
+  }
+
+  // The shopper's text for a Stripe error: by decline code, then code, then type (the server's table).
+  function shopperText(error) {
+    var keys = [error && error.decline_code, error && error.code, error && error.type];
+    for (var i = 0; i < keys.length; i++) {
+      if (keys[i] && Object.prototype.hasOwnProperty.call(messages, keys[i])) return messages[keys[i]];
+    }
+    return messages[""] || "The payment did not go through. Please try again.";
   }
 
   function setBusy(busy) {
@@ -38,8 +58,8 @@
     container.setAttribute("aria-busy", "false");
     button.disabled = false;
   });
-  paymentElement.on("loaderror", function (event) {
-    showError((event && event.error && event.error.message) || "The secure payment form could not be loaded.");
+  paymentElement.on("loaderror", function () {
+    showError("The secure payment form could not be loaded. Please reload the page.");
   });
   paymentElement.mount(container);
 
@@ -57,12 +77,13 @@
         // Only reached when the payment did not go through; success navigates to return_url instead.
         submitting = false;
         setBusy(false);
-        showError(result && result.error ? result.error.message : "The payment did not go through. Please try again.");
+        var error = result && result.error;
+        showError(error && error.type === "validation_error" ? "" : shopperText(error));
       })
-      .catch(function (error) {
+      .catch(function () {
         submitting = false;
         setBusy(false);
-        showError("The payment could not be sent: " + (error && error.message ? error.message : "unknown error"));
+        showError(shopperText({ type: "api_connection_error" }));
       });
   });
 })();
