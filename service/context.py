@@ -49,6 +49,8 @@ class ServiceContext:
     arrived: Deadline | None = None
     transaction: Connection | None = None
     acting_for: str | None = None
+    # This process's ProcessLiveness key (0: none), written on the leases it takes so a dead holder is seen at once.
+    liveness_key: int = 0
 
     @property
     def client_name(self) -> str:

@@ -128,7 +128,15 @@ async def reuse_or_create_intent(
             return intent
     payment_id = str(payment["paymentId"])
     earlier = await entity.find(PAYMENT_INTENT_LINK, {"clientName": STANDALONE_CLIENT, "paymentId": payment_id})
-    call = GatewayCall(entity, gateway, context.installation_id, STANDALONE_CLIENT, payment_id, context.deadline)
+    call = GatewayCall(
+        entity,
+        gateway,
+        context.installation_id,
+        STANDALONE_CLIENT,
+        payment_id,
+        context.deadline,
+        liveness_key=context.liveness_key,
+    )
     request = JournaledRequest(
         call.identity(GatewayOperation.CHECKOUT, len(earlier)),
         amount=payment["amount"],

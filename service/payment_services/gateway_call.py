@@ -47,6 +47,8 @@ class GatewayCall:
     client_name: str
     payment_id: str
     deadline: Deadline
+    # The process's liveness key, named on the payment's lease (payment_lease.py).
+    liveness_key: int = 0
 
     @property
     def payment_gateway_config_id(self) -> str:
@@ -126,6 +128,7 @@ def gateway_call(context: ServiceContext, payment_gateway_config_id: str, paymen
         client_name=context.client_name,
         payment_id=payment_id,
         deadline=context.deadline,
+        liveness_key=context.liveness_key,
     )
 
 
