@@ -8,7 +8,8 @@ Groovy, small enough to evaluate faithfully; anything else is refused with :clas
 The subset (anything not listed is refused):
 
 - literals: ``'single-quoted strings'`` (no escapes), non-negative integers, ``null``, ``true``, ``false``;
-- names (a context variable; an undefined one is refused rather than read as null, stricter than Moqui's binding);
+- names (a context variable; an undefined one is refused rather than read as null, stricter than Moqui's binding;
+  ``ec`` and ``context`` are refused: Moqui's own objects are for the script only);
 - property access ``a.b`` and null-safe ``a?.b`` (a Map's ``get``; on an entity value an unknown field is an error,
   as EntityValueBase.get throws; ``a.b`` on null is a NullPointerException);
 - index ``list[0]`` with an integer literal (Groovy's ``getAt``: null past the end, DefaultGroovyMethods.getAt(List, int));
@@ -72,6 +73,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         position = match.end()
     tokens.append(("end", ""))
     return tokens
+
+
+# Moqui's ExecutionContext and the context map itself: only the script runs with them (under real Groovy).
+_RESERVED_NAMES = frozenset({"ec", "context", "result"})
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,8 @@ class _Parser:
         if kind == "name":
             if value in ("null", "true", "false"):
                 return Node("literal", {"null": None, "true": True, "false": False}[value])
+            if value in _RESERVED_NAMES:
+                raise UnsupportedExpression(f"{value} (Moqui's own objects) is not in the subset: {self.text!r}")
             return Node("name", value)
         if value == "(":
             node = self.elvis()
