@@ -23,12 +23,14 @@ PAYMENT_TABLE = "PAYMENT"
 
 @dataclass
 class CallResult:
-    """A service call's out-parameters (None when it failed), its error messages and whether it committed."""
+    """A service call's out-parameters (None when it failed), its error messages, whether it committed, and the
+    Mantle services it called."""
 
     out: dict[str, Any] | None
     errors: list[str]
     committed: bool
     dropped_fields: list[str] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 class MoquiHarness:
@@ -40,18 +42,27 @@ class MoquiHarness:
         self.properties = dict(properties)
 
     async def call(
-        self, service_name: str, parameters: Mapping[str, Any], *, rollback_after: bool = False
+        self,
+        service_name: str,
+        parameters: Mapping[str, Any],
+        *,
+        rollback_after: bool = False,
+        lock_payment: bool = True,
     ) -> CallResult:
-        """Run ``service_name`` in one transaction holding the Payment's row lock; commit unless it failed."""
+        """Run ``service_name`` in one transaction holding the Payment's row lock; commit unless it failed.
+
+        ``lock_payment=False`` is a call that does not come from a Mantle payment service (a REST request).
+        """
         async with self.pool.acquire() as connection:
             transaction = connection.transaction()
             await transaction.start()
             committed = False
             try:
                 # The caller's lock, as refund#SinglePayment takes it before calling the gateway service.
-                await connection.fetch(
-                    f"SELECT PAYMENT_ID FROM {PAYMENT_TABLE} WHERE PAYMENT_ID = $1 FOR UPDATE", parameters["paymentId"]
-                )
+                if lock_payment:
+                    await connection.fetch(
+                        f"SELECT PAYMENT_ID FROM {PAYMENT_TABLE} WHERE PAYMENT_ID = $1 FOR UPDATE", parameters["paymentId"]
+                    )
                 run = MoquiRun(connection, self.properties)
                 out = await self.actions.call(service_name, parameters, run)
                 if run.errors or rollback_after:
@@ -62,4 +73,4 @@ class MoquiHarness:
             except BaseException:
                 await transaction.rollback()
                 raise
-        return CallResult(out if not run.errors else None, run.errors, committed, run.dropped_fields)
+        return CallResult(out if not run.errors else None, run.errors, committed, run.dropped_fields, run.calls)

@@ -19,14 +19,16 @@ entity-find-one      ``entity-name value-field for-update``; ``<field-map field-
 entity-find          ``entity-name list limit``; ``<econdition>`` and ``<order-by field-name>`` children
 entity-find-count    ``entity-name count-field``; ``<econdition>`` children
 econdition           ``field-name operator from value or-null``; operator ``equals`` (default), ``not-equals`` or
-                     ``in`` (``from`` a list); ``from`` defaults to the field name, ``value`` is literal text
+                     ``in`` / ``not-in`` (``from`` a list); ``from`` defaults to the field name, ``value`` is literal text
                      (EntityConditionFactoryImpl.makeActionConditionDirect)
 set                  ``field from|value``: ``field = from`` or ``field = \"\"\"value\"\"\"``
 if                   ``condition``; ``<then>``/``<else-if condition>``/``<else>`` or the actions directly
 return               ``error message``: with error="true" the message is an error (the caller rolls back)
 service-call         ``name in-map out-map``; ``<field-map field-name from|value>`` children added to in-map;
-                     ``create#<entity>`` is entity-auto (EntityAutoServiceRunner: entity fields only, a missing single
-                     primary key sequenced); after the call, an error message ends these actions too
+                     ``create#``, ``store#`` and ``update#<entity>`` are entity-auto (EntityAutoServiceRunner: entity
+                     fields only; create sequences a missing single primary key; update checks a statusId change
+                     against StatusFlowTransition, checkStatus:438-497); ``mantle.*`` services run the Mantle
+                     stand-ins of tests/moqui_harness/mantle_services.py; after the call, an error ends these actions
 script               inline text only, and only as the sole action of its service: it runs under real Groovy
                      (groovy_runner.py) with the service's context as its binding
 ==================== =================================================================================================
@@ -37,7 +39,7 @@ Expressions in ``from``, ``condition``, ``in-map`` and ``${}`` are the subset of
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -72,13 +74,16 @@ ELEMENTS: dict[str, frozenset[str]] = {
     "service-call": frozenset({"name", "in-map", "out-map"}),
     "script": frozenset(),
 }
-_OPERATORS = {"equals", "not-equals", "in"}
+_OPERATORS = {"equals", "not-equals", "in", "not-in"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
 
 
 class UnsupportedElement(ValueError):
     """The XML uses an element or attribute outside the declared subset."""
+
+
+MantleService = Callable[["XmlActions", Mapping[str, Any], "MoquiRun"], Awaitable[dict[str, Any] | None]]
 
 
 class _Return(Exception):
@@ -174,6 +179,8 @@ class MoquiRun:
     errors: list[str] = field(default_factory=list)
     # Keys an entity-auto create dropped because the entity has no such field (Moqui drops them silently too).
     dropped_fields: list[str] = field(default_factory=list)
+    # The Mantle stand-ins called, in order, with their parameters (tests/moqui_harness/mantle_services.py).
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def _convert(parameter: Parameter, value: Any, service: str) -> Any:
@@ -196,6 +203,14 @@ def _convert(parameter: Parameter, value: Any, service: str) -> Any:
         if not isinstance(value, bool):
             raise GroovyError(wrong)
         return value
+    if kind == "Timestamp" and isinstance(value, str):
+        # Moqui's L10nFacade.parseTimestamp: "yyyy-MM-dd HH:mm:ss.SSS" (and shorter) in the default time zone (UTC).
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise GroovyError(wrong) from None
+    if kind in ("Integer", "Long") and isinstance(value, str) and value.isdigit():
+        return int(value)
     if kind in ("Map", "List", "Timestamp", "Integer", "Long"):
         expected = {"Map": dict, "List": list, "Timestamp": datetime, "Integer": int, "Long": int}[kind]
         if not isinstance(value, expected):
@@ -223,18 +238,32 @@ def _name_attribute(element: etree._Element, attribute: str) -> str:
 class XmlActions:
     """Runs the catalogue's services over Mantle's schema (``facade``: its registry and sequences)."""
 
-    def __init__(self, catalogue: ServiceCatalogue, facade: EntityFacade, groovy: GroovyRunner) -> None:
+    def __init__(
+        self,
+        catalogue: ServiceCatalogue,
+        facade: EntityFacade,
+        groovy: GroovyRunner,
+        mantle_services: Mapping[str, MantleService] | None = None,
+    ) -> None:
         self.catalogue = catalogue
         self.facade = facade
         self.registry: EntityRegistry = facade.registry
         self.groovy = groovy
+        self.mantle_services: dict[str, MantleService] = dict(mantle_services or {})
 
     async def call(self, name: str, parameters: Mapping[str, Any], run: MoquiRun) -> dict[str, Any] | None:
         """Run a service as ServiceCallSyncImpl does; None when it was not run because of an earlier error."""
         if run.errors:
             return None
-        if name.startswith("create#"):
-            return await self._entity_auto_create(name.removeprefix("create#"), parameters, run)
+        verb, _, noun = name.partition("#")
+        if verb in ("create", "store", "update") and noun in self.registry:
+            try:
+                return await self._entity_auto(verb, noun, parameters, run)
+            except GroovyError as error:
+                run.errors.append(str(error))
+                return None
+        if name in self.mantle_services:
+            return await self.mantle_services[name](self, parameters, run)
         definition = self.catalogue.get(name)
         context: dict[str, Any] = {}
         for parameter in definition.in_parameters.values():
@@ -424,10 +453,12 @@ class XmlActions:
 
         for operator, name, value, or_null in conditions:
             column = definition.field(name).column_name
-            if operator == "in":
+            if operator in ("in", "not-in"):
                 if not isinstance(value, list) or any(v is None for v in value):
-                    raise GroovyError(f"econdition {name} in: needs a list without nulls, got {value!r}")
-                clause = f"{column} IN ({', '.join(parameter(name, v) for v in value)})" if value else "1 = 0"
+                    raise GroovyError(f"econdition {name} {operator}: needs a list without nulls, got {value!r}")
+                negation = "NOT " if operator == "not-in" else ""
+                listed = ", ".join(parameter(name, v) for v in value)
+                clause = f"{column} {negation}IN ({listed})" if value else ("1 = 1" if negation else "1 = 0")
             elif value is None:
                 clause = f"{column} IS {'NOT ' if operator == 'not-equals' else ''}NULL"
             else:
@@ -439,7 +470,9 @@ class XmlActions:
         values = {f.name: from_database(f, row[f.column_name.lower()]) for f in definition.fields}
         return EntityValue(definition.full_name, frozenset(definition.field_names), values)
 
-    async def _entity_auto_create(self, entity_name: str, parameters: Mapping[str, Any], run: MoquiRun) -> dict[str, Any]:
+    async def _entity_auto(
+        self, verb: str, entity_name: str, parameters: Mapping[str, Any], run: MoquiRun
+    ) -> dict[str, Any]:
         definition = self.registry.get(entity_name)
         values: dict[str, Any] = {}
         for name, value in parameters.items():
@@ -447,8 +480,34 @@ class XmlActions:
                 run.dropped_fields.append(name)
                 continue
             values[name] = _strict(definition, name, value)
-        created = await self.facade.create(definition.full_name, values, connection=run.connection)
-        return {name: created[name] for name in definition.pk_field_names}
+        key_names = definition.pk_field_names
+        if verb == "create":
+            created = await self.facade.create(definition.full_name, values, connection=run.connection)
+            return {name: created[name] for name in key_names}
+        key = {name: values.get(name) for name in key_names}
+        if any(value is None for value in key.values()):
+            raise GroovyError(f"{verb}#{definition.full_name} needs its primary key {list(key_names)}")
+        existing = await self.facade.find_one(definition.full_name, key, connection=run.connection)
+        if verb == "update" and existing is None:
+            raise GroovyError(f"{definition.full_name} {key} not found to update")
+        if existing is not None and "statusId" in values:
+            await self._check_status(definition, existing.get("statusId"), values["statusId"], run)
+        if existing is None:
+            await self.facade.create(definition.full_name, values, connection=run.connection)
+        else:
+            changes = {name: value for name, value in values.items() if name not in key_names}
+            await self.facade.update(definition.full_name, key, changes, connection=run.connection)
+        return dict(key)
+
+    async def _check_status(self, definition: EntityDefinition, old: Any, new: Any, run: MoquiRun) -> None:
+        # EntityAutoServiceRunner.checkStatus: a change of statusId needs a StatusFlowTransition from old to new.
+        if not old or not new or old == new:
+            return
+        allowed = await self.facade.find(
+            "moqui.basic.StatusFlowTransition", {"statusId": old, "toStatusId": new}, connection=run.connection
+        )
+        if not allowed:
+            raise GroovyError(f"Status transition not allowed from {old} to {new} on entity {definition.full_name}")
 
 
 def _strict(definition: EntityDefinition, name: str, value: Any) -> Any:

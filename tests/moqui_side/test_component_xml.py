@@ -138,7 +138,7 @@ def _sample_contexts(expression: Expression) -> list[dict[str, Any]]:
             choices.append([None, dict(record), {}])
         else:
             choices.append([None, "", "text", 0, 2])
-    return [dict(zip(sorted(names), values, strict=True)) for values in itertools.islice(itertools.product(*choices), 40)]
+    return [dict(zip(sorted(names), values, strict=True)) for values in itertools.islice(itertools.product(*choices), 12)]
 
 
 async def test_the_subset_gives_what_groovy_gives(groovy_runner: GroovyRunner) -> None:
