@@ -19,7 +19,7 @@ from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.connection import Pool
 from service.app import create_app
 from service.config import GatewaySettings, ServerSettings, Settings
-from tests.contract.shared_schema import build_moqui_database, mantle_registry
+from tests.contract.shared_schema import build_moqui_database, entity_files
 from tests.moqui_harness.groovy_runner import GroovyRunner
 from tests.moqui_harness.moqui_call import MoquiHarness
 from tests.moqui_harness.moqui_database import insert_store_rows, load_component_data
@@ -82,8 +82,8 @@ async def groovy_runner() -> AsyncIterator[GroovyRunner]:
 
 @pytest.fixture(scope="session")
 def mantle_entities() -> EntityRegistry:
-    """Mantle's and Moqui's own entity definitions."""
-    return mantle_registry()
+    """Mantle's and Moqui's own entity definitions, and the component's (Moqui loads every component's entity/)."""
+    return EntityRegistry.from_files([*entity_files(), *sorted((TEMPLATE_ROOT / "entity").glob("*.xml"))])
 
 
 @pytest.fixture(scope="session")
