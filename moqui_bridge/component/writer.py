@@ -112,7 +112,9 @@ def write_component(
 
     if urllib.parse.urlsplit(base_url).scheme == "http" and not _is_loopback(base_url):
         # The key travels in a header of every request; over plain http anyone on the path can read it.
-        logger.warning("moqui component written for a plain http service URL %s: use https or a private network", base_url)
+        logger.warning(
+            "moqui component written for a plain http service URL %s: use https or a private network", base_url
+        )
     logger.info("moqui component written to %s (%d files)", out_dir, len(written))
     return written
 
@@ -148,7 +150,7 @@ def normalize_server_url(server_url: str) -> str:
     for suffix in _API_SUFFIXES:
         if path.lower().endswith(suffix):
             raise ValueError(
-                f"server URL must be the service's base URL, without {suffix}: the component adds the gateway API's path"
+                f"server URL must be the service's base URL, without {suffix}: the component adds the API's path"
             )
     return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))
 

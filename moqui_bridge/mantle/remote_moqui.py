@@ -241,5 +241,5 @@ class RemoteMantleSide:
         """The MantleSide protocol's form: a refund whose response a local Mantle already wrote. With a Moqui there
         is no such response here (Moqui writes its own rows): webhooks call :meth:`record_stripe_refund` instead."""
         raise NotImplementedError(
-            "with a Moqui, refunds made in Stripe are recorded by record_stripe_refund (the Stripe refund, not a PGR id)"
+            "with a Moqui, refunds made in Stripe are recorded by record_stripe_refund (from the refund, not a PGR)"
         )

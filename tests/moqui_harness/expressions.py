@@ -12,7 +12,8 @@ The subset (anything not listed is refused):
   ``ec`` and ``context`` are refused: Moqui's own objects are for the script only);
 - property access ``a.b`` and null-safe ``a?.b`` (a Map's ``get``; on an entity value an unknown field is an error,
   as EntityValueBase.get throws; ``a.b`` on null is a NullPointerException);
-- index ``list[0]`` with an integer literal (Groovy's ``getAt``: null past the end, DefaultGroovyMethods.getAt(List, int));
+- index ``list[0]`` with an integer literal (Groovy's ``getAt``: null past the end,
+  DefaultGroovyMethods.getAt(List, int));
 - list ``[a, 'b']`` and map ``[name:expr, ...]`` literals (``[:]`` is the empty map; keys are bare names);
 - ``!x`` (Groovy truth), ``a == b`` / ``a != b`` (null-safe; numbers compare by value as Groovy's compareTo does),
   ``a && b``, ``a || b`` (both give booleans), ``a ?: b`` (Elvis: ``a`` when Groovy-true).

@@ -43,9 +43,15 @@ async def add_order_part_payment(actions: XmlActions, parameters: Mapping[str, A
     given = {k: v for k, v in parameters.items() if v is not None and actions.registry.get(PAYMENT).has_field(k)}
     payment = await facade.create(
         PAYMENT,
-        {"paymentTypeEnumId": "PtInvoicePayment", "statusId": "PmntPromised", **given,
-         "amount": parameters.get("amount") or part["partTotal"], "amountUomId": header["currencyUomId"],
-         "fromPartyId": part["customerPartyId"], "toPartyId": part["vendorPartyId"]},
+        {
+            "paymentTypeEnumId": "PtInvoicePayment",
+            "statusId": "PmntPromised",
+            **given,
+            "amount": parameters.get("amount") or part["partTotal"],
+            "amountUomId": header["currencyUomId"],
+            "fromPartyId": part["customerPartyId"],
+            "toPartyId": part["vendorPartyId"],
+        },
         connection=run.connection,
     )
     return {"paymentId": payment["paymentId"]}
@@ -81,15 +87,23 @@ async def authorize_single_payment(
     if response is not None and response["resultSuccess"] == "Y":
         await actions.call(
             f"update#{PAYMENT}",
-            {"paymentId": payment["paymentId"], "statusId": "PmntAuthorized", "paymentGatewayConfigId": config_id,
-             "paymentAuthCode": response["approvalCode"], "paymentRefNum": response["referenceNum"]},
+            {
+                "paymentId": payment["paymentId"],
+                "statusId": "PmntAuthorized",
+                "paymentGatewayConfigId": config_id,
+                "paymentAuthCode": response["approvalCode"],
+                "paymentRefNum": response["referenceNum"],
+            },
             run,
         )
         if response["paymentOperationEnumId"] == "PgoAuthAndCapture":
             await actions.call(
                 f"update#{PAYMENT}",
-                {"paymentId": payment["paymentId"], "statusId": "PmntDelivered",
-                 "effectiveDate": payment["effectiveDate"] or _now()},
+                {
+                    "paymentId": payment["paymentId"],
+                    "statusId": "PmntDelivered",
+                    "effectiveDate": payment["effectiveDate"] or _now(),
+                },
                 run,
             )
     elif response is not None and response["resultDeclined"] == "Y":
@@ -112,7 +126,9 @@ async def place_order(actions: XmlActions, parameters: Mapping[str, Any], run: M
         raise GroovyError(f"Order {parameters['orderId']} not found")
     changed = header["statusId"] != "OrderPlaced"
     if changed:
-        await actions.call("update#mantle.order.OrderHeader", {"orderId": header["orderId"], "statusId": "OrderPlaced"}, run)
+        await actions.call(
+            "update#mantle.order.OrderHeader", {"orderId": header["orderId"], "statusId": "OrderPlaced"}, run
+        )
     return {"statusChanged": changed, "oldStatusId": header["statusId"]}
 
 
@@ -126,12 +142,19 @@ async def create_refund_payment(actions: XmlActions, parameters: Mapping[str, An
     amount: Decimal = parameters.get("amount") or original["amount"]
     refund = await actions.facade.create(
         PAYMENT,
-        {"paymentTypeEnumId": "PtRefund", "statusId": parameters.get("statusId") or "PmntPromised",
-         "fromPartyId": original["toPartyId"], "toPartyId": original["fromPartyId"], "amount": amount,
-         "amountUomId": original["amountUomId"], "refundForPaymentId": original["paymentId"],
-         "paymentMethodId": original["paymentMethodId"], "paymentRefNum": parameters.get("paymentRefNum"),
-         "paymentGatewayConfigId": parameters.get("paymentGatewayConfigId"),
-         "effectiveDate": _now() if parameters.get("statusId") == "PmntDelivered" else None},
+        {
+            "paymentTypeEnumId": "PtRefund",
+            "statusId": parameters.get("statusId") or "PmntPromised",
+            "fromPartyId": original["toPartyId"],
+            "toPartyId": original["fromPartyId"],
+            "amount": amount,
+            "amountUomId": original["amountUomId"],
+            "refundForPaymentId": original["paymentId"],
+            "paymentMethodId": original["paymentMethodId"],
+            "paymentRefNum": parameters.get("paymentRefNum"),
+            "paymentGatewayConfigId": parameters.get("paymentGatewayConfigId"),
+            "effectiveDate": _now() if parameters.get("statusId") == "PmntDelivered" else None,
+        },
         connection=run.connection,
     )
     return {"paymentId": refund["paymentId"], "amount": amount}
@@ -161,7 +184,9 @@ async def get_single_payment_gateway_details(
     if run.errors or out is None:
         return None
     if out.get("gatewayStatusId") and out["gatewayStatusId"] != payment["statusId"]:
-        await actions.call(f"update#{PAYMENT}", {"paymentId": payment["paymentId"], "statusId": out["gatewayStatusId"]}, run)
+        await actions.call(
+            f"update#{PAYMENT}", {"paymentId": payment["paymentId"], "statusId": out["gatewayStatusId"]}, run
+        )
     return {"paymentGatewayResponseId": out["paymentGatewayResponseId"]}
 
 

@@ -61,7 +61,8 @@ class MoquiHarness:
                 # The caller's lock, as refund#SinglePayment takes it before calling the gateway service.
                 if lock_payment:
                     await connection.fetch(
-                        f"SELECT PAYMENT_ID FROM {PAYMENT_TABLE} WHERE PAYMENT_ID = $1 FOR UPDATE", parameters["paymentId"]
+                        f"SELECT PAYMENT_ID FROM {PAYMENT_TABLE} WHERE PAYMENT_ID = $1 FOR UPDATE",
+                        parameters["paymentId"],
                     )
                 run = MoquiRun(connection, self.properties)
                 out = await self.actions.call(service_name, parameters, run)

@@ -57,9 +57,7 @@ def component_data_files(component: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.name)
 
 
-async def load_component_data(
-    facade: EntityFacade, component: Path, types: frozenset[str] | None
-) -> list[LoadedFile]:
+async def load_component_data(facade: EntityFacade, component: Path, types: frozenset[str] | None) -> list[LoadedFile]:
     """Load the component's data as Moqui does for ``types`` (None: every type, as ``gradlew load`` without types).
 
     A file whose ``entity-facade-xml`` type is set and not requested is skipped (EntityDataLoaderImpl.groovy:664-669;
@@ -68,7 +66,7 @@ async def load_component_data(
     """
     loaded: list[LoadedFile] = []
     for path in component_data_files(component):
-        root = await asyncio.to_thread(lambda p=path: etree.parse(str(p)).getroot())
+        root = (await asyncio.to_thread(etree.parse, str(path))).getroot()
         data_type = root.get("type")
         if data_type and types is not None and data_type not in types:
             loaded.append(LoadedFile(path.name, data_type, skipped=True))
@@ -100,13 +98,25 @@ async def insert_store_rows(facade: EntityFacade) -> None:
         ),
         (
             "mantle.order.OrderHeader",
-            {"orderId": ORDER_ID, "entryDate": now, "statusId": "OrderPlaced", "currencyUomId": CURRENCY,
-             "productStoreId": STORE, "grandTotal": Decimal("500.0000")},
+            {
+                "orderId": ORDER_ID,
+                "entryDate": now,
+                "statusId": "OrderPlaced",
+                "currencyUomId": CURRENCY,
+                "productStoreId": STORE,
+                "grandTotal": Decimal("500.0000"),
+            },
         ),
         (
             "mantle.order.OrderPart",
-            {"orderId": ORDER_ID, "orderPartSeqId": "01", "statusId": "OrderPlaced", "vendorPartyId": VENDOR,
-             "customerPartyId": CUSTOMER, "partTotal": Decimal("500.0000")},
+            {
+                "orderId": ORDER_ID,
+                "orderPartSeqId": "01",
+                "statusId": "OrderPlaced",
+                "vendorPartyId": VENDOR,
+                "customerPartyId": CUSTOMER,
+                "partTotal": Decimal("500.0000"),
+            },
         ),
     ]
     rows += [
@@ -132,19 +142,32 @@ async def add_card_payment(
         if stripe_payment_method is not None:
             method = await facade.create(
                 "mantle.account.method.PaymentMethod",
-                {"paymentMethodTypeEnumId": "PmtCreditCard", "ownerPartyId": CUSTOMER, "fromDate": _now(),
-                 "gatewayCimId": stripe_payment_method, "paymentGatewayConfigId": payment_gateway_config_id},
+                {
+                    "paymentMethodTypeEnumId": "PmtCreditCard",
+                    "ownerPartyId": CUSTOMER,
+                    "fromDate": _now(),
+                    "gatewayCimId": stripe_payment_method,
+                    "paymentGatewayConfigId": payment_gateway_config_id,
+                },
                 connection=connection,
             )
             method_id = method["paymentMethodId"]
         payment = await facade.create(
             "mantle.account.payment.Payment",
-            {"paymentTypeEnumId": "PtInvoicePayment", "fromPartyId": CUSTOMER, "toPartyId": VENDOR,
-             "paymentInstrumentEnumId": "PiCreditCard", "paymentMethodId": method_id, "orderId": ORDER_ID,
-             "orderPartSeqId": "01", "statusId": "PmntPromised", "amount": amount, "amountUomId": CURRENCY,
-             "paymentGatewayConfigId": payment_gateway_config_id, "paymentRefNum": payment_ref_num},
+            {
+                "paymentTypeEnumId": "PtInvoicePayment",
+                "fromPartyId": CUSTOMER,
+                "toPartyId": VENDOR,
+                "paymentInstrumentEnumId": "PiCreditCard",
+                "paymentMethodId": method_id,
+                "orderId": ORDER_ID,
+                "orderPartSeqId": "01",
+                "statusId": "PmntPromised",
+                "amount": amount,
+                "amountUomId": CURRENCY,
+                "paymentGatewayConfigId": payment_gateway_config_id,
+                "paymentRefNum": payment_ref_num,
+            },
             connection=connection,
         )
     return str(payment["paymentId"])
-
-

@@ -15,11 +15,12 @@ The elements the component may use, with the attributes each may carry (anything
 element              semantics (framework/template/XmlActions.groovy.ftl macro of the same name)
 ==================== =================================================================================================
 entity-find-one      ``entity-name value-field for-update``; ``<field-map field-name from|value>`` children (at least
-                     one; a null value is refused). ``.one()``: the record or null; for-update = ``SELECT ... FOR UPDATE``
+                     one; a null value is refused). ``.one()``: the record or null; for-update: ``SELECT ... FOR
+                     UPDATE``
 entity-find          ``entity-name list limit``; ``<econdition>`` and ``<order-by field-name>`` children
 entity-find-count    ``entity-name count-field``; ``<econdition>`` children
-econdition           ``field-name operator from value or-null``; operator ``equals`` (default), ``not-equals`` or
-                     ``in`` / ``not-in`` (``from`` a list); ``from`` defaults to the field name, ``value`` is literal text
+econdition           ``field-name operator from value or-null``; operator ``equals`` (default), ``not-equals``,
+                     ``in`` or ``not-in`` (``from`` a list); ``from`` defaults to the field name, ``value`` is text
                      (EntityConditionFactoryImpl.makeActionConditionDirect)
 set                  ``field from|value``: ``field = from`` or ``field = \"\"\"value\"\"\"``
 if                   ``condition``; ``<then>``/``<else-if condition>``/``<else>`` or the actions directly
@@ -46,6 +47,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from lxml import etree
 
 from moqui_bridge.entity import EntityFacade, EntityRegistry
@@ -116,7 +118,9 @@ def _parameters(service: etree._Element, section: str) -> dict[str, Parameter]:
     container = service.find(section)
     for element in container.findall("parameter") if container is not None else []:
         name = element.get("name", "")
-        found[name] = Parameter(name, element.get("type", "String"), element.get("required") == "true", element.get("default"))
+        found[name] = Parameter(
+            name, element.get("type", "String"), element.get("required") == "true", element.get("default")
+        )
     return found
 
 
@@ -225,7 +229,9 @@ def _check_attributes(element: etree._Element) -> None:
         raise UnsupportedElement(f"<{tag}> is not in the XML actions subset (line {element.sourceline})")
     extra = set(element.attrib) - ELEMENTS[tag]
     if extra:
-        raise UnsupportedElement(f"<{tag}> attributes {sorted(extra)} are not in the subset (line {element.sourceline})")
+        raise UnsupportedElement(
+            f"<{tag}> attributes {sorted(extra)} are not in the subset (line {element.sourceline})"
+        )
 
 
 def _name_attribute(element: etree._Element, attribute: str) -> str:
@@ -324,7 +330,10 @@ class XmlActions:
         children = [child for child in element if isinstance(child.tag, str)]
         then = element.find("then")
         branches: list[tuple[str | None, list[etree._Element]]] = [
-            (element.get("condition"), list(then) if then is not None else [c for c in children if c.tag not in ("else-if", "else")])
+            (
+                element.get("condition"),
+                list(then) if then is not None else [c for c in children if c.tag not in ("else-if", "else")],
+            )
         ]
         for child in children:
             _check_attributes(child)
@@ -390,7 +399,9 @@ class XmlActions:
             _check_attributes(field_map)
             value = self._field_value(field_map, context)
             if value is None:
-                raise UnsupportedElement(f"entity-find-one {definition.full_name}: {field_map.get('field-name')} is null")
+                raise UnsupportedElement(
+                    f"entity-find-one {definition.full_name}: {field_map.get('field-name')} is null"
+                )
             conditions[field_map.get("field-name", "")] = value
         if not conditions:
             raise UnsupportedElement("entity-find-one without field-map (context as condition) is not in the subset")
@@ -443,7 +454,9 @@ class XmlActions:
             conditions.append((operator, name, value, child.get("or-null") == "true"))
         return conditions
 
-    def _where(self, definition: EntityDefinition, conditions: list[tuple[str, str, Any, bool]]) -> tuple[str, list[Any]]:
+    def _where(
+        self, definition: EntityDefinition, conditions: list[tuple[str, str, Any, bool]]
+    ) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         values: list[Any] = []
 
@@ -466,7 +479,7 @@ class XmlActions:
             clauses.append(f"({clause} OR {column} IS NULL)" if or_null else clause)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), values
 
-    def _value(self, definition: EntityDefinition, row: Mapping[str, Any]) -> EntityValue:
+    def _value(self, definition: EntityDefinition, row: asyncpg.Record) -> EntityValue:
         values = {f.name: from_database(f, row[f.column_name.lower()]) for f in definition.fields}
         return EntityValue(definition.full_name, frozenset(definition.field_names), values)
 
@@ -523,5 +536,7 @@ def _strict(definition: EntityDefinition, name: str, value: Any) -> Any:
     elif field_definition.type == "number-integer":
         expected = int
     if not isinstance(value, expected):
-        raise GroovyError(f"{definition.full_name}.{name} ({field_definition.type}) got {type(value).__name__} {value!r}")
+        raise GroovyError(
+            f"{definition.full_name}.{name} ({field_definition.type}) got {type(value).__name__} {value!r}"
+        )
     return value

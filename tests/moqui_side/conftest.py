@@ -132,7 +132,9 @@ async def stripe_service_url(database_dsn: str, stripe_emulator_url: str) -> Asy
         server=ServerSettings(api_keys={MOQUI_CLIENT: SecretStr(MOQUI_API_KEY)}),
         gateways={
             config_id: GatewaySettings(
-                secret_key=SecretStr(STRIPE_SECRET_KEY), api_base=stripe_emulator_url, max_network_retries=0,
+                secret_key=SecretStr(STRIPE_SECRET_KEY),
+                api_base=stripe_emulator_url,
+                max_network_retries=0,
                 timeout_seconds=5,
             )
             for config_id in ("StripeGateway", "StripeGatewayAuthCapture")

@@ -65,5 +65,11 @@ async def test_the_gateway_configs_need_the_seed_first(fresh_moqui: EntityFacade
 
 async def test_only_seed_is_loaded_when_only_seed_is_asked(fresh_moqui: EntityFacade) -> None:
     loaded = await load_component_data(fresh_moqui, TEMPLATE_ROOT, frozenset({"seed"}))
-    assert [(f.name, f.skipped) for f in loaded] == [("10_StripeSeedData.xml", False), ("20_StripeGatewayConfigData.xml", True)]
-    assert await fresh_moqui.find("mantle.account.method.PaymentGatewayConfig", {"paymentGatewayTypeEnumId": "PgtStripe"}) == []
+    assert [(f.name, f.skipped) for f in loaded] == [
+        ("10_StripeSeedData.xml", False),
+        ("20_StripeGatewayConfigData.xml", True),
+    ]
+    assert (
+        await fresh_moqui.find("mantle.account.method.PaymentGatewayConfig", {"paymentGatewayTypeEnumId": "PgtStripe"})
+        == []
+    )

@@ -67,7 +67,7 @@ def _expressions() -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("path", SERVICE_FILES + [TEMPLATE_ROOT / "component.xml"], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*SERVICE_FILES, TEMPLATE_ROOT / "component.xml"], ids=lambda p: p.name)
 def test_component_files_validate_against_moquis_schemas(path: Path) -> None:
     assert validation_errors(path) == []
 
@@ -100,7 +100,7 @@ def test_every_expression_the_component_uses_parses_in_the_subset() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["payment.amount * 2", "ec.user.userId", "list.size()", "a ? b : c", "\"double\"", "[a:1]['a']", "x in y"]
+    "text", ["payment.amount * 2", "ec.user.userId", "list.size()", "a ? b : c", '"double"', "[a:1]['a']", "x in y"]
 )
 def test_the_subset_refuses_other_groovy(text: str) -> None:
     with pytest.raises(UnsupportedExpression):
@@ -138,7 +138,9 @@ def _sample_contexts(expression: Expression) -> list[dict[str, Any]]:
             choices.append([None, dict(record), {}])
         else:
             choices.append([None, "", "text", 0, 2])
-    return [dict(zip(sorted(names), values, strict=True)) for values in itertools.islice(itertools.product(*choices), 12)]
+    return [
+        dict(zip(sorted(names), values, strict=True)) for values in itertools.islice(itertools.product(*choices), 12)
+    ]
 
 
 async def test_the_subset_gives_what_groovy_gives(groovy_runner: GroovyRunner) -> None:

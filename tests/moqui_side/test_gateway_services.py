@@ -65,7 +65,10 @@ async def test_authorize_creates_the_pgr_in_moquis_transaction(
     assert payment is not None
     assert pgr["paymentGatewayResponseId"] == pgr_id
     assert (pgr["paymentOperationEnumId"], pgr["resultSuccess"], pgr["resultDeclined"], pgr["resultError"]) == (
-        "PgoAuthorize", "Y", "N", "N"
+        "PgoAuthorize",
+        "Y",
+        "N",
+        "N",
     )
     assert pgr["amount"] == Decimal("100.00") and pgr["amountUomId"] == "USD"
     assert pgr["paymentMethodId"] == payment["paymentMethodId"]
@@ -83,7 +86,11 @@ async def test_authorize_and_capture_charges_at_once(
     _committed_pgr(await _call(moqui, "authorizeAndCapture#Payment", payment_id))
 
     [pgr] = await _pgrs(moqui_facade, payment_id)
-    assert (pgr["paymentOperationEnumId"], pgr["resultSuccess"], pgr["amount"]) == ("PgoAuthAndCapture", "Y", Decimal("42.50"))
+    assert (pgr["paymentOperationEnumId"], pgr["resultSuccess"], pgr["amount"]) == (
+        "PgoAuthAndCapture",
+        "Y",
+        Decimal("42.50"),
+    )
     intent = await _stripe(stripe_emulator_url, f"payment_intents/{pgr['referenceNum']}")
     assert (intent["status"], intent["amount_received"]) == ("succeeded", 4250)
 
@@ -234,9 +241,7 @@ async def test_a_changed_retry_of_an_unresolved_refund_is_refused(
     assert (await emulator_control.stats())["objects"]["refund"] == 1
 
 
-async def test_a_service_that_cannot_be_reached_is_an_error(
-    moqui: MoquiHarness, moqui_facade: EntityFacade
-) -> None:
+async def test_a_service_that_cannot_be_reached_is_an_error(moqui: MoquiHarness, moqui_facade: EntityFacade) -> None:
     payment_id = await add_card_payment(moqui_facade, stripe_payment_method="pm_card_visa", amount=Decimal("10.00"))
     moqui.properties["moqui_stripe_url"] = "http://127.0.0.1:9"  # discard port: nothing listens
 

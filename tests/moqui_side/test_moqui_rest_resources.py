@@ -61,7 +61,9 @@ class Moqui:
 @pytest.fixture
 async def moqui_rest(moqui: MoquiHarness, moqui_facade: EntityFacade) -> AsyncIterator[Moqui]:
     moqui.actions.mantle_services.update(MANTLE_SERVICES)
-    moqui.properties.update({"moqui_stripe_link_secret": LINK_SECRET, "moqui_stripe_checkout_url": "https://pay.example.test"})
+    moqui.properties.update(
+        {"moqui_stripe_link_secret": LINK_SECRET, "moqui_stripe_checkout_url": "https://pay.example.test"}
+    )
     stand_in = moqui_rest_app(REST_FILE, moqui, api_key=MOQUI_USER_KEY)
     server = TestServer(stand_in.app, host="127.0.0.1")
     await server.start_server()
@@ -99,7 +101,11 @@ def test_the_routes_are_the_rest_files() -> None:
             "/rest/s1/moqui-stripe/payments/{paymentId}/gatewayRefunds/{refundId}/failure",
             "stripe.StripeGatewayEventServices.record#GatewayRefundFailure",
         ),
-        ("POST", "/rest/s1/moqui-stripe/payments/{paymentId}/disputes", "stripe.StripeGatewayEventServices.record#Dispute"),
+        (
+            "POST",
+            "/rest/s1/moqui-stripe/payments/{paymentId}/disputes",
+            "stripe.StripeGatewayEventServices.record#Dispute",
+        ),
         (
             "POST",
             "/rest/s1/moqui-stripe/payments/{paymentId}/gatewayStatus",
@@ -116,19 +122,27 @@ async def test_a_dashboard_refund_is_recorded_once(moqui_rest: Moqui) -> None:
     first = await moqui_rest.side.record_stripe_refund(payment_id, refund)
     again = await moqui_rest.side.record_stripe_refund(payment_id, refund)
 
-    body = {"refundId": "re_dash1", "amount": Decimal("30.00"), "refundStatus": "succeeded",
-            "transactionDate": "2026-12-04 10:30:15.250"}
+    body = {
+        "refundId": "re_dash1",
+        "amount": Decimal("30.00"),
+        "refundStatus": "succeeded",
+        "transactionDate": "2026-12-04 10:30:15.250",
+    }
     path = f"/rest/s1/moqui-stripe/payments/{payment_id}/gatewayRefunds"
     assert moqui_rest.requests() == [("POST", path, body), ("POST", path, body)]
     assert first.created and not again.created and first.refund_payment_id == again.refund_payment_id
     [response] = await moqui_rest.facade.find(PGR, {"paymentId": payment_id})
     assert (response["paymentOperationEnumId"], response["referenceNum"], response["amount"]) == (
-        "PgoRefund", "re_dash1", Decimal("30.00")
+        "PgoRefund",
+        "re_dash1",
+        Decimal("30.00"),
     )
     refund_payment = await moqui_rest.facade.find_one(PAYMENT, {"paymentId": first.refund_payment_id})
     assert refund_payment is not None
     assert (refund_payment["paymentTypeEnumId"], refund_payment["statusId"], refund_payment["amount"]) == (
-        "PtRefund", "PmntDelivered", Decimal("30.00")
+        "PtRefund",
+        "PmntDelivered",
+        Decimal("30.00"),
     )
     assert (refund_payment["refundForPaymentId"], refund_payment["toPartyId"]) == (payment_id, CUSTOMER)
     assert [name for name, _ in moqui_rest.last().result.calls] == []  # type: ignore[union-attr]
@@ -137,7 +151,9 @@ async def test_a_dashboard_refund_is_recorded_once(moqui_rest: Moqui) -> None:
 async def test_a_refund_that_failed_later_voids_the_refund(moqui_rest: Moqui) -> None:
     payment_id = await _delivered_payment(moqui_rest.facade)
     created = datetime(2026, 12, 4, 11, 0, tzinfo=UTC)
-    await moqui_rest.side.record_stripe_refund(payment_id, StripeRefund("re_fail1", Decimal("10.00"), "succeeded", created))
+    await moqui_rest.side.record_stripe_refund(
+        payment_id, StripeRefund("re_fail1", Decimal("10.00"), "succeeded", created)
+    )
     failed = StripeRefund("re_fail1", Decimal("10.00"), "failed", created, failure_reason="expired_or_canceled_card")
 
     answer = await moqui_rest.side.record_refund_failure(payment_id, failed)
@@ -156,7 +172,9 @@ async def test_a_refund_that_failed_later_voids_the_refund(moqui_rest: Moqui) ->
 async def test_a_dispute_is_kept_where_an_operator_sees_it(moqui_rest: Moqui) -> None:
     payment_id = await _delivered_payment(moqui_rest.facade)
     opened = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-    dispute = StripeDispute("du_1", Decimal("100.00"), "fraudulent", "needs_response", opened + timedelta(days=7), opened)
+    dispute = StripeDispute(
+        "du_1", Decimal("100.00"), "fraudulent", "needs_response", opened + timedelta(days=7), opened
+    )
 
     await moqui_rest.side.record_dispute(payment_id, dispute)
     won = StripeDispute("du_1", Decimal("100.00"), "fraudulent", "won", None, opened + timedelta(days=9))
@@ -164,15 +182,36 @@ async def test_a_dispute_is_kept_where_an_operator_sees_it(moqui_rest: Moqui) ->
 
     path = f"/rest/s1/moqui-stripe/payments/{payment_id}/disputes"
     assert moqui_rest.requests() == [
-        ("POST", path, {"disputeId": "du_1", "amount": Decimal("100.00"), "disputeStatus": "needs_response",
-                        "lastEventDate": "2026-12-04 12:00:00.000", "reason": "fraudulent",
-                        "evidenceDueDate": "2026-12-11 12:00:00.000"}),
-        ("POST", path, {"disputeId": "du_1", "amount": Decimal("100.00"), "disputeStatus": "won",
-                        "lastEventDate": "2026-12-13 12:00:00.000", "reason": "fraudulent"}),
+        (
+            "POST",
+            path,
+            {
+                "disputeId": "du_1",
+                "amount": Decimal("100.00"),
+                "disputeStatus": "needs_response",
+                "lastEventDate": "2026-12-04 12:00:00.000",
+                "reason": "fraudulent",
+                "evidenceDueDate": "2026-12-11 12:00:00.000",
+            },
+        ),
+        (
+            "POST",
+            path,
+            {
+                "disputeId": "du_1",
+                "amount": Decimal("100.00"),
+                "disputeStatus": "won",
+                "lastEventDate": "2026-12-13 12:00:00.000",
+                "reason": "fraudulent",
+            },
+        ),
     ]
     [row] = await moqui_rest.facade.find("stripe.moqui.StripePaymentDispute", {"paymentId": payment_id})
     assert (row["disputeId"], row["disputeStatus"], row["amount"], row["amountUomId"]) == (
-        "du_1", "won", Decimal("100.00"), "USD"
+        "du_1",
+        "won",
+        Decimal("100.00"),
+        "USD",
     )
 
 
@@ -189,8 +228,12 @@ async def test_the_checkout_page_reads_the_order(moqui_rest: Moqui) -> None:
 
 async def test_moqui_signs_checkout_links_the_service_accepts(moqui_rest: Moqui) -> None:
     client = moqui_rest.side._client  # the same authenticated client, for a path the service itself never calls
-    body = {"customerPartyId": CUSTOMER, "doneUrl": "https://shop.example.test/done?o=1",
-            "errorUrl": "https://shop.example.test/oops", "expireSeconds": 600}
+    body = {
+        "customerPartyId": CUSTOMER,
+        "doneUrl": "https://shop.example.test/done?o=1",
+        "errorUrl": "https://shop.example.test/oops",
+        "expireSeconds": 600,
+    }
 
     answer = await client.call("POST", f"/rest/s1/moqui-stripe/orders/{ORDER_ID}/checkoutUrl", body=body)
 
@@ -220,12 +263,19 @@ async def test_a_wrong_key_is_refused(moqui_rest: Moqui) -> None:
 
 async def _authorized_intent(emulator_url: str, amount_minor: int) -> dict[str, Any]:
     """A PaymentIntent the checkout page would have: manual capture, confirmed with a card, authorized."""
-    data = {"amount": str(amount_minor), "currency": "usd", "capture_method": "manual", "confirm": "true",
-            "payment_method": "pm_card_visa", "payment_method_types[]": "card"}
+    data = {
+        "amount": str(amount_minor),
+        "currency": "usd",
+        "capture_method": "manual",
+        "confirm": "true",
+        "payment_method": "pm_card_visa",
+        "payment_method_types[]": "card",
+    }
     async with (
         aiohttp.ClientSession() as session,
-        session.post(f"{emulator_url}/v1/payment_intents", data=data,
-                     headers={"Authorization": f"Bearer {STRIPE_SECRET_KEY}"}) as answer,
+        session.post(
+            f"{emulator_url}/v1/payment_intents", data=data, headers={"Authorization": f"Bearer {STRIPE_SECRET_KEY}"}
+        ) as answer,
     ):
         intent: dict[str, Any] = await answer.json()
         assert answer.status == 200 and intent["status"] == "requires_capture", intent
@@ -239,8 +289,12 @@ async def test_checkout_records_authorizes_and_places_the_order(moqui_rest: Moqu
     recorded = await moqui_rest.side.record_checkout_payment(checkout)
     again = await moqui_rest.side.record_checkout_payment(checkout)
 
-    body = {"paymentIntentId": intent["id"], "paymentGatewayConfigId": "StripeGateway", "placeOrder": True,
-            "stripePaymentMethodId": "pm_card_visa"}
+    body = {
+        "paymentIntentId": intent["id"],
+        "paymentGatewayConfigId": "StripeGateway",
+        "placeOrder": True,
+        "stripePaymentMethodId": "pm_card_visa",
+    }
     path = f"/rest/s1/moqui-stripe/orders/{ORDER_ID}/parts/01/checkoutPayments"
     assert moqui_rest.requests() == [("POST", path, body), ("POST", path, body)]
     assert recorded.payment_id == again.payment_id and recorded.payment_status_id == "PmntAuthorized"
@@ -252,19 +306,26 @@ async def test_checkout_records_authorizes_and_places_the_order(moqui_rest: Moqu
     )
     assert method is not None and (method["gatewayCimId"], method["ownerPartyId"]) == ("pm_card_visa", CUSTOMER)
     responses = await moqui_rest.facade.find(PGR, {"paymentId": recorded.payment_id})
-    assert [(r["paymentOperationEnumId"], r["referenceNum"], r["resultSuccess"]) for r in responses][0] == (
-        "PgoAuthorize", intent["id"], "Y"
-    )
+    assert [(r["paymentOperationEnumId"], r["referenceNum"], r["resultSuccess"]) for r in responses] == [
+        ("PgoAuthorize", intent["id"], "Y")
+    ]
     first_calls = [name.rsplit(".", 1)[-1] for name, _ in moqui_rest.stand_in.requests[0].result.calls]  # type: ignore[union-attr]
     assert first_calls == ["add#OrderPartPayment", "authorize#SinglePayment", "place#Order"]
 
 
-async def test_a_status_refresh_runs_mantles_details(moqui_rest: Moqui, moqui: MoquiHarness, stripe_emulator_url: str) -> None:
-    payment_id = await add_card_payment(moqui_rest.facade, stripe_payment_method="pm_card_visa", amount=Decimal("25.00"))
-    authorized = await moqui.call("stripe.StripePaymentServices.authorize#Payment",
-                                  {"paymentId": payment_id, "paymentGatewayConfigId": "StripeGateway"})
-    assert authorized.committed, authorized
-    pgr = await moqui_rest.facade.find_one(PGR, {"paymentGatewayResponseId": authorized.out["paymentGatewayResponseId"]})  # type: ignore[index]
+async def test_a_status_refresh_runs_mantles_details(
+    moqui_rest: Moqui, moqui: MoquiHarness, stripe_emulator_url: str
+) -> None:
+    payment_id = await add_card_payment(
+        moqui_rest.facade, stripe_payment_method="pm_card_visa", amount=Decimal("25.00")
+    )
+    authorized = await moqui.call(
+        "stripe.StripePaymentServices.authorize#Payment",
+        {"paymentId": payment_id, "paymentGatewayConfigId": "StripeGateway"},
+    )
+    assert authorized.committed and authorized.out is not None, authorized
+    pgr_id = authorized.out["paymentGatewayResponseId"]
+    pgr = await moqui_rest.facade.find_one(PGR, {"paymentGatewayResponseId": pgr_id})
     assert pgr is not None
     await moqui_rest.facade.update(PAYMENT, {"paymentId": payment_id}, {"paymentRefNum": pgr["referenceNum"]})
 
