@@ -13,6 +13,6 @@ __all__ = ["DEMO_DATA_FILES"]
 
 # The Moqui component's gateway configs first, then the example's store and Stripe settings that point at them.
 DEMO_DATA_FILES = (
-    Path(_component_init).resolve().parent / "data" / "StripeDemoData.xml",
+    Path(_component_init).resolve().parent / "data" / "20_StripeGatewayConfigData.xml",
     Path(__file__).resolve().parent / "demo_data.xml",
 )
