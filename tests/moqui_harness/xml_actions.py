@@ -362,13 +362,7 @@ class XmlActions:
             if not isinstance(value, Mapping):
                 raise GroovyError(f"in-map {in_map!r} is not a Map")
             parameters.update(value)
-        for field_map in element:
-            if not isinstance(field_map.tag, str):
-                continue
-            if field_map.tag != "field-map":
-                raise UnsupportedElement(f"<{field_map.tag}> inside <service-call> is not in the subset")
-            _check_attributes(field_map)
-            parameters[field_map.get("field-name", "")] = self._field_value(field_map, context)
+        parameters.update(self._field_maps(element, context))
         result = await self.call(element.get("name", ""), parameters, run)
         out_map = element.get("out-map")
         if out_map:
@@ -381,6 +375,18 @@ class XmlActions:
         if run.errors:
             raise _Return()
 
+    def _field_maps(self, element: etree._Element, context: dict[str, Any]) -> dict[str, Any]:
+        """The ``<field-map>`` children of ``element`` (its only children in the subset), evaluated."""
+        values: dict[str, Any] = {}
+        for field_map in element:
+            if not isinstance(field_map.tag, str):
+                continue
+            if field_map.tag != "field-map":
+                raise UnsupportedElement(f"<{field_map.tag}> inside <{element.tag}> is not in the subset")
+            _check_attributes(field_map)
+            values[field_map.get("field-name", "")] = self._field_value(field_map, context)
+        return values
+
     def _field_value(self, field_map: etree._Element, context: dict[str, Any]) -> Any:
         if field_map.get("from") is not None:
             return Expression(field_map.get("from", "")).evaluate(context)
@@ -390,19 +396,10 @@ class XmlActions:
 
     async def _entity_find_one(self, element: etree._Element, context: dict[str, Any], run: MoquiRun) -> None:
         definition = self.registry.get(element.get("entity-name", ""))
-        conditions: dict[str, Any] = {}
-        for field_map in element:
-            if not isinstance(field_map.tag, str):
-                continue
-            if field_map.tag != "field-map":
-                raise UnsupportedElement(f"<{field_map.tag}> inside <entity-find-one> is not in the subset")
-            _check_attributes(field_map)
-            value = self._field_value(field_map, context)
+        conditions = self._field_maps(element, context)
+        for name, value in conditions.items():
             if value is None:
-                raise UnsupportedElement(
-                    f"entity-find-one {definition.full_name}: {field_map.get('field-name')} is null"
-                )
-            conditions[field_map.get("field-name", "")] = value
+                raise UnsupportedElement(f"entity-find-one {definition.full_name}: {name} is null")
         if not conditions:
             raise UnsupportedElement("entity-find-one without field-map (context as condition) is not in the subset")
         where, values = self._where(definition, [("equals", name, value, False) for name, value in conditions.items()])

@@ -45,6 +45,13 @@ async def _stripe(emulator_url: str, path: str) -> dict[str, Any]:
         return result
 
 
+async def _captured_payment(moqui: MoquiHarness, facade: EntityFacade, amount: str) -> str:
+    """A card Payment charged at once (authorizeAndCapture), ready for refunds."""
+    payment_id = await add_card_payment(facade, stripe_payment_method="pm_card_visa", amount=Decimal(amount))
+    _committed_pgr(await _call(moqui, "authorizeAndCapture#Payment", payment_id))
+    return payment_id
+
+
 def _committed_pgr(result: CallResult) -> str:
     assert result.errors == [] and result.committed, result
     assert result.out is not None
@@ -132,8 +139,7 @@ async def test_release_cancels_the_authorization(
 async def test_two_equal_partial_refunds_are_two_refunds(
     moqui: MoquiHarness, moqui_facade: EntityFacade, emulator_control: EmulatorControl
 ) -> None:
-    payment_id = await add_card_payment(moqui_facade, stripe_payment_method="pm_card_visa", amount=Decimal("100.00"))
-    _committed_pgr(await _call(moqui, "authorizeAndCapture#Payment", payment_id))
+    payment_id = await _captured_payment(moqui, moqui_facade, "100.00")
 
     _committed_pgr(await _call(moqui, "refund#Payment", payment_id, amount=Decimal("30.00")))
     _committed_pgr(await _call(moqui, "refund#Payment", payment_id, amount=Decimal("30.00")))
@@ -147,8 +153,7 @@ async def test_two_equal_partial_refunds_are_two_refunds(
 async def test_an_over_refund_is_an_error_and_records_nothing(
     moqui: MoquiHarness, moqui_facade: EntityFacade, emulator_control: EmulatorControl
 ) -> None:
-    payment_id = await add_card_payment(moqui_facade, stripe_payment_method="pm_card_visa", amount=Decimal("100.00"))
-    _committed_pgr(await _call(moqui, "authorizeAndCapture#Payment", payment_id))
+    payment_id = await _captured_payment(moqui, moqui_facade, "100.00")
     _committed_pgr(await _call(moqui, "refund#Payment", payment_id, amount=Decimal("80.00")))
 
     result = await _call(moqui, "refund#Payment", payment_id, amount=Decimal("30.00"))
@@ -186,8 +191,7 @@ async def test_a_decline_is_a_committed_declined_pgr(moqui: MoquiHarness, moqui_
 async def test_a_rolled_back_refund_retried_makes_one_stripe_refund(
     moqui: MoquiHarness, moqui_facade: EntityFacade, emulator_control: EmulatorControl
 ) -> None:
-    payment_id = await add_card_payment(moqui_facade, stripe_payment_method="pm_card_visa", amount=Decimal("50.00"))
-    _committed_pgr(await _call(moqui, "authorizeAndCapture#Payment", payment_id))
+    payment_id = await _captured_payment(moqui, moqui_facade, "50.00")
     parameters = {"paymentId": payment_id, "paymentGatewayConfigId": CONFIG, "amount": Decimal("20.00")}
 
     lost = await moqui.call(SERVICES + "refund#Payment", parameters, rollback_after=True)
@@ -219,8 +223,7 @@ async def test_a_rolled_back_authorization_retried_makes_one_payment_intent(
 async def test_a_changed_retry_of_an_unresolved_refund_is_refused(
     moqui: MoquiHarness, moqui_facade: EntityFacade, emulator_control: EmulatorControl
 ) -> None:
-    payment_id = await add_card_payment(moqui_facade, stripe_payment_method="pm_card_visa", amount=Decimal("50.00"))
-    _committed_pgr(await _call(moqui, "authorizeAndCapture#Payment", payment_id))
+    payment_id = await _captured_payment(moqui, moqui_facade, "50.00")
     # Stripe does not answer in time: the service answers a resultError PGR, which Moqui commits; the attempt stays
     # unresolved on the service's side (docs/gateway-api.md, "Results, not errors").
     await emulator_control.add_fault("/v1/refunds", "hang", count=1, hang_seconds=8)
