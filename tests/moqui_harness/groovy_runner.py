@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,24 @@ from typing import Any
 GROOVY_VERSION = "5.0.3"  # moqui-framework framework/build.gradle: org.apache.groovy:groovy:5.0.3
 _ARTIFACTS = ("groovy", "groovy-json")
 _RUNNER = Path(__file__).resolve().parent / "groovy" / "ScriptRunner.groovy"
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    """An HTTP request a script sent through the RestClient stand-in: method, full URI, header names."""
+
+    method: str
+    uri: str
+    header_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScriptRun:
+    """A script's variables afterwards, the error messages it added and the HTTP requests it sent."""
+
+    variables: dict[str, Any]
+    errors: list[str]
+    sent: list[SentRequest]
 
 
 class GroovyScriptError(RuntimeError):
@@ -116,12 +135,11 @@ class GroovyRunner:
             if not future.done():
                 future.set_exception(RuntimeError("the Groovy runner stopped"))
 
-    async def run(
-        self, script: str, context: Mapping[str, Any], properties: Mapping[str, str]
-    ) -> tuple[dict[str, Any], list[str]]:
+    async def run(self, script: str, context: Mapping[str, Any], properties: Mapping[str, str]) -> ScriptRun:
         """Run ``script`` with ``context`` as its binding and ``properties`` as System properties.
 
-        Answers the binding's variables afterwards (``ec`` left out) and the error messages the script added.
+        Answers the binding's variables afterwards (``ec`` left out), the error messages the script added and the
+        HTTP requests it sent.
         """
         assert self._process.stdin is not None
         request_id = next(self._ids)
@@ -133,7 +151,11 @@ class GroovyRunner:
         answer = await future
         if "exception" in answer:
             raise GroovyScriptError(str(answer["exception"]))
-        return decode(answer["context"]), [str(message) for message in answer["errors"]]
+        return ScriptRun(
+            decode(answer["context"]),
+            [str(message) for message in answer["errors"]],
+            [SentRequest(str(r["method"]), str(r["uri"]), tuple(r["headers"])) for r in answer["sent"]],
+        )
 
     async def close(self) -> None:
         """Stop the JVM."""

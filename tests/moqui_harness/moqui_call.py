@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moqui_bridge.entity.connection import Pool
+from tests.moqui_harness.groovy_runner import SentRequest
 from tests.moqui_harness.xml_actions import MoquiRun, XmlActions
 
 PAYMENT_TABLE = "PAYMENT"
@@ -23,14 +24,15 @@ PAYMENT_TABLE = "PAYMENT"
 
 @dataclass
 class CallResult:
-    """A service call's out-parameters (None when it failed), its error messages, whether it committed, and the
-    Mantle services it called."""
+    """A service call's out-parameters (None when it failed), its error messages, whether it committed, the
+    Mantle services it called and the HTTP requests it sent."""
 
     out: dict[str, Any] | None
     errors: list[str]
     committed: bool
     dropped_fields: list[str] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    sent: list[SentRequest] = field(default_factory=list)
 
 
 class MoquiHarness:
@@ -74,4 +76,6 @@ class MoquiHarness:
             except BaseException:
                 await transaction.rollback()
                 raise
-        return CallResult(out if not run.errors else None, run.errors, committed, run.dropped_fields, run.calls)
+        return CallResult(
+            out if not run.errors else None, run.errors, committed, run.dropped_fields, run.calls, run.sent
+        )

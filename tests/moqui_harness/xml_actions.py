@@ -55,7 +55,7 @@ from moqui_bridge.entity.connection import Connection
 from moqui_bridge.entity.definition import EntityDefinition
 from moqui_bridge.entity.values import from_database, to_database, to_python
 from tests.moqui_harness.expressions import EntityValue, Expression, GroovyError, expand, truth
-from tests.moqui_harness.groovy_runner import GroovyRunner, GroovyScriptError
+from tests.moqui_harness.groovy_runner import GroovyRunner, GroovyScriptError, SentRequest
 
 __all__ = ["ELEMENTS", "MoquiRun", "ServiceCatalogue", "ServiceDefinition", "UnsupportedElement", "XmlActions"]
 
@@ -185,6 +185,8 @@ class MoquiRun:
     dropped_fields: list[str] = field(default_factory=list)
     # The Mantle stand-ins called, in order, with their parameters (tests/moqui_harness/mantle_services.py).
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # The HTTP requests the component's scripts sent.
+    sent: list[SentRequest] = field(default_factory=list)
 
 
 def _convert(parameter: Parameter, value: Any, service: str) -> Any:
@@ -303,9 +305,10 @@ class XmlActions:
             if len(children) != 1 or children[0].tag != "script":
                 raise UnsupportedElement(f"{definition.name}: a <script> must be the only action of its service")
             _check_attributes(children[0])
-            variables, errors = await self.groovy.run(children[0].text or "", context, run.properties)
-            context.update(variables)
-            run.errors.extend(errors)
+            script = await self.groovy.run(children[0].text or "", context, run.properties)
+            context.update(script.variables)
+            run.errors.extend(script.errors)
+            run.sent.extend(script.sent)
             return
         await self._run(children, context, run)
 

@@ -154,8 +154,8 @@ async def test_the_subset_gives_what_groovy_gives(groovy_runner: GroovyRunner) -
             except GroovyError:
                 python_outcome = ("error", None)
             try:
-                variables, _ = await groovy_runner.run(f"result = ({text})", context, {})
-                groovy_outcome = ("value", variables["result"])
+                script = await groovy_runner.run(f"result = ({text})", context, {})
+                groovy_outcome = ("value", script.variables["result"])
             except GroovyScriptError:
                 groovy_outcome = ("error", None)
             assert python_outcome == groovy_outcome, (text, context)

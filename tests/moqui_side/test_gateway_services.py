@@ -18,7 +18,7 @@ from moqui_bridge.entity import EntityFacade
 from stripe_emulator.control import EmulatorControl
 from tests.moqui_harness.moqui_call import CallResult, MoquiHarness
 from tests.moqui_harness.moqui_database import add_card_payment
-from tests.moqui_side.conftest import STRIPE_SECRET_KEY
+from tests.moqui_side.conftest import MOQUI_API_KEY, STRIPE_SECRET_KEY
 
 SERVICES = "stripe.StripePaymentServices."
 PGR = "mantle.account.method.PaymentGatewayResponse"
@@ -65,8 +65,16 @@ async def test_authorize_creates_the_pgr_in_moquis_transaction(
 ) -> None:
     payment_id = await add_card_payment(moqui_facade, stripe_payment_method="pm_card_visa", amount=Decimal("100.00"))
 
-    pgr_id = _committed_pgr(await _call(moqui, "authorize#Payment", payment_id))
+    result = await _call(moqui, "authorize#Payment", payment_id)
+    pgr_id = _committed_pgr(result)
 
+    # One POST to the gateway API, the api key in a header and nowhere in the URL.
+    [sent] = result.sent
+    assert (sent.method, sent.uri) == (
+        "POST",
+        moqui.properties["moqui_stripe_url"] + "/rest/s1/moqui-stripe/v1/gateway/authorize",
+    )
+    assert "api_key" in sent.header_names and MOQUI_API_KEY not in sent.uri
     [pgr] = await _pgrs(moqui_facade, payment_id)
     payment = await moqui_facade.find_one("mantle.account.payment.Payment", {"paymentId": payment_id})
     assert payment is not None

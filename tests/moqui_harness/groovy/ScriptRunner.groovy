@@ -25,6 +25,9 @@ class BaseException extends RuntimeException {
 // The builder API of org.moqui.util.RestClient (framework/src/main/java/org/moqui/util/RestClient.java at the
 // commit in tests/reference/moqui-reference/SOURCES.md), over java.net.http instead of Jetty's client.
 class RestClient {
+    // What this stand-in sent (method, URI, header names), so tests can see where the api key went.
+    List<Map> sent
+    RestClient(List<Map> sent) { this.sent = sent }
     static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()
     static final Set<String> BODY_METHODS = ["POST", "PUT", "PATCH"] as Set  // RestClient.BODY_METHODS
     String uriString = null
@@ -85,6 +88,7 @@ class RestClient {
             HttpRequest.BodyPublisher body = HttpRequest.BodyPublishers.noBody()
             if (bodyText) { request.header("Content-Type", contentType + ";charset=UTF-8"); body = HttpRequest.BodyPublishers.ofString(bodyText) }
             request.method(method, body)
+            sent.add([method: method, uri: uriString, headers: request.build().headers().map().keySet().sort()])
             HttpResponse<byte[]> response = HTTP.send(request.build(), HttpResponse.BodyHandlers.ofByteArray())
             return new RestResponse(this, response.statusCode(), response.body())
         } catch (Exception e) {
@@ -110,7 +114,10 @@ class RestResponse {                            // RestClient.RestResponse (RC:4
     }
 }
 
-class ServiceStandIn { RestClient rest() { return new RestClient() } }        // ServiceFacadeImpl.rest(): new RestClient()
+class ServiceStandIn {                          // ServiceFacadeImpl.rest(): a new RestClient per call
+    List<Map> sent = Collections.synchronizedList([])
+    RestClient rest() { return new RestClient(sent) }
+}
 class UserStandIn { Timestamp getNowTimestamp() { return new Timestamp(System.currentTimeMillis()) } }
 class MessageStandIn {                                                       // MessageFacade: addError, hasError
     List<String> errors = []
@@ -166,6 +173,7 @@ while ((line = reader.readLine()) != null) {
             variables.remove("ec")
             answer.context = encode(variables)
             answer.errors = ec.message.errors
+            answer.sent = ec.service.sent
         } catch (Throwable t) {
             answer.exception = t.toString()
         }
