@@ -132,11 +132,12 @@ async def test_a_dashboard_refund_is_recorded_once(moqui_rest: Moqui) -> None:
     assert moqui_rest.requests() == [("POST", path, body), ("POST", path, body)]
     assert first.created and not again.created and first.refund_payment_id == again.refund_payment_id
     [response] = await moqui_rest.facade.find(PGR, {"paymentId": payment_id})
-    assert (response["paymentOperationEnumId"], response["referenceNum"], response["amount"]) == (
+    assert (response["paymentOperationEnumId"], response["subReference"], response["amount"]) == (
         "PgoRefund",
         "re_dash1",
         Decimal("30.00"),
     )
+    assert response["referenceNum"] == "pi_1"  # the PaymentIntent, as the gateway API records refunds
     refund_payment = await moqui_rest.facade.find_one(PAYMENT, {"paymentId": first.refund_payment_id})
     assert refund_payment is not None
     assert (refund_payment["paymentTypeEnumId"], refund_payment["statusId"], refund_payment["amount"]) == (
@@ -164,7 +165,7 @@ async def test_a_refund_that_failed_later_voids_the_refund(moqui_rest: Moqui) ->
         {"failureReason": "expired_or_canceled_card", "transactionDate": "2026-12-04 11:00:00.000"},
     )
     declined = await moqui_rest.facade.find(PGR, {"paymentId": payment_id, "resultDeclined": "Y"})
-    assert [(r["referenceNum"], r["reasonCode"]) for r in declined] == [("re_fail1", "expired_or_canceled_card")]
+    assert [(r["subReference"], r["reasonCode"]) for r in declined] == [("re_fail1", "expired_or_canceled_card")]
     refund_payment = await moqui_rest.facade.find_one(PAYMENT, {"paymentId": answer["refundPaymentId"]})
     assert refund_payment is not None and refund_payment["statusId"] == "PmntVoid"
 
