@@ -180,10 +180,18 @@ async def test_details_answers_the_mantle_status(moqui: MoquiHarness, moqui_faca
 
     assert result.errors == [] and result.committed and result.out is not None
     assert result.out["gatewayStatusId"] == "PmntAuthorized"
-    # A PgoTxDetails response is recorded only when the service answers one (docs/gateway-api.md, details).
+    # Stripe says Authorized, the Payment still says Promised (the harness runs no Mantle status rule): recorded.
     responses = await _pgrs(moqui_facade, payment_id)
     details = [r["paymentGatewayResponseId"] for r in responses if r["paymentOperationEnumId"] == "PgoTxDetails"]
-    assert details == ([result.out["paymentGatewayResponseId"]] if result.out["paymentGatewayResponseId"] else [])
+    assert details == [result.out["paymentGatewayResponseId"]]
+
+    # Once the Payment says what Stripe says, a poll records nothing.
+    await moqui_facade.update(
+        "mantle.account.payment.Payment", {"paymentId": payment_id}, {"statusId": "PmntAuthorized"}
+    )
+    again = await _call(moqui, "get#PaymentGatewayDetails", payment_id)
+    assert again.committed and again.out is not None and again.out["paymentGatewayResponseId"] is None
+    assert len(await _pgrs(moqui_facade, payment_id)) == len(responses)
 
 
 async def test_a_decline_is_a_committed_declined_pgr(moqui: MoquiHarness, moqui_facade: EntityFacade) -> None:
