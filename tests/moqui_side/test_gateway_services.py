@@ -8,10 +8,12 @@ commit. Stripe is the emulator; what happened there is read back from it.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
 from moqui_bridge.entity import EntityFacade
@@ -286,3 +288,37 @@ async def test_an_unknown_payment_is_an_error(moqui: MoquiHarness) -> None:
     result = await _call(moqui, "refund#Payment", "NO_SUCH_PAYMENT")
 
     assert result.errors == ["Payment NO_SUCH_PAYMENT not found"] and not result.committed
+
+
+async def test_the_payment_stays_locked_for_the_whole_call_and_the_service_still_answers(
+    moqui: MoquiHarness, moqui_facade: EntityFacade, emulator_control: EmulatorControl
+) -> None:
+    payment_id = await _captured_payment(moqui, moqui_facade, "40.00")
+    # Stripe is slow to refund: the call is in flight long enough to look at Moqui's lock from outside.
+    await emulator_control.add_fault("/v1/refunds", "hang", count=1, hang_seconds=1.5)
+    call = asyncio.create_task(_call(moqui, "refund#Payment", payment_id, amount=Decimal("10.00")))
+    await asyncio.sleep(0.7)
+
+    async with moqui.pool.acquire() as connection, connection.transaction():
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            await connection.execute("SELECT 1 FROM PAYMENT WHERE PAYMENT_ID = $1 FOR UPDATE NOWAIT", payment_id)
+
+    _committed_pgr(await call)
+    assert (await emulator_control.stats())["objects"]["refund"] == 1
+
+
+async def test_two_refunds_at_once_take_turns_on_moquis_lock_and_both_happen(
+    moqui: MoquiHarness, moqui_facade: EntityFacade, emulator_control: EmulatorControl
+) -> None:
+    payment_id = await _captured_payment(moqui, moqui_facade, "90.00")
+
+    first, second = await asyncio.gather(
+        _call(moqui, "refund#Payment", payment_id, amount=Decimal("30.00")),
+        _call(moqui, "refund#Payment", payment_id, amount=Decimal("30.00")),
+    )
+
+    _committed_pgr(first)
+    _committed_pgr(second)
+    refunds = [pgr for pgr in await _pgrs(moqui_facade, payment_id) if pgr["paymentOperationEnumId"] == "PgoRefund"]
+    assert [r["resultSuccess"] for r in refunds] == ["Y", "Y"]
+    assert (await emulator_control.stats())["objects"]["refund"] == 2
