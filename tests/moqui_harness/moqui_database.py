@@ -1,8 +1,9 @@
 """A Moqui database for the harness: Mantle's own schema and seed, the component's data loaded as Moqui's loader
 loads it, and the rows a live Moqui holds for one store's order.
 
-The schema comes from tests/contract/shared_schema.py (Mantle's and Moqui's real entity XML, foreign keys on every
-``one`` relationship), so a PaymentGatewayResponse the component creates must satisfy the same keys it would in Moqui.
+The schema comes from Mantle's and Moqui's real entity XML (tests/reference/moqui-reference, read by
+tests/contract/shared_schema.py): every ``<entity>`` becomes a table by Moqui's naming and PostgreSQL type rules, with
+a foreign key on every ``one`` relationship, so a row the component creates must satisfy the keys it would in Moqui.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any
 
 from lxml import etree
 
-from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity import EntityFacade, EntityRegistry
+from moqui_bridge.entity.connection import Pool
 from moqui_bridge.entity.data_loader import load_records
-from tests.contract.shared_schema import data_file_records
+from moqui_bridge.entity.ddl import create_tables
+from tests.contract.shared_schema import data_file_records, seed_records
 
 CUSTOMER = "CustJqp"
 VENDOR = "ORG_ZIZI_RETAIL"
@@ -32,6 +35,49 @@ SEQUENCE_BANKS = {
     "mantle.account.method.PaymentMethod": 100650,
 }
 _DATA_SUFFIXES = (".xml", ".csv", ".json")
+MAX_CONSTRAINT_NAME = 60
+
+
+def foreign_key_sql(registry: EntityRegistry) -> list[str]:
+    """``ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY`` for each ``one`` relationship between loaded entities.
+
+    A relationship whose related fields are not exactly the related entity's primary key has no usable constraint
+    (PostgreSQL needs a unique key on the referenced side); Moqui skips those too. NOT VALID: checked for new and
+    updated rows only, see `build_moqui_database`.
+    """
+    statements: list[str] = []
+    for definition in registry:
+        for number, relationship in enumerate(definition.relationships, start=1):
+            if relationship.type != "one" or relationship.related not in registry:
+                continue
+            related = registry.get(relationship.related)
+            key_maps = registry.key_maps(definition, relationship)
+            if {k.related for k in key_maps} != set(related.pk_field_names) or not all(
+                definition.has_field(k.field_name) for k in key_maps
+            ):
+                continue
+            columns = ", ".join(definition.field(k.field_name).column_name for k in key_maps)
+            related_columns = ", ".join(related.field(str(k.related)).column_name for k in key_maps)
+            name = f"FK_{definition.table_name}_{number}"[:MAX_CONSTRAINT_NAME]
+            statements.append(
+                f"ALTER TABLE {definition.table_name} ADD CONSTRAINT {name} FOREIGN KEY ({columns})"
+                f" REFERENCES {related.table_name} ({related_columns}) NOT VALID"
+            )
+    return statements
+
+
+async def build_moqui_database(pool: Pool, registry: EntityRegistry) -> EntityFacade:
+    """Create the tables, indexes and foreign keys in an empty database and load the entities' seed data."""
+    await create_tables(pool, registry)
+    facade = EntityFacade(pool, registry)
+    records = await asyncio.to_thread(seed_records, registry)
+    await load_records(facade, records)
+    # Keys last, as Moqui adds them once every table exists. NOT VALID: the entity seed refers to rows of Moqui
+    # data files not copied here (units of time, ...); every row written from now on is checked all the same.
+    async with pool.acquire() as connection, connection.transaction():
+        for statement in foreign_key_sql(registry):
+            await connection.execute(statement)
+    return facade
 
 
 @dataclass(frozen=True)

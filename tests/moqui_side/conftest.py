@@ -19,10 +19,10 @@ from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.connection import Pool
 from service.app import create_app
 from service.config import GatewaySettings, ServerSettings, Settings
-from tests.contract.shared_schema import build_moqui_database, entity_files
+from tests.contract.shared_schema import entity_files
 from tests.moqui_harness.groovy_runner import GroovyRunner
 from tests.moqui_harness.moqui_call import MoquiHarness
-from tests.moqui_harness.moqui_database import insert_store_rows, load_component_data
+from tests.moqui_harness.moqui_database import build_moqui_database, insert_store_rows, load_component_data
 from tests.moqui_harness.xml_actions import ServiceCatalogue, XmlActions
 from tests.reference import MOQUI_REFERENCE
 
