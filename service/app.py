@@ -46,14 +46,10 @@ class Runtime:
     entity: EntityFacade
     gateways: StripeGateways
     base_context: ServiceContext
-    # None only in shared mode without moqui.base_url: the gateway services work, checkout and webhooks cannot.
-    mantle: MantleSide | None
+    mantle: MantleSide
 
     def require_mantle(self) -> MantleSide:
-        """The Mantle side, or 503 with the reason when shared mode was given no Moqui address."""
-        if self.mantle is None:
-            log.error("shared mode without moqui.base_url: checkout and webhooks cannot ask Moqui to act")
-            raise web.HTTPServiceUnavailable(text="moqui.base_url is not configured")
+        """The Mantle side checkout and webhooks ask to act."""
         return self.mantle
 
 
@@ -120,7 +116,7 @@ async def _health(request: web.Request) -> web.Response:
         except Exception:  # any failure means the database is unusable; the reason goes to the log
             log.warning("health check: database not reachable", exc_info=True)
     status = "ok" if database == "up" else "degraded"
-    body = {"status": status, "mode": state.settings.server.mode, "database": database}
+    body = {"status": status, "database": database}
     return web.json_response(body, status=200 if status == "ok" else 503)
 
 
@@ -132,7 +128,7 @@ def create_app(settings: Settings, database_dsn: str) -> web.Application:
     """The whole service as one aiohttp application, connecting to `database_dsn` on startup."""
     metrics = Metrics()
     registry: ServiceRegistry[ServiceContext] = ServiceRegistry()
-    register_services(registry, settings)
+    register_services(registry)
     state = AppState(settings, registry, build_authenticator(settings), metrics, database_dsn)
 
     # Inside the metrics middleware, so replays and refusals are counted like any other answer.
@@ -143,7 +139,7 @@ def create_app(settings: Settings, database_dsn: str) -> web.Application:
     app[APP_STATE] = state
     factory = _context_factory(state)
     add_json_rpc_route(app, registry, factory, state.authenticator)
-    add_rest_routes(app, rest_apis(settings), registry, factory, state.authenticator)
+    add_rest_routes(app, rest_apis(), registry, factory, state.authenticator)
     add_checkout_routes(app, lambda: _checkout_services(state))
     add_webhook_routes(app, state, lambda runtime: runtime.require_mantle())
     app.router.add_get("/health", _health)
@@ -158,10 +154,10 @@ def _checkout_services(state: AppState) -> CheckoutServices:
 
 
 def _remote_moqui_client(settings: Settings) -> MoquiRestClient | None:
-    """Shared database: Moqui's REST API runs Mantle's rules for checkout and webhooks (None without an address)."""
+    """With moqui.base_url, Moqui's REST API runs Mantle's rules for checkout and webhooks; without, the standalone
+    rules in this process do (None)."""
     moqui = settings.moqui
     if not moqui.base_url:
-        log.warning("shared mode without moqui.base_url: checkout and webhooks are unavailable")
         return None
     return MoquiRestClient(
         moqui.base_url,
@@ -182,15 +178,21 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
         )
         try:
             entity = EntityFacade(pool, load_entity_registry())
-            await prepare_database(entity, settings.server.mode)
+            installation_id = await prepare_database(entity)
             async with StripeGateways(stripe_account_settings(settings)) as gateways:
                 base_context = ServiceContext(
-                    entity=entity, gateways=gateways, settings=settings, services=state.registry
+                    entity=entity,
+                    gateways=gateways,
+                    settings=settings,
+                    services=state.registry,
+                    installation_id=installation_id,
                 )
-                moqui_client = _remote_moqui_client(settings) if settings.server.mode == "shared" else None
-                mantle: MantleSide | None = LocalMantleSide(lambda: base_context)
-                if settings.server.mode == "shared":
-                    mantle = RemoteMantleSide(moqui_client) if moqui_client else None
+                moqui_client = _remote_moqui_client(settings)
+                mantle: MantleSide = (
+                    RemoteMantleSide(moqui_client)
+                    if moqui_client is not None
+                    else LocalMantleSide(lambda: base_context)
+                )
                 state.runtime = Runtime(pool, entity, gateways, base_context, mantle)
                 try:
                     yield

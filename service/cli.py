@@ -17,7 +17,7 @@ log = logging.getLogger("moqui_stripe")
 
 def _serve_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
-    given = (("host", arguments.host), ("port", arguments.port), ("mode", arguments.mode))
+    given = (("host", arguments.host), ("port", arguments.port))
     server = {key: value for key, value in given if value is not None}
     if server:
         overrides["server"] = server
@@ -40,8 +40,25 @@ def _command_serve(arguments: argparse.Namespace) -> int:
     return 0
 
 
+# What moqui-stripe-demo installs (docs/internals.md, "Packaging"); a production install has none of it.
+_DEMO_DISTRIBUTION_MODULES = ("stripe_emulator", "service.demo", "service.saas_example")
+
+
+def _demo_not_installed(missing: ModuleNotFoundError) -> ConfigError:
+    """One clear line when a command needs moqui-stripe-demo; any other missing module stays an error."""
+    name = missing.name or ""
+    if not any(name == module or name.startswith(module + ".") for module in _DEMO_DISTRIBUTION_MODULES):
+        raise missing
+    return ConfigError(
+        f"this command needs moqui-stripe-demo ({name} is not installed): pip install 'moqui-stripe[demo]'"
+    )
+
+
 def _command_emulator(arguments: argparse.Namespace) -> int:
-    from stripe_emulator.server import main as emulator_main
+    try:
+        from stripe_emulator.server import main as emulator_main
+    except ModuleNotFoundError as missing:
+        raise _demo_not_installed(missing) from None
 
     forwarded = ["--host", arguments.host, "--port", str(arguments.port)]
     for webhook in arguments.webhook:
@@ -86,7 +103,10 @@ def _command_checkout_url(arguments: argparse.Namespace) -> int:
 
 
 def _command_demo(arguments: argparse.Namespace) -> int:
-    from service.demo import run_demo
+    try:
+        from service.demo import run_demo
+    except ModuleNotFoundError as missing:
+        raise _demo_not_installed(missing) from None
 
     asyncio.run(run_demo(port=arguments.port, data_dir=Path(arguments.data_dir)))
     return 0
@@ -101,8 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="TOML configuration file")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--database-url", help="PostgreSQL URL (Moqui's own database in shared mode)")
-    serve.add_argument("--mode", choices=["standalone", "shared"])
+    serve.add_argument("--database-url", help="PostgreSQL URL of this service's own database (never Moqui's)")
     serve.set_defaults(handler=_command_serve)
 
     emulator = commands.add_parser("emulator", help="run the Stripe emulator (tests, demos, benchmarks)")

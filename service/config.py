@@ -18,6 +18,23 @@ ENV_PREFIX = "MOQUI_STRIPE_"
 DEFAULT_DATA_DIR = Path(".moqui-stripe")
 
 
+# Moqui's HTTP client gives up after about 30 s of silence; every answer must be sent well before.
+MAX_REQUEST_DEADLINE_SECONDS = 25.0
+# The Stripe SDK's back-off before retry n: 0.5 s * 2**(n-1), at most 5 s (stripe._http_client.HTTPClient:
+# INITIAL_DELAY, MAX_DELAY, _sleep_time_seconds; jitter only shortens it).
+_STRIPE_INITIAL_RETRY_DELAY_SECONDS = 0.5
+_STRIPE_MAX_RETRY_DELAY_SECONDS = 5.0
+
+
+def stripe_worst_case_seconds(timeout_seconds: float, max_network_retries: int) -> float:
+    """How long one Stripe call may take with the SDK's retries: every try timing out, the longest back-off between."""
+    back_off = sum(
+        min(_STRIPE_INITIAL_RETRY_DELAY_SECONDS * float(2 ** (retry - 1)), _STRIPE_MAX_RETRY_DELAY_SECONDS)
+        for retry in range(1, max_network_retries + 1)
+    )
+    return timeout_seconds * (max_network_retries + 1) + back_off
+
+
 class ConfigError(Exception):
     """A configuration problem, worded as one line an operator can act on."""
 
@@ -31,7 +48,9 @@ class ServerSettings(_Frozen):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    mode: Literal["standalone", "shared"] = "standalone"
+    # Every gateway request is answered within this many seconds (docs/gateway-api.md, "Deadline"): Moqui's HTTP
+    # client gives up after about 30 s, so it may not exceed MAX_REQUEST_DEADLINE_SECONDS.
+    request_deadline_seconds: float = Field(default=20.0, gt=0, le=25.0)
     # The address browsers and Stripe use to reach us (checkout return URLs, webhook URLs in docs).
     public_url: str = ""
     # Api keys by caller name (the name is what logs show; the key never is).
@@ -50,7 +69,8 @@ class ServerSettings(_Frozen):
 
 
 class DatabaseSettings(_Frozen):
-    """Where the Mantle tables live; empty url means the embedded PostgreSQL in data_dir."""
+    """This service's own database (journal, standalone Mantle tables); empty url means the embedded PostgreSQL in
+    data_dir. It is never Moqui's database: the gateway API never reads or writes the caller's tables."""
 
     url: SecretStr | None = None
     data_dir: Path = DEFAULT_DATA_DIR / "postgres"
@@ -71,7 +91,8 @@ class DatabaseSettings(_Frozen):
 
 
 class MoquiSettings(_Frozen):
-    """How to reach Moqui's REST API in shared-database mode (flows that start here ask Moqui to act)."""
+    """How to reach Moqui's REST API (flows that start here, checkout and webhooks, ask Moqui to act); empty
+    base_url: the standalone Mantle rules in this process act instead."""
 
     base_url: str = ""
     username: str = ""
@@ -100,7 +121,8 @@ class GatewaySettings(_Frozen):
     api_base: str = ""
     stripe_js_url: str = "https://js.stripe.com/v3/"
     max_network_retries: int = Field(default=2, ge=0, le=10)
-    timeout_seconds: float = Field(default=30.0, gt=0)
+    # Per HTTP request to Stripe; with the retries it must fit under MAX_REQUEST_DEADLINE_SECONDS (checked).
+    timeout_seconds: float = Field(default=6.0, gt=0)
     webhook_tolerance_seconds: int = Field(default=300, gt=0)
 
     @field_validator("secret_key")
@@ -120,6 +142,19 @@ class Settings(_Frozen):
     checkout: CheckoutSettings = CheckoutSettings()
     gateways: Mapping[str, GatewaySettings] = Field(default_factory=dict)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _stripe_waits_fit_the_deadline(self) -> Settings:
+        # The SDK's worst case for one call: every try timing out, with its back-off between tries.
+        for config_id, gateway in self.gateways.items():
+            worst = stripe_worst_case_seconds(gateway.timeout_seconds, gateway.max_network_retries)
+            if worst > MAX_REQUEST_DEADLINE_SECONDS:
+                raise ValueError(
+                    f"gateways.{config_id}: timeout_seconds {gateway.timeout_seconds} with max_network_retries "
+                    f"{gateway.max_network_retries} can take {worst:.1f} s, more than the "
+                    f"{MAX_REQUEST_DEADLINE_SECONDS:.0f} s within which Moqui needs an answer"
+                )
+        return self
 
     def gateway(self, payment_gateway_config_id: str) -> GatewaySettings | None:
         """The Stripe settings of one gateway config, or None when none are configured for it."""

@@ -1,29 +1,41 @@
-"""The `/rest/s1/...` resources this service serves: ours under `stripe`, and Mantle's own paths when standalone."""
+"""The `/rest/s1/...` resources this service serves: the gateway API under `moqui-stripe`, ours under `stripe`, and
+Mantle's own paths for the standalone client's rules."""
 
 from __future__ import annotations
 
 from moqui_bridge.mantle.mantle_rest import mantle_rest_api
 from moqui_bridge.web.rest import RestApi
-from service.config import Settings
+from service.payment_services.registration import add_gateway_rest_routes
+from service.payment_services.standalone_client import STANDALONE_SERVICE_NAMES
 from service.webhooks import add_dispute_rest_routes
 
-PAYMENT_SERVICES = "stripe.StripePaymentServices"
+
+def gateway_rest_api() -> RestApi:
+    """`/rest/s1/moqui-stripe/v1/gateway/<operation>`: the gateway API (docs/gateway-api.md)."""
+    api = RestApi("moqui-stripe")
+    add_gateway_rest_routes(api)
+    return api
 
 
 def stripe_rest_api() -> RestApi:
-    """`/rest/s1/stripe/...`: the gateway services for Moqui's remote-rest runner and for integrators."""
+    """`/rest/s1/stripe/...`: the standalone client's gateway services and checkout/dispute services for
+    integrators."""
     api = RestApi("stripe")
-    for operation in ("authorize", "authorizeAndCapture", "capture", "release", "refund"):
-        api.route("POST", f"/payments/{{paymentId}}/{operation}", f"{PAYMENT_SERVICES}.{operation}#Payment")
-    api.route("GET", "/payments/{paymentId}/gatewayDetails", f"{PAYMENT_SERVICES}.get#PaymentGatewayDetails")
+    authorize, authorize_and_capture, capture, release, refund, details = STANDALONE_SERVICE_NAMES
+    for operation, service_name in (
+        ("authorize", authorize),
+        ("authorizeAndCapture", authorize_and_capture),
+        ("capture", capture),
+        ("release", release),
+        ("refund", refund),
+    ):
+        api.route("POST", f"/payments/{{paymentId}}/{operation}", service_name)
+    api.route("GET", "/payments/{paymentId}/gatewayDetails", details)
     api.route("GET", "/checkoutUrl", "stripe.StripeCheckoutServices.get#CheckoutUrl")
     add_dispute_rest_routes(api)
     return api
 
 
-def rest_apis(settings: Settings) -> list[RestApi]:
-    """Every REST root for this deployment mode (Mantle's paths only where we play Mantle's part)."""
-    apis = [stripe_rest_api()]
-    if settings.server.mode == "standalone":
-        apis.append(mantle_rest_api())
-    return apis
+def rest_apis() -> list[RestApi]:
+    """Every REST root this service serves."""
+    return [gateway_rest_api(), stripe_rest_api(), mantle_rest_api()]

@@ -17,7 +17,6 @@ from moqui_bridge.database.pool import DatabaseUnavailableError
 from moqui_bridge.database.postgres_server import PostgresServer, PostgresServerError
 from service.app import create_app
 from service.config import ConfigError, Settings
-from service.database_setup import SchemaError
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +47,6 @@ async def database_for(settings: Settings) -> AsyncIterator[str]:
     if settings.database.url is not None:
         yield settings.database.url.get_secret_value()
         return
-    if settings.server.mode == "shared":
-        raise ConfigError("shared mode needs database.url (Moqui's PostgreSQL); embedded is standalone only")
     server = PostgresServer(settings.database.data_dir, database="moqui_stripe", keep_data=True)
     log.info("starting the embedded PostgreSQL in %s", settings.database.data_dir)
     try:
@@ -91,12 +88,7 @@ async def serve(settings: Settings) -> None:
                 site = web.TCPSite(runner, settings.server.host, settings.server.port)
                 await site.start()
                 serving = True
-                log.info(
-                    "moqui-stripe (%s) listening on http://%s:%s",
-                    settings.server.mode,
-                    settings.server.host,
-                    settings.server.port,
-                )
+                log.info("moqui-stripe listening on http://%s:%s", settings.server.host, settings.server.port)
                 await stop.wait()
             finally:
                 await runner.cleanup()
@@ -105,7 +97,7 @@ async def serve(settings: Settings) -> None:
             raise  # cancelled by someone else: not ours to swallow
         task.uncancel()
         log.info("stopped by a signal during startup")
-    except (PostgresServerError, DatabaseUnavailableError, SchemaError, OSError) as error:
+    except (PostgresServerError, DatabaseUnavailableError, OSError) as error:
         raise ConfigError(str(error)) from None
     finally:
         for signal_number in (signal.SIGINT, signal.SIGTERM):

@@ -34,7 +34,7 @@ def test_file_then_environment_then_explicit_overrides(config_file: Path) -> Non
         config_file,
         environment={
             "MOQUI_STRIPE_SERVER_PORT": "9191",
-            "MOQUI_STRIPE_SERVER_MODE": "shared",
+            "MOQUI_STRIPE_SERVER_REQUEST_DEADLINE_SECONDS": "15",
             "DATABASE_URL": "postgresql://moqui:pw@db/moqui",
             "MOQUI_STRIPE_CHECKOUT_ALLOWED_REDIRECT_ORIGINS": "https://a.example, https://b.example",
             "MOQUI_STRIPE_GATEWAY__Stripe_EU__SECRET_KEY": "sk_test_eu",
@@ -43,7 +43,7 @@ def test_file_then_environment_then_explicit_overrides(config_file: Path) -> Non
         overrides={"server": {"port": 9292}},
     )
     assert settings.server.port == 9292  # explicit (command line) wins over environment and file
-    assert settings.server.mode == "shared"
+    assert settings.server.request_deadline_seconds == 15
     assert settings.database.url is not None and settings.database.url.get_secret_value().endswith("@db/moqui")
     assert settings.checkout.allowed_redirect_origins == ("https://a.example", "https://b.example")
     # Named keys merge (the environment adds "ops" beside the file's "moqui"): how keys are rotated without downtime.

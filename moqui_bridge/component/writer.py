@@ -21,6 +21,8 @@ from xml.sax.saxutils import escape
 import jinja2
 from lxml import etree
 
+from moqui_bridge.resources import package_path
+
 __all__ = [
     "COMPONENT_NAME",
     "GATEWAY_CONFIG_IDS",
@@ -34,7 +36,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_ROOT: Final = Path(__file__).resolve().parent
+TEMPLATE_ROOT: Final = package_path("moqui_bridge.component")
 COMPONENT_NAME: Final = "moqui-stripe"
 GATEWAY_CONFIG_IDS: Final = ("StripeGateway", "StripeGatewayAuthCapture")
 # The Moqui configuration the component reads: property name -> what it holds.
@@ -43,7 +45,7 @@ MOQUI_PROPERTIES: Final = {
     "moqui_stripe_api_key": "the api key this Moqui calls the service with (a secret: prefer the environment)",
     "moqui_stripe_link_secret": "the checkout link secret, shared with the service's checkout.link_secret (a secret)",
 }
-_COMPONENT_FOLDERS: Final = ("service", "data")
+_COMPONENT_FOLDERS: Final = ("service", "entity", "data")
 _MOQUI_CONF: Final = "MoquiConf.xml"
 _README_TEMPLATE: Final = "README.txt.j2"
 _README: Final = "README.txt"

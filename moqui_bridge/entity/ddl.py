@@ -1,10 +1,9 @@
-"""CREATE TABLE / CREATE INDEX for standalone mode, in the shape Moqui's EntityDbMeta writes them.
+"""CREATE TABLE / CREATE INDEX for the service's own database, in the shape Moqui's EntityDbMeta writes them.
 
 Unquoted upper-case names, ``CONSTRAINT PK_<TABLE> PRIMARY KEY (...)`` (clipped to 60 characters as Moqui does
 on PostgreSQL), NOT NULL only on primary-key and ``not-null`` fields. Every statement is ``IF NOT EXISTS`` so
-running it again changes nothing; only the chosen entities are created, so in shared-database mode the service
-creates just its own tables next to Moqui's. Foreign keys are not created: the Mantle subset here references
-entities (Party, Uom, ...) that standalone mode does not have.
+running it again changes nothing; only the chosen entities are created. Foreign keys are not created: the Mantle
+subset here references entities (Party, Uom, ...) the service's database does not have.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The Mantle side: Mantle's generic payment and order rules, and how flows started here reach them.
 
-Standalone, the rules play Moqui's part in this process; with a shared database, `remote_moqui.RemoteMantleSide` asks
-the real Moqui over its REST API. Nothing here is Stripe-specific, and nothing imports `service` or the emulator.
+Standalone, the rules play Moqui's part in this process over the service's own tables; with a Moqui configured,
+`remote_moqui.RemoteMantleSide` asks the real Moqui over its REST API. Nothing here is Stripe-specific, and nothing
+imports `service` or the emulator.
 
 Modules:
     context         MantleContext (entity facade + call_service) and the clock
@@ -19,7 +20,7 @@ Modules:
     mantle_rest     RestApi("mantle") with Mantle's paths
     side            the MantleSide protocol and its results
     local_side      LocalMantleSide (standalone)
-    remote_moqui    RemoteMantleSide (shared database)
+    remote_moqui    RemoteMantleSide (Moqui over its REST API)
 
 Where this port differs from Mantle (on purpose): messages Mantle puts in its message facade are answered as a
 ``messages`` out-parameter; a status change outside the status flow is refused *before* the gateway is called;

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from moqui_bridge.entity.connection import Connection
 from moqui_bridge.entity.facade import EntityFacade
 
 
@@ -17,11 +18,15 @@ class MantleContext(Protocol):
         """The entity facade over the Moqui-shaped database."""
         ...
 
-    async def call_service(self, name: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    async def call_service(
+        self, name: str, parameters: Mapping[str, Any], *, transaction: Connection | None = None
+    ) -> dict[str, Any]:
         """Call any registered service by its Moqui name with this same context and return its out-parameters.
 
         This is how the rules reach the gateway implementation a PaymentGatewayConfig names
-        (``authorizeServiceName`` and so on). A ``ServiceError`` raised by that service propagates.
+        (``authorizeServiceName`` and so on), passing their open ``transaction``: as in Moqui, the called service
+        runs in the caller's transaction, so what it records (the PaymentGatewayResponse) commits or rolls back
+        with the rule. A ``ServiceError`` raised by that service propagates.
         """
         ...
 

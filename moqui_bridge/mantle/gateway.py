@@ -117,10 +117,13 @@ async def find_authorize_response(
     return None
 
 
-async def call_gateway(context: MantleContext, implementation: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """Call the configured implementation; its ServiceError propagates (Moqui rolls the caller back too)."""
+async def call_gateway(
+    context: MantleContext, connection: Connection, implementation: str, parameters: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Call the configured implementation in the rule's transaction (`connection`); its ServiceError propagates
+    (Moqui rolls the caller back too)."""
     log.debug("calling gateway service %s for payment %s", implementation, parameters.get("paymentId"))
-    return await context.call_service(implementation, parameters)
+    return await context.call_service(implementation, parameters, transaction=connection)
 
 
 async def read_gateway_response(

@@ -63,7 +63,7 @@ class RuleCall:
         own calls, and the caller's next decision must see that.
         """
         payment_id = str(parameters["paymentId"])
-        result = await gateway.call_gateway(self.context, implementation, parameters)
+        result = await gateway.call_gateway(self.context, self.connection, implementation, parameters)
         payment = await load_payment(self.entity, self.connection, payment_id)
         response = await gateway.read_gateway_response(
             self.entity, self.connection, payment, result.get("paymentGatewayResponseId"), implementation

@@ -178,7 +178,7 @@ async def _check_gateway_status(
     payment_id = str(payment["paymentId"])
     # Mantle also passes the Payment itself; implementations only declare these two, so cleaning drops it anyway.
     details = await gateway.call_gateway(
-        call.context, details_implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
+        call.context, connection, details_implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
     )
     gateway_status = details.get("gatewayStatusId")
     if gateway_status == names.PMNT_PROMISED:
@@ -231,7 +231,7 @@ async def refresh_payment_details(call: RuleCall, payment_id: str) -> PaymentOut
         return PaymentOutcome(payment, messages=call.messages)
     config_id, _config, implementation = configured
     details = await gateway.call_gateway(
-        call.context, implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
+        call.context, connection, implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
     )
     response_id = details.get("paymentGatewayResponseId")
     # A details call writes a PGR only when it learnt something, so there is no fallback search here.

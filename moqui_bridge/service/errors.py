@@ -65,11 +65,14 @@ class ServiceError(MoquiServiceException):
     (JSON-RPC code 500 with `errors_string`, REST 400 with `errors_string`).
     """
 
-    def __init__(self, message_or_messages: str | Sequence[str]) -> None:
+    def __init__(self, message_or_messages: str | Sequence[str], *, http_status: int | None = None) -> None:
         messages = (message_or_messages,) if isinstance(message_or_messages, str) else tuple(message_or_messages)
         if not messages or not all(messages):
             raise ValueError("ServiceError needs at least one non-empty message")
         self.messages: tuple[str, ...] = messages
+        # The REST status a service asks for (409 for a conflict, 503 for an unavailable resource); None: the
+        # dispatcher's own for service errors.
+        self.http_status = http_status
         super().__init__(self.errors_string.rstrip("\n"))
 
     @property

@@ -271,7 +271,7 @@ class _RestDispatcher(Generic[ContextT]):
             return _error_response(403, str(error))
         except ServiceError as error:
             logger.warning("Error message from Service REST API: %s", error.errors_string.strip())
-            return _error_response(service_error_status, error.errors_string)
+            return _error_response(error.http_status or service_error_status, error.errors_string)
         except Exception as error:
             logger.exception("Error thrown in Service REST API calling %s", definition.name)
             message = f"{type(error).__name__}: {safe_exception_message(error, self._authenticator)}"

@@ -1,8 +1,9 @@
 """The checkout's Mantle Payment and its one PaymentIntent: made on the first visit, found again on every reload.
 
-This is the "create or reuse the checkout PaymentIntent for a payment" step, built on the payment services' intent
-link (`stripe.StripePaymentIntent`) and the gateway's typed Stripe calls. It lives here rather than with the six
-gateway services because only the checkout makes a PaymentIntent that the shopper confirms in the browser.
+The PaymentIntent is created through the gateway API's journal and key scheme (docs/payment-services.md), as the
+client `standalone` whose local Payment it is: a journal row per attempt (attemptNum = PaymentIntents the Payment had
+before), the key `moqui-stripe/v1/<installationId>/<operationId>`, and the PaymentIntent link recorded with the row.
+A later authorize of the Payment names this PaymentIntent and finds it already authorized.
 
 Reload and double-click safety, in three layers:
 
@@ -10,9 +11,8 @@ Reload and double-click safety, in three layers:
    PaymentIntent across requests and processes;
 2. an existing Promised (or declined) checkout Payment of the right amount is reused, and its linked PaymentIntent
    with it, unless Stripe canceled that one;
-3. the PaymentIntent is created with an idempotency key from our ids,
-   `moqui-stripe/<paymentGatewayConfigId>/<paymentId>/checkout/<n>` (n = PaymentIntents this Payment had before), so
-   a crash between Stripe's answer and our intent link makes the next visit get the same PaymentIntent back.
+3. a create whose answer was lost (its journal row never completed) is sent again with its own key on the next
+   visit, so Stripe answers with the PaymentIntent it made the first time.
 """
 
 from __future__ import annotations
@@ -28,23 +28,27 @@ from moqui_bridge.entity import EntityFacade, advisory_lock
 from moqui_bridge.mantle import names
 from moqui_bridge.mantle.side import MantleSide
 from service.checkout.order_check import PayableOrder, checkout_payments
-from service.context import ServiceContext
-from service.payment_services.intent_link import PAYMENT_INTENT_LINK, current_intent_id, record_intent
-from service.payment_services.outcome_records import intent_link_for_payment
-from service.stripe_gateway.idempotency import KEY_PREFIX, key_segment
+from service.context import STANDALONE_CLIENT, ServiceContext
+from service.payment_services.gateway_call import GatewayCall
+from service.payment_services.intent_link import PAYMENT_INTENT_LINK, current_intent_id, record_intent, standalone_link
+from service.payment_services.journal import (
+    SGO_COMPLETED,
+    JournaledRequest,
+    begin_attempt,
+    find_attempt,
+    finish_attempt,
+)
+from service.payment_services.stripe_writes import CHECKOUT_AUTOMATIC, CHECKOUT_MANUAL, send_write
+from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.operations import (
-    PaymentIntentRequest,
     StripeIntegrityError,
     check_intent_amount,
-    create_payment_intent,
     metadata_value,
     retrieve_payment_intent,
 )
 
 __all__ = [
-    "CHECKOUT_OPERATION",
     "CheckoutPayment",
-    "checkout_idempotency_key",
     "checkout_lock",
     "prepare_checkout_payment",
     "reuse_or_create_intent",
@@ -52,8 +56,6 @@ __all__ = [
 
 Record = dict[str, Any]
 
-# Its own operation name in idempotency keys: never the same key as authorize#Payment's on the same payment.
-CHECKOUT_OPERATION: Final = "checkout"
 _OPEN_STATUSES: Final = frozenset({names.PMNT_PROMISED, names.PMNT_DECLINED})
 
 
@@ -68,20 +70,6 @@ class CheckoutPayment:
     def payment_id(self) -> str:
         """The Mantle paymentId."""
         return str(self.payment["paymentId"])
-
-
-def checkout_idempotency_key(payment_gateway_config_id: str, payment_id: str, attempt: int) -> str:
-    """The Idempotency-Key of the checkout's `attempt`-th PaymentIntent for a Payment (0 for the first)."""
-    if attempt < 0:
-        raise ValueError("attempt must be >= 0")
-    # The gateway services' key layout with an operation of the checkout's own (not a GatewayOperation).
-    parts = (
-        KEY_PREFIX,
-        key_segment("paymentGatewayConfigId", payment_gateway_config_id),
-        key_segment("paymentId", payment_id),
-        CHECKOUT_OPERATION,
-    )
-    return "/".join((*parts, str(attempt)))
 
 
 # Connections a checkout holds at once: the lock's transaction, a statement of its own and a sequence-bank refill
@@ -113,8 +101,12 @@ def _check_matches(intent: stripe.PaymentIntent, payment: Record) -> None:
     check_intent_amount(intent, payment["amount"], str(payment["amountUomId"]))
 
 
-async def _record_link(context: ServiceContext, intent: stripe.PaymentIntent, payment: Record, config_id: str) -> None:
-    link = intent_link_for_payment(payment, config_id, intent.id, intent.status, intent.capture_method)
+async def _record_link(
+    context: ServiceContext, intent: stripe.PaymentIntent, payment: Record, config_id: str, operation_id: str | None
+) -> None:
+    link = standalone_link(
+        payment, config_id, intent.id, intent.status, intent.capture_method, operation_id=operation_id
+    )
     await record_intent(context.entity, link)
 
 
@@ -125,29 +117,42 @@ async def reuse_or_create_intent(
     confirms it with the card). Call it under `checkout_lock`. Raises stripe.StripeError subclasses when Stripe
     cannot be reached, StripeRequestRejected / StripeIntegrityError when Stripe's answer cannot be used."""
     entity = context.entity
-    gateway = context.gateways.get(payable.payment_gateway_config_id)
-    intent_id = await current_intent_id(entity, payment)
+    config_id = payable.payment_gateway_config_id
+    gateway = context.gateways.get(config_id)
+    intent_id = await current_intent_id(entity, STANDALONE_CLIENT, payment)
     if intent_id is not None:
         intent = await retrieve_payment_intent(gateway, intent_id)
         if intent.status != "canceled":
             _check_matches(intent, payment)
-            await _record_link(context, intent, payment, payable.payment_gateway_config_id)
+            await _record_link(context, intent, payment, config_id, None)
             return intent
-    earlier = await entity.find(PAYMENT_INTENT_LINK, {"paymentId": payment["paymentId"]})
-    request = PaymentIntentRequest(
-        payment_id=str(payment["paymentId"]),
+    payment_id = str(payment["paymentId"])
+    earlier = await entity.find(PAYMENT_INTENT_LINK, {"clientName": STANDALONE_CLIENT, "paymentId": payment_id})
+    call = GatewayCall(entity, gateway, context.installation_id, STANDALONE_CLIENT, payment_id, context.deadline)
+    request = JournaledRequest(
+        call.identity(GatewayOperation.CHECKOUT, len(earlier)),
         amount=payment["amount"],
-        currency=str(payment["amountUomId"]),
-        capture_method="automatic" if payable.capture_method == "automatic" else "manual",
-        confirm=False,
+        currency=str(payment["amountUomId"]).upper(),
         order_id=payable.order_id,
-        description=payable.order_name[:255],
-        metadata={"orderPartSeqId": payable.order_part_seq_id},
+        order_part_seq_id=payable.order_part_seq_id,
     )
-    key = checkout_idempotency_key(payable.payment_gateway_config_id, str(payment["paymentId"]), len(earlier))
-    intent = await create_payment_intent(gateway, request, idempotency_key=key)
-    await _record_link(context, intent, payment, payable.payment_gateway_config_id)
-    return intent
+    attempt = await find_attempt(entity, request.identity, context.installation_id)
+    if attempt is not None and attempt.status == SGO_COMPLETED and attempt.row["stripeObjectId"]:
+        intent = await retrieve_payment_intent(gateway, str(attempt.row["stripeObjectId"]))
+        _check_matches(intent, payment)
+        await _record_link(context, intent, payment, config_id, attempt.operation_id)
+        return intent
+    if attempt is None:
+        kind = CHECKOUT_AUTOMATIC if payable.capture_method == "automatic" else CHECKOUT_MANUAL
+        attempt = await begin_attempt(entity, request, kind, context.installation_id)
+    made = await send_write(call, attempt)
+    if not isinstance(made, stripe.PaymentIntent):
+        raise StripeIntegrityError(made.id, "object", "payment_intent", made.object)
+    await _record_link(context, made, payment, config_id, attempt.operation_id)
+    await finish_attempt(
+        entity, attempt, answer={"paymentIntentId": made.id}, stripe_object_id=made.id, stripe_request_id=None
+    )
+    return made
 
 
 async def prepare_checkout_payment(

@@ -1,78 +1,110 @@
-"""get#PaymentGatewayDetails: the payment's state at Stripe, as a Mantle payment status.
+"""details: a PaymentIntent's state at Stripe as a Mantle payment status, with when it was captured and settled.
 
-The PaymentIntent is read with its latest charge and balance transaction and mapped by `gateway_payment_status`
-(expired authorizations come back as PmntPromised). A PgoTxDetails PGR is written only when the status is unknown
-or differs from the Payment's, as Mantle's other gateways do, so a nightly poll does not pile up rows.
-
-One refinement of the mapping: a PaymentIntent we canceled through release#Payment reads PmntPromised, not
-PmntVoid, because Mantle's release puts the Payment back to Promised (to be authorized again) and Promised -> Void
-is not a transition Mantle allows.
+A read: nothing is journaled and no lease is taken. The PaymentIntent is read with its latest charge and balance
+transaction and mapped by `gateway_payment_status` (an expired authorization reads PmntPromised). A PaymentIntent
+this client released through the gateway API reads PmntPromised, not PmntVoid: Mantle's release puts the Payment
+back to Promised (to be authorized again), and Promised -> Void is not a transition Mantle allows. A read that
+cannot reach Stripe answers a resultError PGR.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import asyncio
+from dataclasses import dataclass
 
 import stripe
 
+from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
-from service.payment_services.intent_link import current_intent_id, record_intent
-from service.payment_services.outcome_records import (
-    intent_link_for,
-    previous_success,
-    record_outcome,
-    record_unreachable,
-)
+from service.payment_services.answer import gateway_answer, gateway_response
+from service.payment_services.attempt import unreachable_outcome
+from service.payment_services.gateway_call import GatewayCall, checked_id, gateway_call
+from service.payment_services.intent_link import PAYMENT_INTENT_LINK, required_link
+from service.payment_services.journal import GATEWAY_OPERATION, SGO_COMPLETED
 from service.payment_services.parameters import DetailsIn, DetailsOut
-from service.payment_services.payment_lock import payment_lock
-from service.payment_services.payment_subject import load_subject
-from service.payment_services.stripe_reads import retrieve_intent
 from service.stripe_gateway.idempotency import GatewayOperation
-from service.stripe_gateway.outcome import GatewayOutcome, gateway_payment_status, outcome_from_payment_intent
+from service.stripe_gateway.operations import SETTLEMENT_EXPAND, retrieve_payment_intent
+from service.stripe_gateway.outcome import StripeRequestRejected, gateway_payment_status, outcome_from_payment_intent
 
-__all__ = ["payment_gateway_details"]
+__all__ = ["DetailsRequest", "payment_gateway_details"]
 
-_TX_DETAILS: Final = GatewayOperation.DETAILS.payment_operation_enum_id
+_DETAILS = GatewayOperation.DETAILS
 
 
-async def payment_gateway_details(parameters: DetailsIn, context: ServiceContext) -> DetailsOut:
-    """Read the payment's PaymentIntent and answer Mantle's status for it (and its dates)."""
-    entity = context.entity
-    async with payment_lock(entity, parameters.paymentId) as connection:
-        subject = await load_subject(
-            entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId, connection=connection
+@dataclass(frozen=True)
+class DetailsRequest:
+    """One details request, checked."""
+
+    call: GatewayCall
+    payment_intent_id: str
+
+    @classmethod
+    def of(cls, parameters: DetailsIn, context: ServiceContext) -> DetailsRequest:
+        """The request from the gateway API's parameters; a ServiceError (400) for anything unusable."""
+        return cls(
+            call=gateway_call(context, parameters.paymentGatewayConfigId, parameters.paymentId),
+            payment_intent_id=str(checked_id("paymentIntentId", parameters.paymentIntentId, prefix="pi_")),
         )
-        intent_id = await current_intent_id(entity, subject.payment, connection=connection)
-        if intent_id is None:
-            outcome = GatewayOutcome(
-                transaction_status="none",
-                reason_message=f"Payment {subject.payment_id} has no Stripe PaymentIntent",
-            )
-            none_id = await record_outcome(entity, subject, _TX_DETAILS, outcome, connection=connection)
-            return DetailsOut(paymentGatewayResponseId=none_id)
-        try:
-            intent = await retrieve_intent(subject, intent_id)
-        except stripe.StripeError as error:
-            error_id = await record_unreachable(entity, subject, _TX_DETAILS, error, connection=connection)
-            return DetailsOut(paymentGatewayResponseId=error_id)
-        status = gateway_payment_status(intent)
-        gateway_status_id = status.status_id
-        if intent.status == "canceled" and gateway_status_id == "PmntVoid":
-            released = await previous_success(
-                entity, subject, ("PgoRelease",), reference_num=intent.id, connection=connection
-            )
-            if released is not None:
-                gateway_status_id = "PmntPromised"
-        pgr_id: str | None = None
-        if gateway_status_id is None or gateway_status_id != subject.status_id:
-            outcome = outcome_from_payment_intent(intent, GatewayOperation.DETAILS)
-            pgr_id = await record_outcome(entity, subject, _TX_DETAILS, outcome, intent=intent, connection=connection)
-        else:
-            link = intent_link_for(subject, intent.id, intent.status, intent.capture_method)
-            await record_intent(entity, link, connection=connection)
-    return DetailsOut(
-        paymentGatewayResponseId=pgr_id,
-        gatewayStatusId=gateway_status_id,
-        effectiveDate=status.effective_date,
-        settlementDate=status.settlement_date,
+
+
+async def payment_gateway_details(request: DetailsRequest) -> DetailsOut:
+    """Read the PaymentIntent and answer Mantle's status for it (and its dates)."""
+    call = request.call
+    entity = call.entity
+    await required_link(
+        entity, call.client_name, call.payment_gateway_config_id, call.payment_id, request.payment_intent_id
     )
+    try:
+        async with _deadline(call):
+            intent = await retrieve_payment_intent(call.gateway, request.payment_intent_id, expand=SETTLEMENT_EXPAND)
+    except StripeRequestRejected as rejected:
+        raise ServiceError(
+            f"Stripe does not know PaymentIntent {request.payment_intent_id}: {rejected.message}"
+        ) from None
+    except (stripe.StripeError, TimeoutError) as error:
+        response = gateway_response(
+            call, _DETAILS.payment_operation_enum_id, unreachable_outcome(error), requested_amount=None, currency=None
+        )
+        return DetailsOut.of(gateway_answer(response, payment_intent_id=request.payment_intent_id, attempt_num=None))
+    status = gateway_payment_status(intent)
+    gateway_status_id = status.status_id
+    if intent.status == "canceled" and gateway_status_id == "PmntVoid" and await _released_here(request):
+        gateway_status_id = "PmntPromised"
+    await entity.update(PAYMENT_INTENT_LINK, {"paymentIntentId": intent.id}, {"intentStatus": intent.status})
+    response = gateway_response(
+        call,
+        _DETAILS.payment_operation_enum_id,
+        outcome_from_payment_intent(intent, _DETAILS),
+        requested_amount=None,
+        currency=None,
+    )
+    return DetailsOut.of(
+        gateway_answer(
+            response,
+            payment_intent_id=intent.id,
+            attempt_num=None,
+            gatewayStatusId=gateway_status_id,
+            effectiveDate=status.effective_date,
+            settlementDate=status.settlement_date,
+        )
+    )
+
+
+def _deadline(call: GatewayCall) -> asyncio.Timeout:
+    return asyncio.timeout(call.deadline.for_stripe())
+
+
+async def _released_here(request: DetailsRequest) -> bool:
+    call = request.call
+    released = await call.entity.find(
+        GATEWAY_OPERATION,
+        {
+            "clientName": call.client_name,
+            "paymentId": call.payment_id,
+            "operationName": GatewayOperation.RELEASE.value,
+            "paymentIntentId": request.payment_intent_id,
+            "operationStatusId": SGO_COMPLETED,
+        },
+        limit=1,
+    )
+    return bool(released)

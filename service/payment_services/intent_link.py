@@ -1,9 +1,10 @@
-"""stripe.StripePaymentIntent: which Stripe PaymentIntent belongs to which Mantle Payment.
+"""stripe.StripePaymentIntent: every PaymentIntent this service made, and the client, payment and gateway config it
+was made for.
 
-A Payment has at most one live PaymentIntent; after a release (or an expired authorization) a new authorize makes a
-new one. The newest link that is not canceled is the current PaymentIntent; without one, the newest canceled link
-still answers "what happened" (a repeated release, a capture after a release). A PaymentIntent confirmed elsewhere
-(the checkout page) may be known only by `Payment.paymentRefNum`, which Mantle sets from our `referenceNum`.
+The gateway API acts on a PaymentIntent only for the client and payment it was made for, under the config it was made
+under (docs/gateway-api.md: a PaymentIntent that is not this client's payment's, or was made under another gateway
+config, is refused). The checkout page and the webhooks use the links of the standalone client's payments: the
+newest link that is not canceled is a payment's current PaymentIntent.
 """
 
 from __future__ import annotations
@@ -15,8 +16,17 @@ from typing import Any, Final
 
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Connection
+from moqui_bridge.service import ServiceError
+from service.context import STANDALONE_CLIENT
 
-__all__ = ["PAYMENT_INTENT_LINK", "IntentLink", "current_intent_id", "record_intent"]
+__all__ = [
+    "PAYMENT_INTENT_LINK",
+    "IntentLink",
+    "current_intent_id",
+    "record_intent",
+    "required_link",
+    "standalone_link",
+]
 
 PAYMENT_INTENT_LINK: Final = "stripe.StripePaymentIntent"
 _CANCELED = "canceled"
@@ -24,11 +34,13 @@ _CANCELED = "canceled"
 
 @dataclass(frozen=True)
 class IntentLink:
-    """What we record of a PaymentIntent we made or adopted for a Payment."""
+    """What we record of a PaymentIntent we made."""
 
     payment_intent_id: str
+    client_name: str
     payment_id: str
     payment_gateway_config_id: str
+    operation_id: str | None
     order_id: str | None
     order_part_seq_id: str | None
     capture_method: str | None
@@ -38,23 +50,35 @@ class IntentLink:
 
 
 async def current_intent_id(
-    entity: EntityFacade, payment: dict[str, Any], *, connection: Connection | None = None
+    entity: EntityFacade, client_name: str, payment: dict[str, Any], *, connection: Connection | None = None
 ) -> str | None:
-    """The Payment's current PaymentIntent id, or None when it never had one."""
+    """The payment's current PaymentIntent id (the client's newest link not canceled, else its newest), or None."""
     links = await entity.find(
-        PAYMENT_INTENT_LINK, {"paymentId": payment["paymentId"]}, order_by=["-createdDate"], connection=connection
+        PAYMENT_INTENT_LINK,
+        {"clientName": client_name, "paymentId": payment["paymentId"]},
+        order_by=["-createdDate"],
+        connection=connection,
     )
     for link in links:
         if link["intentStatus"] != _CANCELED:
             return str(link["paymentIntentId"])
-    reference = payment.get("paymentRefNum")
-    if (
-        isinstance(reference, str)
-        and reference.startswith("pi_")
-        and all(link["paymentIntentId"] != reference for link in links)
-    ):
-        return reference
     return str(links[0]["paymentIntentId"]) if links else None
+
+
+async def required_link(
+    entity: EntityFacade, client_name: str, payment_gateway_config_id: str, payment_id: str, payment_intent_id: str
+) -> dict[str, Any]:
+    """The link of a PaymentIntent the request names, once it is known to be this client's payment's, made under
+    this gateway config; a ServiceError (400) otherwise, before anything is journaled or sent."""
+    link = await entity.find_one(PAYMENT_INTENT_LINK, {"paymentIntentId": payment_intent_id})
+    if link is None or link["clientName"] != client_name or link["paymentId"] != payment_id:
+        raise ServiceError(f"PaymentIntent {payment_intent_id} is not one moqui-stripe made for payment {payment_id}")
+    if link["paymentGatewayConfigId"] != payment_gateway_config_id:
+        raise ServiceError(
+            f"PaymentIntent {payment_intent_id} of payment {payment_id} was made under gateway config "
+            f"{link['paymentGatewayConfigId']}, not {payment_gateway_config_id}"
+        )
+    return link
 
 
 async def record_intent(entity: EntityFacade, link: IntentLink, *, connection: Connection | None = None) -> None:
@@ -67,8 +91,10 @@ async def record_intent(entity: EntityFacade, link: IntentLink, *, connection: C
         PAYMENT_INTENT_LINK,
         {
             "paymentIntentId": link.payment_intent_id,
+            "clientName": link.client_name,
             "paymentId": link.payment_id,
             "paymentGatewayConfigId": link.payment_gateway_config_id,
+            "operationId": link.operation_id,
             "orderId": link.order_id,
             "orderPartSeqId": link.order_part_seq_id,
             "captureMethod": link.capture_method,
@@ -79,4 +105,30 @@ async def record_intent(entity: EntityFacade, link: IntentLink, *, connection: C
         },
         update=("intentStatus",),
         connection=connection,
+    )
+
+
+def standalone_link(
+    payment: dict[str, Any],
+    payment_gateway_config_id: str,
+    payment_intent_id: str,
+    intent_status: str | None,
+    capture_method: str | None = None,
+    *,
+    operation_id: str | None = None,
+) -> IntentLink:
+    """The link of a PaymentIntent to a Payment of the local (standalone) tables, as the checkout page and the
+    webhooks record it."""
+    return IntentLink(
+        payment_intent_id=payment_intent_id,
+        client_name=STANDALONE_CLIENT,
+        payment_id=str(payment["paymentId"]),
+        payment_gateway_config_id=payment_gateway_config_id,
+        operation_id=operation_id,
+        order_id=payment.get("orderId"),
+        order_part_seq_id=payment.get("orderPartSeqId"),
+        capture_method=capture_method,
+        intent_status=intent_status,
+        amount=payment.get("amount"),
+        amount_uom_id=payment.get("amountUomId"),
     )

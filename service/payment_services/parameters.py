@@ -1,82 +1,101 @@
-"""In- and out-parameters of the six gateway services: exactly Mantle's interface parameters.
+"""In- and out-parameters of the gateway API, version 1 (docs/gateway-api.md: the contract).
 
-Mantle declares them in `mantle.account.PaymentServices` (`authorize#Payment`, `capture#Payment`, `release#Payment`,
-`refund#Payment`, `get#PaymentGatewayDetails`); `authorizeAndCapture#Payment` implements `authorize#Payment`. Moqui
-drops undeclared keys before a call, so declaring anything more here would only differ from what Moqui sends.
+The caller sends everything the Stripe call needs; nothing here names a row of the caller's database. Undeclared keys
+are dropped (Moqui's cleaning rule), so a Moqui service may pass its whole context.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Final, Self
 
-from moqui_bridge.service import BigDecimal, MoquiParameters, Required, String, Timestamp
+from moqui_bridge.service import BigDecimal, Indicator, MoquiParameters, Required, String, Timestamp
+from moqui_bridge.service.parameter_types import Integer, Map
 
 __all__ = [
-    "AUTHORIZE_INTERFACE",
-    "CAPTURE_INTERFACE",
-    "DETAILS_INTERFACE",
-    "REFUND_INTERFACE",
-    "RELEASE_INTERFACE",
+    "API_VERSION",
     "AuthorizeIn",
     "CaptureIn",
     "DetailsIn",
     "DetailsOut",
-    "GatewayResponseOut",
+    "GatewayAnswerOut",
     "RefundIn",
     "ReleaseIn",
 ]
 
-AUTHORIZE_INTERFACE = "mantle.account.PaymentServices.authorize#Payment"
-CAPTURE_INTERFACE = "mantle.account.PaymentServices.capture#Payment"
-RELEASE_INTERFACE = "mantle.account.PaymentServices.release#Payment"
-REFUND_INTERFACE = "mantle.account.PaymentServices.refund#Payment"
-DETAILS_INTERFACE = "mantle.account.PaymentServices.get#PaymentGatewayDetails"
+API_VERSION: Final = "1"
 
 
-class _PaymentIn(MoquiParameters):
-    """What every gateway interface takes: the Payment and the gateway configuration to use for it."""
+class _GatewayIn(MoquiParameters):
+    """What every operation names: the Stripe account (by gateway config) and the caller's Payment."""
 
-    paymentId: Annotated[String, Required]
     paymentGatewayConfigId: Annotated[String, Required]
+    paymentId: Annotated[String, Required]
 
 
-class AuthorizeIn(_PaymentIn):
-    """authorize#Payment (and authorizeAndCapture#Payment). Stripe never needs the CVC here: the PaymentMethod was
-    tokenized by stripe.js, so `cardSecurityCode` is accepted (Moqui always sends it, usually null) and ignored."""
+class _AttemptIn(_GatewayIn):
+    """Operations that act at Stripe carry the caller's attempt identity (definitive PGRs of the kind so far)."""
 
-    cardSecurityCode: String | None = None
+    attemptNum: Annotated[Integer, Required]
 
 
-class CaptureIn(_PaymentIn):
-    """capture#Payment: `amount` defaults to the Payment's amount."""
+class AuthorizeIn(_AttemptIn):
+    """authorize and authorizeAndCapture: a new PaymentIntent, or the one the checkout page made for the payment."""
 
+    amount: Annotated[BigDecimal, Required]
+    currencyUomId: Annotated[String, Required]
+    paymentIntentId: String | None = None
+    stripePaymentMethodId: String | None = None
+    stripeCustomerId: String | None = None
+    orderId: String | None = None
+    orderPartSeqId: String | None = None
+
+
+class CaptureIn(_AttemptIn):
+    """capture: `amount` defaults to all that is authorized (a partial capture releases the rest)."""
+
+    paymentIntentId: Annotated[String, Required]
     amount: BigDecimal | None = None
+    currencyUomId: Annotated[String, Required]
 
 
-class ReleaseIn(_PaymentIn):
-    """release#Payment."""
+class ReleaseIn(_AttemptIn):
+    """release: cancel the PaymentIntent's authorization."""
+
+    paymentIntentId: Annotated[String, Required]
 
 
-class RefundIn(_PaymentIn):
-    """refund#Payment: `amount` defaults to what is left to refund."""
+class RefundIn(_AttemptIn):
+    """refund: `amount` defaults to all that is left (captured minus refunded, as Stripe counts it)."""
 
+    paymentIntentId: Annotated[String, Required]
     amount: BigDecimal | None = None
+    currencyUomId: Annotated[String, Required]
 
 
-class DetailsIn(_PaymentIn):
-    """get#PaymentGatewayDetails."""
+class DetailsIn(_GatewayIn):
+    """details: the PaymentIntent's state as a Mantle payment status."""
+
+    paymentIntentId: Annotated[String, Required]
 
 
-class GatewayResponseOut(MoquiParameters):
-    """The out-parameter of authorize, capture, release and refund: the PaymentGatewayResponse written."""
+class GatewayAnswerOut(MoquiParameters):
+    """The answer: the PaymentGatewayResponse fields to record (Mantle's names), and what identifies the attempt."""
 
-    paymentGatewayResponseId: String | None = None
+    apiVersion: String = API_VERSION
+    paymentGatewayResponse: Map
+    paymentIntentId: String | None = None
+    attemptNum: Integer | None = None
+    replayed: Indicator = "N"
+
+    @classmethod
+    def of(cls, fields: dict[str, Any]) -> Self:
+        """The model of an answer held as a plain dict (as journaled)."""
+        return cls.model_validate(fields)
 
 
-class DetailsOut(MoquiParameters):
-    """get#PaymentGatewayDetails' out-parameters; Mantle updates the Payment from `gatewayStatusId` and the dates."""
+class DetailsOut(GatewayAnswerOut):
+    """details adds Mantle's payment status for Stripe's state, and when the money was captured and settled."""
 
-    paymentGatewayResponseId: String | None = None
     gatewayStatusId: String | None = None
     effectiveDate: Timestamp | None = None
     settlementDate: Timestamp | None = None

@@ -1,9 +1,8 @@
-"""What one gateway call is about: the Payment, its PaymentMethod, the gateway config and the Stripe customer.
+"""A local (standalone) payment as the webhooks read it: the Payment, its PaymentMethod, the gateway config and the
+Stripe customer, from this service's own Mantle tables.
 
-Loading refuses bad requests with a ServiceError that names the problem, before anything is written or sent:
-an unknown payment, an unknown or unconfigured gateway config, a currency Stripe (or this gateway) does not take.
-Only plain reads of Moqui's rows: Moqui's calling transaction may hold a row lock on the Payment, and reading
-never waits for it (in shared-database mode we see Moqui's last committed state).
+Loading refuses what the gateway API would refuse with a ServiceError that names the problem: an unknown payment,
+an unknown or unconfigured gateway config, a currency Stripe (or this gateway) does not take. Plain reads only.
 """
 
 from __future__ import annotations

@@ -1,85 +1,52 @@
-"""release#Payment: cancel the payment's PaymentIntent, which voids its authorization.
+"""release: cancel a PaymentIntent's authorization, in one Stripe call.
 
-An already canceled PaymentIntent (released before, or expired) answers success again: the earlier release PGR when
-there is one, else a new one. A captured payment cannot be released (refund it); that is a bad request.
+Not read first: Stripe refuses to cancel a captured (or processing) PaymentIntent, which is answered as a 400 with
+Stripe's message; canceling one already canceled is refused the same way, unless this attempt made it (then the
+journal replays its answer).
 """
 
 from __future__ import annotations
 
-from typing import Final
+from dataclasses import dataclass
 
-import stripe
-
-from moqui_bridge.entity.connection import Connection
-from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
-from service.payment_services.intent_link import current_intent_id
-from service.payment_services.operation_journal import OperationScope
-from service.payment_services.outcome_records import intent_or_answer, intent_status_recorder
-from service.payment_services.parameters import GatewayResponseOut, ReleaseIn
-from service.payment_services.payment_lock import payment_lock
-from service.payment_services.payment_subject import PaymentSubject, load_subject
-from service.payment_services.stripe_call import journaled_call
+from service.payment_services.attempt import planned_write, run_attempt
+from service.payment_services.gateway_call import GatewayCall, checked_attempt, checked_id, gateway_call
+from service.payment_services.journal import JournaledRequest
+from service.payment_services.parameters import GatewayAnswerOut, ReleaseIn
+from service.payment_services.stripe_writes import CANCEL
 from service.stripe_gateway.idempotency import GatewayOperation
-from service.stripe_gateway.operations import cancel_payment_intent
-from service.stripe_gateway.outcome import outcome_from_payment_intent
 
-__all__ = ["release_payment"]
-
-_OPERATION: Final = GatewayOperation.RELEASE
-_RELEASE: Final = _OPERATION.payment_operation_enum_id
+__all__ = ["ReleaseRequest", "release_payment"]
 
 
-async def release_payment(parameters: ReleaseIn, context: ServiceContext) -> GatewayResponseOut:
-    """Release (void) the payment's authorization; answer with the PGR id."""
-    entity = context.entity
-    async with payment_lock(entity, parameters.paymentId) as connection:
-        subject = await load_subject(
-            entity, context.gateways, parameters.paymentId, parameters.paymentGatewayConfigId, connection=connection
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """One release request, checked."""
+
+    call: GatewayCall
+    attempt_num: int
+    payment_intent_id: str
+
+    @classmethod
+    def of(cls, parameters: ReleaseIn, context: ServiceContext) -> ReleaseRequest:
+        """The request from the gateway API's parameters; a ServiceError (400) for anything unusable."""
+        return cls(
+            call=gateway_call(context, parameters.paymentGatewayConfigId, parameters.paymentId),
+            attempt_num=checked_attempt(parameters.attemptNum),
+            payment_intent_id=str(checked_id("paymentIntentId", parameters.paymentIntentId, prefix="pi_")),
         )
-        intent_id = await current_intent_id(entity, subject.payment, connection=connection)
-        if intent_id is None:
-            raise ServiceError(f"Payment {subject.payment_id} has no Stripe authorization to release")
-        found = await intent_or_answer(
-            entity,
-            subject,
-            intent_id,
-            _OPERATION,
-            done_status="canceled",
-            answered_by=(_RELEASE,),
-            connection=connection,
+
+    def journaled(self) -> JournaledRequest:
+        """The attempt as the journal keeps it."""
+        return JournaledRequest(
+            self.call.identity(GatewayOperation.RELEASE, self.attempt_num), payment_intent_id=self.payment_intent_id
         )
-        if isinstance(found, str):
-            return GatewayResponseOut(paymentGatewayResponseId=found)
-        intent = found
-        if intent.status == "succeeded":
-            raise ServiceError(
-                f"Payment {subject.payment_id} has been captured (PaymentIntent {intent.id} succeeded) and cannot "
-                "be released; refund it instead"
-            )
-        if intent.status == "processing":
-            raise ServiceError(
-                f"Payment {subject.payment_id} cannot be released while Stripe is processing it (PaymentIntent "
-                f"{intent.id})"
-            )
-        pgr_id = await _cancel(context, connection, subject, intent)
-    return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
 
 
-async def _cancel(
-    context: ServiceContext, connection: Connection, subject: PaymentSubject, intent: stripe.PaymentIntent
-) -> str:
-    record = intent_status_recorder(context.entity, subject, intent.id)
-    return await journaled_call(
-        context.entity,
-        subject,
-        OperationScope(subject.payment_id, subject.payment_gateway_config_id, _OPERATION, intent.id),
-        payment_operation_enum_id=_RELEASE,
-        amount=subject.amount,
-        client_request_key=context.client_request_key,
-        # No cancellation_reason: a release is Mantle's decision, and Stripe's reasons would claim more than we know.
-        send=lambda entry: cancel_payment_intent(subject.gateway, intent.id, idempotency_key=entry.idempotency_key),
-        interpret=lambda canceled: outcome_from_payment_intent(canceled, _OPERATION),
-        record=record,
-        connection=connection,
+async def release_payment(request: ReleaseRequest) -> GatewayAnswerOut:
+    """Release once per attempt; the answer."""
+    call = request.call
+    return GatewayAnswerOut.of(
+        await run_attempt(call, request.journaled(), lambda: planned_write(call, request.payment_intent_id, CANCEL))
     )

@@ -10,13 +10,24 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Final
 from urllib.parse import urlsplit
 
 import aiohttp
 import stripe
 
-__all__ = ["StripeAccountSettings", "StripeGateway", "StripeGateways", "UnknownGatewayConfig", "mask_secret"]
+__all__ = [
+    "STRIPE_API_VERSION",
+    "StripeAccountSettings",
+    "StripeGateway",
+    "StripeGateways",
+    "UnknownGatewayConfig",
+    "mask_secret",
+]
 
+
+# The API version the installed SDK is generated for; pyproject bounds the SDK's major version.
+STRIPE_API_VERSION: Final = stripe.api_version
 
 _KEY_KINDS = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
 
@@ -42,7 +53,7 @@ class StripeAccountSettings:
     publishable_key: str = ""
     api_base: str | None = None
     max_network_retries: int = 2
-    timeout_seconds: float = 30.0
+    timeout_seconds: float = 6.0
 
     def __post_init__(self) -> None:
         if not self.secret_key:
@@ -79,6 +90,9 @@ class StripeGateway:
             http_client=self._http_client,
             # StripeClient defaults to no retries at all.
             max_network_retries=settings.max_network_retries,
+            # Pinned, never the account's default: every field we read and every rule we follow (basil's partial
+            # capture and refund arithmetic) is the SDK's version's (stripe-python 16.x: 2026-10-28.endive).
+            stripe_version=STRIPE_API_VERSION,
         )
         self._closed = False
 

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
         PaymentIntentConfirmParams,
         PaymentIntentCreateParams,
         PaymentIntentRetrieveParams,
-        PaymentIntentSearchParams,
         RefundCreateParams,
         RefundListParams,
     )
@@ -47,9 +46,9 @@ __all__ = [
     "confirm_payment_intent",
     "create_payment_intent",
     "create_refund",
-    "find_payment_intents",
     "list_refunds",
     "metadata_value",
+    "retrieve_dispute",
     "retrieve_payment_intent",
 ]
 
@@ -302,33 +301,9 @@ async def list_refunds(gateway: StripeGateway, payment_intent_id: str) -> list[s
         return [refund async for refund in page.auto_paging_iter()]
 
 
-def _search_literal(value: str) -> str:
-    # Stripe's search language quotes strings with ' and escapes with a backslash.
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-async def find_payment_intents(gateway: StripeGateway, payment_id: str) -> list[stripe.PaymentIntent]:
-    """The PaymentIntents this gateway config created for a Mantle payment (by metadata), newest first.
-
-    For crash recovery: finding the PaymentIntent an earlier attempt created when we have no record of it. Stripe's
-    search is eventually consistent (usually under a minute behind), so a PaymentIntent created seconds ago may be
-    missing: a retry with the same idempotency key remains the primary protection against charging twice.
-    """
-    query = (
-        f"metadata['{PAYMENT_ID}']:{_search_literal(payment_id)} AND "
-        f"metadata['{GATEWAY_CONFIG_ID}']:{_search_literal(gateway.payment_gateway_config_id)}"
-    )
-    # No expand: callers need only ids, statuses and metadata, and an expanded charge per result is most of the
-    # bytes Stripe sends and the SDK parses.
-    params: PaymentIntentSearchParams = {"query": query, "limit": 100}
+async def retrieve_dispute(gateway: StripeGateway, dispute_id: str) -> stripe.Dispute:
+    """A Dispute (for the webhooks' dispute records)."""
     with _refusals_as_rejections():
-        result = await gateway.client.v1.payment_intents.search_async(params)
-        found = [intent async for intent in result.auto_paging_iter()]
-    # Filter again here: the search index is not the source of truth for which object is ours.
-    ours = [
-        intent
-        for intent in found
-        if metadata_value(intent, PAYMENT_ID) == payment_id
-        and metadata_value(intent, GATEWAY_CONFIG_ID) == gateway.payment_gateway_config_id
-    ]
-    return sorted(ours, key=lambda intent: intent.created, reverse=True)
+        dispute = await gateway.client.v1.disputes.retrieve_async(dispute_id)
+    _check(dispute.id, "id", dispute_id, dispute.id)
+    return dispute

@@ -12,10 +12,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import stripe
-
 from service.money import from_minor_units
 from service.payment_services.payment_lock import payment_lock
+from service.stripe_gateway.operations import retrieve_dispute
+from service.stripe_gateway.outcome import StripeRequestRejected
 from service.webhooks.context import WebhookContext
 from service.webhooks.outcome import Handled
 from service.webhooks.payment_lookup import Foreign, payment_of_intent
@@ -38,8 +38,8 @@ async def handle_dispute_event(context: WebhookContext, event_type: str, snapsho
     if isinstance(owner, Foreign):
         return Handled.ignored(owner.reason)
     try:
-        dispute = await context.gateway.client.v1.disputes.retrieve_async(dispute_id)
-    except stripe.InvalidRequestError:
+        dispute = await retrieve_dispute(context.gateway, dispute_id)
+    except StripeRequestRejected:
         return Handled.ignored(f"dispute {dispute_id} is unknown to this gateway's Stripe account")
     values = {
         "chargeId": _id_of(dispute.charge),

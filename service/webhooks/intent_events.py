@@ -27,8 +27,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
-from service.payment_services.intent_link import PAYMENT_INTENT_LINK, current_intent_id, record_intent
-from service.payment_services.outcome_records import intent_link_for
+from service.context import STANDALONE_CLIENT
+from service.payment_services.intent_link import PAYMENT_INTENT_LINK, current_intent_id, record_intent, standalone_link
 from service.payment_services.payment_lock import payment_lock
 from service.payment_services.response_writer import PAYMENT_GATEWAY_RESPONSE, write_response
 from service.stripe_gateway.idempotency import GatewayOperation
@@ -138,13 +138,22 @@ async def _link_or_explain(context: WebhookContext, locked: LockedPayment) -> st
     nothing; a second live one for the same payment may be a double payment, which only a person can sort out.
     """
     entity, subject, intent = context.entity, locked.subject, locked.intent
-    current = await current_intent_id(entity, subject.payment)
+    current = await current_intent_id(entity, STANDALONE_CLIENT, subject.payment)
     if current is not None and current != intent.id:
         current_link = await entity.find_one(PAYMENT_INTENT_LINK, {"paymentIntentId": current})
         own_link = await entity.find_one(PAYMENT_INTENT_LINK, {"paymentIntentId": intent.id})
         if current_link is None or current_link["intentStatus"] != "canceled" or own_link is not None:
             if own_link is not None:
-                await record_intent(entity, intent_link_for(subject, intent.id, intent.status, intent.capture_method))
+                await record_intent(
+                    entity,
+                    standalone_link(
+                        subject.payment,
+                        subject.payment_gateway_config_id,
+                        intent.id,
+                        intent.status,
+                        intent.capture_method,
+                    ),
+                )
             message = (
                 f"PaymentIntent {intent.id} ({intent.status}) is not payment {subject.payment_id}'s current "
                 f"PaymentIntent {current}; nothing to do"
@@ -153,7 +162,12 @@ async def _link_or_explain(context: WebhookContext, locked: LockedPayment) -> st
                 log.warning("%s: possible double payment, check Stripe", message)
                 message += " (possible double payment: check Stripe)"
             return message
-    await record_intent(entity, intent_link_for(subject, intent.id, intent.status, intent.capture_method))
+    await record_intent(
+        entity,
+        standalone_link(
+            subject.payment, subject.payment_gateway_config_id, intent.id, intent.status, intent.capture_method
+        ),
+    )
     return None
 
 

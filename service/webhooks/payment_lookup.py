@@ -13,10 +13,13 @@ from typing import Any, Final
 import stripe
 
 from moqui_bridge.service import ServiceError
+from service.context import STANDALONE_CLIENT
 from service.payment_services.intent_link import PAYMENT_INTENT_LINK
 from service.payment_services.payment_subject import PAYMENT, PaymentSubject, load_subject
 from service.payment_services.stripe_reads import retrieve_intent
-from service.stripe_gateway.outcome import field_value
+from service.payment_services.stripe_writes import CLIENT_METADATA
+from service.stripe_gateway.operations import retrieve_payment_intent
+from service.stripe_gateway.outcome import StripeRequestRejected, field_value
 from service.webhooks.context import WebhookContext
 
 __all__ = ["Foreign", "LockedPayment", "intent_metadata", "load_locked", "payment_of_intent"]
@@ -65,14 +68,19 @@ async def payment_of_intent(
             return Foreign(
                 f"PaymentIntent {payment_intent_id} belongs to gateway config {link['paymentGatewayConfigId']}"
             )
+        if link["clientName"] != STANDALONE_CLIENT:
+            # Another client's payment: its own system records the outcome; our local tables know nothing of it.
+            return Foreign(f"PaymentIntent {payment_intent_id} belongs to client {link['clientName']}")
         return str(link["paymentId"])
     metadata = dict(hint or {})
     if _PAYMENT_ID_KEY not in metadata:
         try:
-            intent = await context.gateway.client.v1.payment_intents.retrieve_async(payment_intent_id)
-        except stripe.InvalidRequestError:
+            intent = await retrieve_payment_intent(context.gateway, payment_intent_id, expand=())
+        except StripeRequestRejected:
             return Foreign(f"PaymentIntent {payment_intent_id} is unknown to this gateway's Stripe account")
         metadata = intent_metadata(intent)
+    if metadata.get(CLIENT_METADATA, STANDALONE_CLIENT) != STANDALONE_CLIENT:
+        return Foreign(f"PaymentIntent {payment_intent_id} belongs to client {metadata[CLIENT_METADATA]}")
     payment_id = metadata.get(_PAYMENT_ID_KEY)
     if not payment_id:
         return Foreign(f"PaymentIntent {payment_intent_id} has no metadata.paymentId: not made through moqui-stripe")

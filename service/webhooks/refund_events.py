@@ -27,8 +27,8 @@ from typing import Any, Final
 import stripe
 
 from service.money import from_minor_units
+from service.payment_services.attempt import STRIPE_REFUND
 from service.payment_services.payment_lock import payment_lock
-from service.payment_services.refund import STRIPE_REFUND
 from service.payment_services.response_writer import write_response
 from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.operations import PAYMENT_ID, list_refunds

@@ -47,7 +47,7 @@ def add_webhook_routes(app: web.Application, state: AppState, mantle_side: Mantl
     """Mount the webhook endpoint on `app` (whose APP_STATE is `state`).
 
     `mantle_side` gives the Mantle side of the running app (`service.app` passes the runtime's: the local rules
-    standalone, Moqui's REST API with a shared database).
+    standalone, Moqui's REST API when one is configured).
     """
     app[_ENDPOINT] = _Endpoint(state, mantle_side)
     app.router.add_post(WEBHOOK_PATH, _receive)

@@ -53,7 +53,7 @@ def checkout_settings(emulator_url: str, *, extra_origins: tuple[str, ...] = (),
     return load_settings(
         environment={},
         overrides={
-            "server": {"mode": "standalone", "api_keys": {"tests": "checkout-tests-api-key"}},
+            "server": {"api_keys": {"tests": "checkout-tests-api-key"}},
             "checkout": {
                 "link_secret": LINK_SECRET,
                 "allowed_redirect_origins": [SHOP, *extra_origins],

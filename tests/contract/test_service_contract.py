@@ -26,14 +26,13 @@ from moqui_bridge.entity import EntityRegistry
 from moqui_bridge.entity.data_loader import DataRecord, parse_data, read_data_file
 from moqui_bridge.entity.sql_types import DEFAULT_SQL_TYPES, max_length
 from moqui_bridge.service import ServiceRegistry
-from service.config import ServerSettings, Settings
 from service.context import ServiceContext
 from service.database_setup import load_entity_registry
-from service.payment_services.registration import PAYMENT_SERVICE_NAMES
+from service.payment_services.standalone_client import STANDALONE_SERVICE_NAMES
 from service.service_catalogue import register_services
 from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.outcome import MESSAGE_TEXT, SHORT_TEXT, GatewayOutcome
-from tests.contract.shared_schema import (
+from tests.contract.mantle_reference import (
     data_file_records,
     mantle_registry,
     seed_records,
@@ -59,7 +58,7 @@ SCANNED_CODE = (REPO_ROOT / "service", REPO_ROOT / "moqui_bridge" / "mantle")
 ENTITY_NAME = re.compile(r"(?:mantle|moqui)\.[a-z][\w.]*\.[A-Z]\w*")
 PAYMENT_STATUS = re.compile(r"Pmnt[A-Z]\w*")
 PAYMENT_OPERATION = re.compile(r"Pgo[A-Z]\w*")
-# Only in our component's seed: Mantle has no Stripe gateway type (test_component_contract checks it is there).
+# Only in our component's seed: Mantle has no Stripe gateway type (tests/moqui_side/test_component_data.py loads it).
 OURS_NOT_MANTLES = {("moqui.basic.Enumeration", ("PgtStripe",))}
 
 # (type, required) by parameter name
@@ -87,11 +86,11 @@ def interfaces() -> dict[str, etree._Element]:
     return {f"{INTERFACE_PACKAGE}.{s.get('verb')}#{s.get('noun')}": s for s in root.iterchildren("service")}
 
 
-@pytest.fixture(scope="module", params=["shared", "standalone"])
-def registry(request: pytest.FixtureRequest) -> ServiceRegistry[ServiceContext]:
-    """Everything the app registers, in each deployment mode."""
+@pytest.fixture(scope="module")
+def registry() -> ServiceRegistry[ServiceContext]:
+    """Everything the app registers."""
     services: ServiceRegistry[ServiceContext] = ServiceRegistry()
-    register_services(services, Settings(server=ServerSettings(mode=request.param)))
+    register_services(services)
     return services
 
 
@@ -126,8 +125,8 @@ def _string_constants() -> dict[str, set[str]]:
 # ----- the six services against the interfaces -----
 
 
-def test_the_six_services_are_registered_in_both_modes(registry: ServiceRegistry[ServiceContext]) -> None:
-    assert set(PAYMENT_SERVICE_NAMES) == set(IMPLEMENTS)
+def test_the_six_standalone_services_are_registered(registry: ServiceRegistry[ServiceContext]) -> None:
+    assert set(STANDALONE_SERVICE_NAMES) == set(IMPLEMENTS)
     for name in IMPLEMENTS:
         definition = registry.get(name)
         assert definition is not None, name
@@ -216,8 +215,8 @@ def test_ids_the_code_uses_are_mantle_seed(
 def test_our_mantle_seed_is_mantles_own(
     mantle_seed: dict[tuple[str, tuple[Any, ...]], dict[str, str | None]],
 ) -> None:
-    # Standalone mode loads moqui_bridge/data/MantleSeedData.xml in place of Mantle's seed; in a shared database
-    # Mantle's rows are already there. Each of our rows must be Mantle's row, field for field.
+    # The standalone tables load moqui_bridge/data/MantleSeedData.xml in place of Mantle's seed; each of our rows
+    # must be Mantle's row, field for field.
     ours = parse_data(load_entity_registry(), read_data_file(MANTLE_SEED_DATA))
     assert ours
     differences = []

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity.connection import Connection
 from moqui_bridge.mantle.context import now_timestamp
 from moqui_bridge.service.errors import ServiceError
 from moqui_bridge.service.parameter_types import BigDecimal, Required, Timestamp
@@ -43,8 +44,11 @@ class MantleTestContext:
     registry: ServiceRegistry[MantleTestContext]
     gateway: GatewayMemory = field(default_factory=GatewayMemory)
 
-    async def call_service(self, name: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
-        """Call a registered service with this context, as Moqui's ec.service.sync() does."""
+    async def call_service(
+        self, name: str, parameters: Mapping[str, Any], *, transaction: Connection | None = None
+    ) -> dict[str, Any]:
+        """Call a registered service with this context, as Moqui's ec.service.sync() does (the test gateways
+        record their PGRs on their own connections, so the caller's transaction is not needed)."""
         return await self.registry.call(name, parameters, self)
 
 

@@ -2,8 +2,8 @@
 loads it, and the rows a live Moqui holds for one store's order.
 
 The schema comes from Mantle's and Moqui's real entity XML (tests/reference/moqui-reference, read by
-tests/contract/shared_schema.py): every ``<entity>`` becomes a table by Moqui's naming and PostgreSQL type rules, with
-a foreign key on every ``one`` relationship, so a row the component creates must satisfy the keys it would in Moqui.
+tests/contract/mantle_reference.py): every ``<entity>`` becomes a table by Moqui's naming and PostgreSQL type rules,
+with a foreign key on every ``one`` relationship, so a row the component creates must satisfy Moqui's keys.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.connection import Pool
 from moqui_bridge.entity.data_loader import load_records
 from moqui_bridge.entity.ddl import create_tables
-from tests.contract.shared_schema import data_file_records, seed_records
+from tests.contract.mantle_reference import data_file_records, seed_records
 
 CUSTOMER = "CustJqp"
 VENDOR = "ORG_ZIZI_RETAIL"

@@ -19,7 +19,7 @@ from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.connection import Pool
 from service.app import create_app
 from service.config import GatewaySettings, ServerSettings, Settings
-from tests.contract.shared_schema import entity_files
+from tests.contract.mantle_reference import entity_files
 from tests.moqui_harness.groovy_runner import GroovyRunner
 from tests.moqui_harness.moqui_call import MoquiHarness
 from tests.moqui_harness.moqui_database import build_moqui_database, insert_store_rows, load_component_data

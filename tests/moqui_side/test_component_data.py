@@ -14,7 +14,7 @@ from moqui_bridge.database.pool import create_pool
 from moqui_bridge.database.postgres_server import PostgresServer
 from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.data_loader import load_records
-from tests.contract.shared_schema import data_file_records
+from tests.contract.mantle_reference import data_file_records
 from tests.moqui_harness.moqui_database import build_moqui_database, component_data_files, load_component_data
 
 # build.gradle of moqui-framework: `load` takes every type, `loadProduction` seed, seed-initial and install.

@@ -26,7 +26,7 @@ from moqui_bridge.web import moqui_json
 from service.app import APP_STATE, create_app
 from service.config import load_settings
 from service.context import IDEMPOTENCY_KEY_HEADER, ServiceContext
-from service.payment_services.registration import PAYMENT_SERVICE_NAMES
+from service.payment_services.standalone_client import STANDALONE_SERVICE_NAMES
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateway
 from stripe_emulator.control import EmulatorControl
 
@@ -63,7 +63,7 @@ async def install_gateway_configs(entity: EntityFacade) -> None:
     `StripeGatewayAuthCapture` (authorizeAndCapture#Payment, no capture service)."""
     # A misspelt service name would only show up as Mantle silently skipping an operation; catch it here.
     configured = set(GATEWAY_SERVICE_NAMES.values()) | set(AUTH_CAPTURE_SERVICE_NAMES.values())
-    assert configured - {""} <= set(PAYMENT_SERVICE_NAMES)
+    assert configured - {""} <= set(STANDALONE_SERVICE_NAMES)
     for config_id, services in (
         (CONFIG_ID, GATEWAY_SERVICE_NAMES),
         (AUTH_CAPTURE_CONFIG_ID, AUTH_CAPTURE_SERVICE_NAMES),
@@ -307,7 +307,7 @@ def settings_overrides(stripe_emulator_url: str) -> dict[str, Any]:
     """
     gateway = {"secret_key": SECRET_KEY, "api_base": stripe_emulator_url, "max_network_retries": 0}
     return {
-        "server": {"mode": "standalone", "api_keys": {"integrator": API_KEY}},
+        "server": {"api_keys": {"integrator": API_KEY}},
         "database": {"pool_max_size": 20},
         "gateways": {CONFIG_ID: gateway, AUTH_CAPTURE_CONFIG_ID: gateway},
     }
@@ -319,7 +319,6 @@ async def world(
 ) -> AsyncIterator[StandaloneWorld]:
     """The app on 127.0.0.1 over a fresh seeded database, both gateway configs installed, the emulator reset."""
     settings = load_settings(environment={}, overrides=settings_overrides(stripe_emulator_url))
-    assert settings.server.mode == "standalone"
     app = create_app(settings, entity_database_dsn)
     client: Client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()

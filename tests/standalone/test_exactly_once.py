@@ -84,8 +84,8 @@ async def test_stripe_outage_on_authorize_then_retry_charges_once(world: Standal
     intent = await world.only_intent(payment_id)
     assert intent.status == "requires_capture"
     journal = await world.journal(payment_id)
-    # The retry replays the attempt left in doubt under its own key rather than starting a new one.
-    assert len({row["idempotencyKey"] for row in journal}) == 1
+    # The retry replays the attempt left in doubt (same row, so the same key) rather than starting a new one.
+    assert [(row["operationName"], row["attemptNum"]) for row in journal] == [("authorize", 0)]
     assert all(row["operationStatusId"] == COMPLETED for row in journal)
 
     await world.gateway_call("capture", payment_id)
@@ -147,3 +147,37 @@ async def test_repeated_full_refund_with_the_same_key_answers_the_first_refund(w
         # Whatever the answer, the money moved once.
         assert [refund.amount for refund in await world.refunds(intent.id)] == [3000]
     assert repeat["refundPaymentId"] == first["refundPaymentId"]
+
+
+class _RuleRolledBack(Exception):
+    """What ends a Mantle rule's transaction after the gateway answered (Moqui's own transaction failing later)."""
+
+
+async def test_a_rule_that_rolls_back_after_the_gateway_answered_gets_the_same_refund_again(
+    world: StandaloneWorld,
+) -> None:
+    payment_id = await _captured_payment(world)
+    intent = await world.only_intent(payment_id)
+    context = world.context
+    refund = "stripe.StripePaymentServices.refund#Payment"
+    parameters = {"paymentId": payment_id, "paymentGatewayConfigId": "StripeGateway", "amount": Decimal("15.00")}
+    # The configured implementation runs in the rule's transaction, as a Moqui service runs in its caller's: the
+    # refund happens at Stripe, then the rule's transaction rolls back and takes the PGR with it.
+    try:
+        async with world.entity.transaction() as connection:
+            first = await context.call_service(refund, parameters, transaction=connection)
+            assert first["paymentGatewayResponseId"]
+            raise _RuleRolledBack
+    except _RuleRolledBack:
+        pass
+    assert await world.operations(payment_id) == ["PgoAuthorize", "PgoCapture"]
+    # The retry counts the same definitive refund PGRs (none kept), so it sends the same attempt: the journal
+    # answers it and Stripe refunds nothing more.
+    again = await context.call_service(refund, parameters)
+    response = await world.entity.find_one(
+        "mantle.account.method.PaymentGatewayResponse", {"paymentGatewayResponseId": again["paymentGatewayResponseId"]}
+    )
+    assert response is not None and response["resultSuccess"] == "Y" and response["amount"] == Decimal("15.00")
+    assert [found.amount for found in await world.refunds(intent.id)] == [1500]
+    journal = [row for row in await world.journal(payment_id) if row["operationName"] == "refund"]
+    assert [(row["attemptNum"], row["operationStatusId"]) for row in journal] == [(0, COMPLETED)]

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from service.money import AmountNotRepresentable
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateway
-from service.stripe_gateway.idempotency import GatewayOperation, idempotency_key
+from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.operations import (
     SETTLEMENT_EXPAND,
     PaymentIntentRequest,
@@ -25,8 +25,8 @@ from service.stripe_gateway.operations import (
     capture_payment_intent,
     create_payment_intent,
     create_refund,
-    find_payment_intents,
     list_refunds,
+    metadata_value,
     retrieve_payment_intent,
 )
 from service.stripe_gateway.outcome import (
@@ -63,7 +63,15 @@ def payment_id(request: pytest.FixtureRequest) -> str:
 
 
 def key(payment_id: str, operation: str, attempt: int = 0, intent: str | None = None) -> str:
-    return idempotency_key(CONFIG_ID, payment_id, GatewayOperation(operation), attempt, payment_intent_id=intent)
+    """A distinct key per call these tests make (the wrappers take any key; the journal makes the real ones)."""
+    return f"moqui-stripe-test/{payment_id}/{operation}/{intent or '-'}/{attempt}"
+
+
+async def find_payment_intents(gateway: StripeGateway, payment_id: str) -> list[stripe.PaymentIntent]:
+    """The PaymentIntents made for a payment, newest first, by listing (as an operator would; never Stripe's search)."""
+    page = await gateway.client.v1.payment_intents.list_async({"limit": 100})
+    found = [intent async for intent in page.auto_paging_iter() if metadata_value(intent, "paymentId") == payment_id]
+    return sorted(found, key=lambda intent: intent.created, reverse=True)
 
 
 def card_payment(payment_id: str, payment_method: str = "pm_card_visa", **changes: Any) -> PaymentIntentRequest:

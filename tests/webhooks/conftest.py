@@ -180,7 +180,7 @@ async def world(
     settings = load_settings(
         environment={},
         overrides={
-            "server": {"mode": "standalone", "api_keys": {"tests": API_KEY}},
+            "server": {"api_keys": {"tests": API_KEY}},
             "database": {"pool_max_size": 20},
             "gateways": {
                 CONFIG_ID: {**gateway, "webhook_secret": WEBHOOK_SECRET},

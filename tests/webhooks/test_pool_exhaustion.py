@@ -30,7 +30,7 @@ async def test_more_concurrent_deliveries_than_connections_all_complete(
     settings = load_settings(
         environment={},
         overrides={
-            "server": {"mode": "standalone"},
+            "server": {},
             "database": {"pool_min_size": 1, "pool_max_size": POOL_SIZE},
             "gateways": {CONFIG_ID: gateway},
         },

@@ -1,0 +1,274 @@
+"""One attempt of a gateway operation, exactly once: the identity rules of docs/gateway-api.md in one place.
+
+Under the lease of (client, payment):
+
+1. The journal row of the attempt's identity decides first. Other parameters than it was journaled with: 400.
+   Completed: its recorded answer, `replayed: "Y"`, without calling Stripe. Unresolved (in doubt, or its holder
+   died before recording): its journaled write is sent again with its own key.
+2. A new identity while another attempt of the same payment and operation is unresolved: 409.
+3. Otherwise the operation plans its write (it may refuse the request, or find nothing to write), the attempt is
+   journaled and committed, and the write is sent once, under the request's deadline.
+
+Stripe's answer is then recorded: a definitive one (success, decline, an echo that does not match) completes the
+row with the answer; no answer (timeout, 5xx, rate limit past our back-off, the deadline) leaves it in doubt and
+answers a resultError PGR, so the caller retries the same attemptNum; a request Stripe refuses as such (nothing
+happened there) frees the identity and is a 400. No database connection is held while Stripe is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import stripe
+
+from moqui_bridge.service import ServiceError
+from service.money import from_minor_units
+from service.payment_services.answer import gateway_answer, gateway_response
+from service.payment_services.gateway_call import GatewayCall
+from service.payment_services.intent_link import IntentLink, record_intent, required_link
+from service.payment_services.journal import (
+    GATEWAY_OPERATION,
+    SGO_COMPLETED,
+    Attempt,
+    JournaledRequest,
+    begin_attempt,
+    find_attempt,
+    finish_attempt,
+    forget_attempt,
+    unresolved_attempt_num,
+)
+from service.payment_services.payment_lease import payment_lease
+from service.payment_services.stripe_writes import NONE, StripeWrite, capture_method, outcome_of, send_write
+from service.stripe_gateway.deadline import Deadline
+from service.stripe_gateway.operations import StripeIntegrityError
+from service.stripe_gateway.outcome import GatewayOutcome, StripeRequestRejected, outcome_from_error, safe_message
+
+__all__ = ["STRIPE_REFUND", "Plan", "planned_write", "run_attempt", "unreachable_outcome"]
+
+STRIPE_REFUND: Final = "stripe.StripeRefund"
+# Waits before repeating a rate-limited request (same key); cut to the deadline.
+RATE_LIMIT_BACKOFF_SECONDS: Final = (0.5, 1.0, 2.0)
+# Errors after which Stripe has not acted (the card or the key said no): the attempt is over.
+_DEFINITIVE_ERRORS: Final = (stripe.CardError, stripe.AuthenticationError, stripe.PermissionError)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a new attempt does: one Stripe write (`stripe_call`), or nothing but answer `answer`, journaled as
+    completed (an authorization the checkout page made) unless `journal` is False (a read that failed: nothing
+    happened, the same identity may come again)."""
+
+    stripe_call: str = NONE
+    answer: dict[str, Any] | None = None
+    journal: bool = True
+
+
+async def planned_write(call: GatewayCall, payment_intent_id: str, stripe_call: str) -> Plan:
+    """The plan of capture, release and refund: their write, on a PaymentIntent linked to this client's payment
+    under this config (a 400 otherwise). No read of the PaymentIntent: Stripe refuses what cannot be done."""
+    await required_link(
+        call.entity, call.client_name, call.payment_gateway_config_id, call.payment_id, payment_intent_id
+    )
+    return Plan(stripe_call)
+
+
+def unreachable_outcome(error: BaseException) -> GatewayOutcome:
+    """The resultError outcome of a call that got no answer in time (a timeout, an outage)."""
+    if isinstance(error, stripe.StripeError):
+        return outcome_from_error(error)
+    return GatewayOutcome(
+        result_error=True,
+        response_code="deadline_reached",
+        reason_code="timeout",
+        reason_message="Stripe did not answer within the request's deadline; retry the same attempt.",
+    )
+
+
+async def run_attempt(
+    call: GatewayCall, request: JournaledRequest, plan: Callable[[], Awaitable[Plan]]
+) -> dict[str, Any]:
+    """Run (or replay, or refuse) the attempt `request` names; the answer as GatewayAnswerOut takes it."""
+    identity = request.identity
+    entity = call.entity
+    async with payment_lease(
+        entity, identity.client_name, identity.payment_id, call.deadline, what=identity.describe()
+    ):
+        attempt = await find_attempt(entity, identity, call.installation_id)
+        if attempt is not None:
+            if attempt.row["requestFingerprint"] != request.fingerprint():
+                raise ServiceError(await _changed_request_message(call, attempt))
+            recorded = attempt.answer
+            if attempt.status == SGO_COMPLETED and recorded is not None:
+                return {**recorded, "replayed": "Y"}
+        else:
+            unresolved = await unresolved_attempt_num(entity, identity)
+            if unresolved is not None:
+                raise ServiceError(
+                    f"{identity.operation.value} attempt {unresolved} of payment {identity.payment_id} is unresolved: "
+                    f"retry that request (attemptNum {unresolved}) first",
+                    http_status=409,
+                )
+            chosen = await plan()
+            if chosen.stripe_call == NONE:
+                if chosen.answer is None:
+                    raise ValueError("a plan without a write must give the answer")
+                if chosen.journal:
+                    recorded_attempt = await begin_attempt(entity, request, NONE, call.installation_id)
+                    await finish_attempt(
+                        entity,
+                        recorded_attempt,
+                        answer=chosen.answer,
+                        stripe_object_id=chosen.answer.get("paymentIntentId"),
+                        stripe_request_id=None,
+                    )
+                return chosen.answer
+            attempt = await begin_attempt(entity, request, chosen.stripe_call, call.installation_id)
+        return await _send_and_record(call, attempt)
+
+
+async def _changed_request_message(call: GatewayCall, attempt: Attempt) -> str:
+    journaled = attempt.request
+    identity = journaled.identity
+    conditions = identity.conditions()
+    del conditions["attemptNum"]
+    newest = await call.entity.find(GATEWAY_OPERATION, conditions, order_by=["-attemptNum"], limit=1)
+    next_num = int(newest[0]["attemptNum"]) + 1 if newest else identity.attempt_num + 1
+    return (
+        f"{identity.describe()} was for {journaled.describe()}; retry it unchanged, or send attemptNum {next_num} "
+        f"for a new {identity.operation.value}"
+    )
+
+
+async def _with_rate_limit_backoff(send: Callable[[], Awaitable[StripeWrite]], deadline: Deadline) -> StripeWrite:
+    for delay in RATE_LIMIT_BACKOFF_SECONDS:
+        try:
+            return await send()
+        except stripe.RateLimitError:
+            if deadline.for_stripe() <= delay:
+                raise
+            await asyncio.sleep(delay)
+    return await send()
+
+
+async def _send_and_record(call: GatewayCall, attempt: Attempt) -> dict[str, Any]:
+    request = attempt.request
+    identity = request.identity
+    answer_object: StripeWrite | None = None
+    request_id: str | None = None
+    definitive = True
+    try:
+        async with asyncio.timeout(call.deadline.for_stripe()):
+            answer_object = await _with_rate_limit_backoff(lambda: send_write(call, attempt), call.deadline)
+        outcome = outcome_of(attempt, answer_object)
+        request_id = _request_id(answer_object)
+    except StripeRequestRejected as rejected:
+        if rejected.code == "idempotency_error":
+            # Stripe holds another request under this key: its outcome stays unknown, so the key is kept.
+            raise ServiceError(
+                f"Stripe refused to repeat {identity.describe()} ({rejected.message}); check the payment in Stripe",
+                http_status=409,
+            ) from rejected
+        await forget_attempt(call.entity, attempt)
+        raise ServiceError(
+            f"Stripe refused the {identity.operation.value} of payment {identity.payment_id}: {rejected.message}"
+        ) from rejected
+    except StripeIntegrityError as mismatch:
+        outcome = GatewayOutcome(
+            result_error=True,
+            response_code="integrity_error",
+            reason_code="echo_mismatch",
+            reason_message=safe_message(str(mismatch)),
+            reference_num=mismatch.object_id if (mismatch.object_id or "").startswith("pi_") else None,
+        )
+    except stripe.StripeError as error:
+        outcome = unreachable_outcome(error)
+        definitive = isinstance(error, _DEFINITIVE_ERRORS)
+        request_id = error.request_id
+    except TimeoutError as timed_out:
+        outcome = unreachable_outcome(timed_out)
+        definitive = False
+    response = gateway_response(
+        call,
+        identity.operation.payment_operation_enum_id,
+        outcome,
+        requested_amount=request.amount,
+        currency=request.currency,
+    )
+    intent_id = _intent_id(answer_object, outcome) or request.payment_intent_id
+    answer = gateway_answer(response, payment_intent_id=intent_id, attempt_num=identity.attempt_num)
+    await _record_objects(call, attempt, answer_object, outcome, intent_id)
+    await finish_attempt(
+        call.entity,
+        attempt,
+        answer=answer if definitive else None,
+        stripe_object_id=getattr(answer_object, "id", None) or outcome.sub_reference or intent_id,
+        stripe_request_id=request_id,
+    )
+    return answer
+
+
+def _request_id(obj: Any) -> str | None:
+    request_id = getattr(getattr(obj, "last_response", None), "request_id", None)
+    return request_id if isinstance(request_id, str) else None
+
+
+def _intent_id(answer: StripeWrite | None, outcome: GatewayOutcome) -> str | None:
+    if isinstance(answer, stripe.PaymentIntent):
+        return str(answer.id)
+    # A refund names its PaymentIntent; a decline names the PaymentIntent it left behind.
+    reference = outcome.reference_num
+    return reference if reference and reference.startswith("pi_") else None
+
+
+async def _record_objects(
+    call: GatewayCall,
+    attempt: Attempt,
+    answer: StripeWrite | None,
+    outcome: GatewayOutcome,
+    intent_id: str | None,
+) -> None:
+    """Our own rows of what the write made: the PaymentIntent link, or the refund."""
+    request = attempt.request
+    identity = request.identity
+    if isinstance(answer, stripe.Refund):
+        await call.entity.create_or_update(
+            STRIPE_REFUND,
+            {
+                "refundId": answer.id,
+                "paymentId": identity.payment_id,
+                "paymentIntentId": request.payment_intent_id,
+                "chargeId": outcome.alt_reference,
+                "amount": from_minor_units(answer.amount, answer.currency),
+                "amountUomId": request.currency,
+                "refundStatus": answer.status,
+                "originEnumId": "SroService",
+                "operationId": attempt.operation_id,
+                "createdDate": datetime.now(UTC).replace(tzinfo=None),
+            },
+            # A webhook may have recorded it first (as Stripe's): it is ours, so it takes our operation.
+            update=("refundStatus", "originEnumId", "operationId"),
+        )
+        return
+    if intent_id is None:
+        return
+    status = answer.status if isinstance(answer, stripe.PaymentIntent) else outcome.transaction_status
+    await record_intent(
+        call.entity,
+        IntentLink(
+            payment_intent_id=intent_id,
+            client_name=identity.client_name,
+            payment_id=identity.payment_id,
+            payment_gateway_config_id=identity.payment_gateway_config_id,
+            operation_id=attempt.operation_id,
+            order_id=request.order_id,
+            order_part_seq_id=request.order_part_seq_id,
+            capture_method=capture_method(identity.operation),
+            intent_status=status,
+            amount=request.amount,
+            amount_uom_id=request.currency,
+        ),
+    )
