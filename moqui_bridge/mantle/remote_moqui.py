@@ -44,7 +44,8 @@ def moqui_timestamp(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class CheckoutPayment:
-    """A PaymentIntent the checkout page has authorized, to record as the order part's Payment."""
+    """A PaymentIntent the checkout page has authorized, to record as the order part's Payment (``payment_id``: the
+    Payment the page made it for, when the page added one to Moqui first)."""
 
     order_id: str
     order_part_seq_id: str
@@ -53,6 +54,7 @@ class CheckoutPayment:
     stripe_payment_method_id: str | None
     amount: Decimal | None
     place_order: bool
+    payment_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class RemoteMantleSide:
             body["stripePaymentMethodId"] = payment.stripe_payment_method_id
         if payment.amount is not None:
             body["amount"] = payment.amount
+        if payment.payment_id is not None:
+            body["paymentId"] = payment.payment_id
         path = f"/orders/{_segment(payment.order_id)}/parts/{_segment(payment.order_part_seq_id)}/checkoutPayments"
         result = await self._component("POST", path, body)
         payment_id = _optional_str(result.get("paymentId"))

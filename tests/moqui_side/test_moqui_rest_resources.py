@@ -34,7 +34,7 @@ from tests.moqui_harness.mantle_services import MANTLE_SERVICES
 from tests.moqui_harness.moqui_call import MoquiHarness
 from tests.moqui_harness.moqui_database import CUSTOMER, ORDER_ID, add_card_payment
 from tests.moqui_harness.moqui_rest import MoquiRestStandIn, ReceivedRequest, moqui_rest_app, rest_routes
-from tests.moqui_side.conftest import STRIPE_SECRET_KEY
+from tests.moqui_side.conftest import MOQUI_API_KEY
 
 REST_FILE = TEMPLATE_ROOT / "service" / "moqui-stripe.rest.xml"
 MOQUI_USER_KEY = "the-service-logs-in-to-moqui-with-this"
@@ -262,56 +262,69 @@ async def test_a_wrong_key_is_refused(moqui_rest: Moqui) -> None:
             await RemoteMantleSide(client).checkout_order(ORDER_ID)
 
 
-async def _authorized_intent(emulator_url: str, amount_minor: int) -> dict[str, Any]:
-    """A PaymentIntent the checkout page would have: manual capture, confirmed with a card, authorized."""
-    data = {
-        "amount": str(amount_minor),
-        "currency": "usd",
-        "capture_method": "manual",
-        "confirm": "true",
-        "payment_method": "pm_card_visa",
-        "payment_method_types[]": "card",
+async def _intent_made_for(service_url: str, payment: dict[str, Any]) -> dict[str, Any]:
+    """The checkout page's PaymentIntent for a Payment Moqui added when the page opened: made and authorized with the
+    shopper's card through the gateway API as this Moqui's client (attempt 0), exactly as the component will ask."""
+    body = {
+        "paymentGatewayConfigId": "StripeGateway",
+        "paymentId": payment["paymentId"],
+        "attemptNum": 0,
+        "amount": format(payment["amount"], "f"),
+        "currencyUomId": payment["amountUomId"],
+        "stripePaymentMethodId": "pm_card_visa",
+        "orderId": payment["orderId"],
+        "orderPartSeqId": payment["orderPartSeqId"],
     }
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            f"{emulator_url}/v1/payment_intents", data=data, headers={"Authorization": f"Bearer {STRIPE_SECRET_KEY}"}
+            f"{service_url}/rest/s1/moqui-stripe/v1/gateway/authorize", json=body, headers={"api_key": MOQUI_API_KEY}
         ) as answer,
     ):
-        intent: dict[str, Any] = await answer.json()
-        assert answer.status == 200 and intent["status"] == "requires_capture", intent
-        return intent
+        result: dict[str, Any] = await answer.json()
+        assert answer.status == 200 and result["paymentGatewayResponse"]["resultSuccess"] == "Y", result
+        return result
 
 
-async def test_checkout_records_authorizes_and_places_the_order(moqui_rest: Moqui, stripe_emulator_url: str) -> None:
-    intent = await _authorized_intent(stripe_emulator_url, 50000)
-    checkout = CheckoutPayment(ORDER_ID, "01", intent["id"], "StripeGateway", "pm_card_visa", None, place_order=True)
+async def test_checkout_records_authorizes_and_places_the_order(moqui_rest: Moqui, stripe_service_url: str) -> None:
+    payment_id = await add_card_payment(moqui_rest.facade, stripe_payment_method=None, amount=Decimal("500.00"))
+    payment = await moqui_rest.facade.find_one(PAYMENT, {"paymentId": payment_id})
+    assert payment is not None
+    intent_id = (await _intent_made_for(stripe_service_url, payment))["paymentIntentId"]
+    checkout = CheckoutPayment(
+        ORDER_ID, "01", intent_id, "StripeGateway", "pm_card_visa", None, place_order=True, payment_id=payment_id
+    )
 
     recorded = await moqui_rest.side.record_checkout_payment(checkout)
     again = await moqui_rest.side.record_checkout_payment(checkout)
 
     body = {
-        "paymentIntentId": intent["id"],
+        "paymentIntentId": intent_id,
         "paymentGatewayConfigId": "StripeGateway",
         "placeOrder": True,
         "stripePaymentMethodId": "pm_card_visa",
+        "paymentId": payment_id,
     }
     path = f"/rest/s1/moqui-stripe/orders/{ORDER_ID}/parts/01/checkoutPayments"
     assert moqui_rest.requests() == [("POST", path, body), ("POST", path, body)]
-    assert recorded.payment_id == again.payment_id and recorded.payment_status_id == "PmntAuthorized"
+    assert recorded.payment_id == again.payment_id == payment_id
+    assert recorded.payment_status_id == again.payment_status_id == "PmntAuthorized"
     assert recorded.order_status_id == "OrderPlaced"
-    payment = await moqui_rest.facade.find_one(PAYMENT, {"paymentId": recorded.payment_id})
-    assert payment is not None and (payment["paymentRefNum"], payment["amount"]) == (intent["id"], Decimal("500.0000"))
+    payment = await moqui_rest.facade.find_one(PAYMENT, {"paymentId": payment_id})
+    assert payment is not None and payment["paymentRefNum"] == intent_id
     method = await moqui_rest.facade.find_one(
         "mantle.account.method.PaymentMethod", {"paymentMethodId": payment["paymentMethodId"]}
     )
     assert method is not None and (method["gatewayCimId"], method["ownerPartyId"]) == ("pm_card_visa", CUSTOMER)
-    responses = await moqui_rest.facade.find(PGR, {"paymentId": recorded.payment_id})
+    # Our authorize found the checkout's attempt and answered it again: one response, one PaymentIntent.
+    responses = await moqui_rest.facade.find(PGR, {"paymentId": payment_id})
     assert [(r["paymentOperationEnumId"], r["referenceNum"], r["resultSuccess"]) for r in responses] == [
-        ("PgoAuthorize", intent["id"], "Y")
+        ("PgoAuthorize", intent_id, "Y")
     ]
-    first_calls = [name.rsplit(".", 1)[-1] for name, _ in moqui_rest.stand_in.requests[0].result.calls]  # type: ignore[union-attr]
-    assert first_calls == ["add#OrderPartPayment", "authorize#SinglePayment", "place#Order"]
+    first, second = (request.result for request in moqui_rest.stand_in.requests)
+    assert first is not None and second is not None
+    assert [name.rsplit(".", 1)[-1] for name, _ in first.calls] == ["authorize#SinglePayment", "place#Order"]
+    assert [name.rsplit(".", 1)[-1] for name, _ in second.calls] == ["place#Order"]
 
 
 async def test_a_status_refresh_runs_mantles_details(
