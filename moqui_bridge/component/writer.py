@@ -66,7 +66,7 @@ def component_files() -> list[tuple[str, Path]]:
     files = [("component.xml", TEMPLATE_ROOT / "component.xml")]
     for folder in _COMPONENT_FOLDERS:
         for path in sorted((TEMPLATE_ROOT / folder).rglob("*")):
-            if path.is_file() and path.suffix in (".xml", ".groovy"):
+            if path.is_file() and path.suffix == ".xml":
                 files.append((path.relative_to(TEMPLATE_ROOT).as_posix(), path))
     return files
 
