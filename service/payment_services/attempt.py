@@ -31,15 +31,13 @@ from service.payment_services.answer import gateway_answer, gateway_response
 from service.payment_services.gateway_call import GatewayCall
 from service.payment_services.intent_link import IntentLink, record_intent, required_link
 from service.payment_services.journal import (
-    GATEWAY_OPERATION,
     SGO_COMPLETED,
     Attempt,
     JournaledRequest,
     begin_attempt,
-    find_attempt,
     finish_attempt,
     forget_attempt,
-    unresolved_attempt_num,
+    read_attempts,
 )
 from service.payment_services.payment_lease import payment_lease
 from service.payment_services.stripe_writes import NONE, StripeWrite, capture_method, outcome_of, send_write
@@ -97,15 +95,16 @@ async def run_attempt(
     async with payment_lease(
         entity, identity.client_name, identity.payment_id, call.deadline, what=identity.describe()
     ):
-        attempt = await find_attempt(entity, identity, call.installation_id)
+        journaled = await read_attempts(entity, identity, call.installation_id)
+        attempt = journaled.this()
         if attempt is not None:
             if attempt.row["requestFingerprint"] != request.fingerprint():
-                raise ServiceError(await _changed_request_message(call, attempt))
+                raise ServiceError(_changed_request_message(attempt, journaled.next_num()))
             recorded = attempt.answer
             if attempt.status == SGO_COMPLETED and recorded is not None:
                 return {**recorded, "replayed": "Y"}
         else:
-            unresolved = await unresolved_attempt_num(entity, identity)
+            unresolved = journaled.unresolved_num()
             if unresolved is not None:
                 raise ServiceError(
                     f"{identity.operation.value} attempt {unresolved} of payment {identity.payment_id} is unresolved: "
@@ -130,13 +129,9 @@ async def run_attempt(
         return await _send_and_record(call, attempt)
 
 
-async def _changed_request_message(call: GatewayCall, attempt: Attempt) -> str:
+def _changed_request_message(attempt: Attempt, next_num: int) -> str:
     journaled = attempt.request
     identity = journaled.identity
-    conditions = identity.conditions()
-    del conditions["attemptNum"]
-    newest = await call.entity.find(GATEWAY_OPERATION, conditions, order_by=["-attemptNum"], limit=1)
-    next_num = int(newest[0]["attemptNum"]) + 1 if newest else identity.attempt_num + 1
     return (
         f"{identity.describe()} was for {journaled.describe()}; retry it unchanged, or send attemptNum {next_num} "
         f"for a new {identity.operation.value}"

@@ -29,11 +29,12 @@ __all__ = [
     "Attempt",
     "AttemptIdentity",
     "JournaledRequest",
+    "OperationAttempts",
     "begin_attempt",
     "find_attempt",
     "finish_attempt",
     "forget_attempt",
-    "unresolved_attempt_num",
+    "read_attempts",
 ]
 
 GATEWAY_OPERATION: Final = "stripe.StripeGatewayOperation"
@@ -169,20 +170,49 @@ class Attempt:
         return json.loads(text) if text else None
 
 
+@dataclass(frozen=True)
+class OperationAttempts:
+    """Every journal row of one client's operation on one payment (all attempt numbers), read in one statement."""
+
+    identity: AttemptIdentity
+    rows: tuple[dict[str, Any], ...]
+    installation_id: str
+
+    def this(self) -> Attempt | None:
+        """The row of the identity's own attempt number, if any."""
+        return next(
+            (Attempt(row, self.installation_id) for row in self.rows if row["attemptNum"] == self.identity.attempt_num),
+            None,
+        )
+
+    def unresolved_num(self) -> int | None:
+        """The attempt number of another unresolved attempt, if any."""
+        return min(
+            (
+                int(row["attemptNum"])
+                for row in self.rows
+                if row["operationStatusId"] in _UNRESOLVED and row["attemptNum"] != self.identity.attempt_num
+            ),
+            default=None,
+        )
+
+    def next_num(self) -> int:
+        """One more than the highest attempt number journaled (what a genuinely new attempt should send)."""
+        return max((int(row["attemptNum"]) for row in self.rows), default=self.identity.attempt_num) + 1
+
+
+async def read_attempts(entity: EntityFacade, identity: AttemptIdentity, installation_id: str) -> OperationAttempts:
+    """The journal rows of the identity's client, config, payment and operation."""
+    conditions = identity.conditions()
+    del conditions["attemptNum"]
+    rows = await entity.find(GATEWAY_OPERATION, conditions, order_by=["attemptNum"])
+    return OperationAttempts(identity, tuple(rows), installation_id)
+
+
 async def find_attempt(entity: EntityFacade, identity: AttemptIdentity, installation_id: str) -> Attempt | None:
     """The journal row of this identity, if any."""
     rows = await entity.find(GATEWAY_OPERATION, identity.conditions(), limit=1)
     return Attempt(rows[0], installation_id) if rows else None
-
-
-async def unresolved_attempt_num(entity: EntityFacade, identity: AttemptIdentity) -> int | None:
-    """The attempt number of another unresolved attempt of the same client, config, payment and operation."""
-    conditions = identity.conditions()
-    del conditions["attemptNum"]
-    rows = await entity.find(
-        GATEWAY_OPERATION, {**conditions, "operationStatusId": list(_UNRESOLVED)}, order_by=["attemptNum"], limit=1
-    )
-    return int(rows[0]["attemptNum"]) if rows else None
 
 
 async def begin_attempt(

@@ -143,3 +143,18 @@ async def test_zero_decimal_currency_travels_in_its_own_scale(world: GatewayWorl
     assert (intent.amount, intent.currency) == (1500, "jpy")
     fraction = await world.authorize(next_payment_id(), "1500.5", currencyUomId="JPY")
     assert fraction.status == 400 and "1500.5 JPY" in fraction.error
+
+
+async def test_no_operation_uses_stripes_search(world: GatewayWorld) -> None:
+    # Stripe's Search is rate-limited, lags by up to a minute and is unavailable in some countries: the journal knows
+    # every PaymentIntent we made, so no operation needs it. A fault on the search path counts every request to it.
+    await world.emulator.add_fault("/v1/payment_intents/search", "error", status=500, count=1000)
+    released_id, refunded_id = next_payment_id(), next_payment_id()
+    released = (await world.authorize(released_id)).body["paymentIntentId"]
+    assert (await world.on_intent("release", released_id, released)).flags == {"resultSuccess"}
+    refunded = (await world.authorize(refunded_id)).body["paymentIntentId"]
+    assert (await world.on_intent("capture", refunded_id, refunded)).flags == {"resultSuccess"}
+    assert (await world.on_intent("refund", refunded_id, refunded, amount="5.00")).flags == {"resultSuccess"}
+    assert (await world.on_intent("details", refunded_id, refunded)).body["gatewayStatusId"] == "PmntDelivered"
+    [search_fault] = await world.emulator.faults()
+    assert search_fault["remaining"] == 1000

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import stripe
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from service.stripe_gateway.client import (
+    STRIPE_API_VERSION,
     StripeAccountSettings,
     StripeGateways,
     UnknownGatewayConfig,
@@ -73,3 +77,26 @@ async def test_registry_builds_one_client_per_config_and_closes_them() -> None:
             gateways.get("Other")
     # Closing twice is harmless (shutdown hooks may run more than once).
     await gateways.close()
+
+
+async def test_every_request_names_the_sdks_api_version() -> None:
+    # Pinned, never the account's default version: the fields we read and the rules we follow are the SDK's version's
+    # (stripe-python 16.x speaks 2026-10-28.endive), so every request carries it.
+    seen: list[str | None] = []
+
+    async def payment_intent(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Stripe-Version"))
+        return web.json_response({"id": "pi_1", "object": "payment_intent", "status": "requires_capture"})
+
+    app = web.Application()
+    app.router.add_get("/v1/payment_intents/pi_1", payment_intent)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    gateways = StripeGateways({"StripeGateway": StripeAccountSettings(SECRET, api_base=str(server.make_url("")))})
+    try:
+        await gateways.get("StripeGateway").client.v1.payment_intents.retrieve_async("pi_1")
+    finally:
+        await gateways.close()
+        await server.close()
+    assert seen == [stripe.api_version] == [STRIPE_API_VERSION]
+    assert STRIPE_API_VERSION.startswith("2026-10-28")
