@@ -178,7 +178,7 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
         )
         try:
             entity = EntityFacade(pool, load_entity_registry())
-            installation_id = await prepare_database(entity)
+            installation_id = await prepare_database(entity, list(settings.gateways))
             async with StripeGateways(stripe_account_settings(settings)) as gateways:
                 base_context = ServiceContext(
                     entity=entity,

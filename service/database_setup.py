@@ -6,11 +6,14 @@ The service never connects to Moqui's database: Moqui keeps its own rows and cal
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from moqui_bridge.data import MANTLE_SEED_DATA
 from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.data_loader import load_files
 from moqui_bridge.entity.ddl import create_tables
 from moqui_bridge.resources import package_path
+from service.gateway_configs import ensure_gateway_configs, warn_without_gateways
 from service.payment_services.installation import ensure_installation_id
 
 # entity-defs/ in the source tree, installed as this package (setup.py).
@@ -22,8 +25,11 @@ def load_entity_registry() -> EntityRegistry:
     return EntityRegistry.load([package_path(ENTITY_DEFS_PACKAGE)])
 
 
-async def prepare_database(facade: EntityFacade) -> str:
-    """Create the tables (idempotent), load the seed data and answer the installation id (made at the first start)."""
+async def prepare_database(facade: EntityFacade, gateway_config_ids: Collection[str] = ()) -> str:
+    """Create the tables (idempotent), load the seed data and the configured gateways' PaymentGatewayConfig rows
+    (service/gateway_configs.py), and answer the installation id (made at the first start)."""
+    warn_without_gateways(gateway_config_ids)
     await create_tables(facade.pool, facade.registry)
     await load_files(facade, [MANTLE_SEED_DATA], types=None)
+    await ensure_gateway_configs(facade, gateway_config_ids)
     return await ensure_installation_id(facade)
