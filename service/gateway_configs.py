@@ -19,7 +19,7 @@ import asyncpg
 
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.mantle import names
-from service.payment_services.registration import AUTHORIZE, CAPTURE, DETAILS, REFUND, RELEASE
+from service.payment_services.standalone_client import AUTHORIZE, CAPTURE, DETAILS, REFUND, RELEASE
 
 __all__ = ["GATEWAY_TYPE", "ensure_gateway_configs", "warn_without_gateways"]
 

@@ -43,7 +43,8 @@ async def test_rows_past_retention_are_pruned_in_batches_and_the_rest_kept(entit
              "processingStatusId": "SweProcessed", "payload": "{}"},
         )  # fmt: skip
     await entity_facade.create(
-        OPERATION, {"paymentId": "P1", "idempotencyKey": "k-old", "startedDate": now - timedelta(days=4000)}
+        OPERATION,
+        {"paymentId": "P1", "clientName": "moqui", "attemptNum": 0, "startedDate": now - timedelta(days=4000)},
     )
 
     deleted = await prune_expired_records(entity_facade, retention, now=now)
