@@ -125,7 +125,8 @@ async def _run_sequences(
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in indexes:
         queue.put_nowait(index)
-    deadline = time.monotonic() + settings.time_limit
+    started = time.monotonic()
+    deadline = started + settings.time_limit
     ledgers: list[Ledger] = []
 
     async def worker() -> None:
@@ -139,6 +140,9 @@ async def _run_sequences(
                 continue
             ledgers.append(ledger)
             report.sequences_run += 1
+            if report.sequences_run % 50 == 0:
+                elapsed = time.monotonic() - started
+                print(f"… {report.sequences_run} sequences in {elapsed:.0f} s", file=sys.stderr, flush=True)
 
     await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
     return ledgers

@@ -53,8 +53,8 @@ class SequenceRunner:
     async def run(self, plan: Plan) -> Ledger:
         """Create the order, payment method and payment, then run the steps."""
         ledger = Ledger(plan.index, total=plan.total)
-        client, prefix = self._client, f"soak/{self._run_id}/{plan.index}"
-        order = await client.post(
+        prefix = f"soak/{self._run_id}/{plan.index}"
+        order = await self._request(
             "/orders",
             {
                 "customerPartyId": CUSTOMER_PARTY_ID,
@@ -66,14 +66,18 @@ class SequenceRunner:
             f"{prefix}/order",
         )
         ledger.order_id = _required(order, "orderId")
-        method = await client.post(
+        method = await self._request(
             "/parties/paymentMethods",
             {"ownerPartyId": CUSTOMER_PARTY_ID, "gatewayCimId": plan.card, "description": plan.card},
             f"{prefix}/method",
         )
-        payment = await client.post(
+        payment = await self._request(
             f"/orders/{ledger.order_id}/parts/01/payments",
-            {"paymentMethodId": _required(method, "paymentMethodId"), "paymentGatewayConfigId": CONFIG_ID},
+            {
+                "paymentMethodId": _required(method, "paymentMethodId"),
+                "paymentGatewayConfigId": CONFIG_ID,
+                "amount": plan.total,  # named: a second attempt under a new key must not get what is left (0)
+            },
             f"{prefix}/payment",
         )
         ledger.payment_id = _required(payment, "paymentId")
@@ -118,20 +122,10 @@ class SequenceRunner:
         client = self._client
 
         async def logical(path: str, body: dict[str, Any], key: str, abandon: float | None) -> Answer:
-            # A resultError answer is replayed under the same key, and a key whose request died with the service
-            # may stay busy: either way the next attempt of this one request takes a new key.
-            attempt = 0
-            while True:
-                attempt_key = key if attempt == 0 else f"{key}/again{attempt}"
-                attempt += 1
-                try:
-                    answer = await client.post(path, body, attempt_key, abandon_after=abandon if attempt == 1 else None)
-                except StillInProgressError:
-                    if attempt >= MAX_ATTEMPTS:
-                        raise
-                    continue
-                if attempt >= MAX_ATTEMPTS or not await self._inconclusive(ledger, step, answer):
-                    return answer
+            async def inconclusive(answer: Answer) -> bool:
+                return await self._inconclusive(ledger, step, answer)
+
+            return await self._request(path, body, key, abandon, inconclusive)
 
         async def authorize(key: str, abandon: float | None) -> None:
             answer = await logical(f"{payment_path}/authorize", {}, key, abandon)
@@ -165,6 +159,33 @@ class SequenceRunner:
             "refund": refund,
             "details": details,
         }[step.operation]
+
+    async def _request(
+        self,
+        path: str,
+        body: dict[str, Any],
+        key: str,
+        abandon: float | None = None,
+        inconclusive: Callable[[Answer], Awaitable[bool]] | None = None,
+    ) -> Answer:
+        """One logical request: the same key until definitive, then a new key while the answer is inconclusive.
+
+        A resultError answer is replayed under its key, and a key whose request died with the service may stay
+        busy (StillInProgressError): either way the next attempt of this one request takes a new key.
+        """
+        attempt = 0
+        while True:
+            attempt_key = key if attempt == 0 else f"{key}/again{attempt}"
+            attempt += 1
+            try:
+                first_abandon = abandon if attempt == 1 else None
+                answer = await self._client.post(path, body, attempt_key, abandon_after=first_abandon)
+            except StillInProgressError:
+                if attempt >= MAX_ATTEMPTS:
+                    raise
+                continue
+            if attempt >= MAX_ATTEMPTS or inconclusive is None or not await inconclusive(answer):
+                return answer
 
     async def _inconclusive(self, ledger: Ledger, step: Step, answer: Answer) -> bool:
         """A 2xx whose gateway result is an error: Stripe was down or the outcome is in doubt; ask again."""

@@ -82,6 +82,18 @@ timeout_seconds = {STRIPE_TIMEOUT_SECONDS}
 """
 
 
+def _make_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)  # the PostgreSQL server runs as the postgres user and must reach its folder
+
+
+def _write_private(path: Path, text: str) -> None:
+    # The configuration holds the api key and the webhook secret: readable by its owner only.
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text, encoding="utf-8")
+
+
 def _child_environment(folder: Path) -> dict[str, str]:
     # The configuration file is the whole configuration: no MOQUI_STRIPE_* variable of the caller leaks in.
     environment = {
@@ -121,8 +133,7 @@ class SoakStack:
         return self.folder / "moqui-stripe.toml"
 
     async def __aenter__(self) -> SoakStack:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.folder.chmod(0o755)  # the PostgreSQL server runs as the postgres user and must reach its folder
+        await asyncio.to_thread(_make_folder, self.folder)
         self.database = PostgresServer(self.folder / "postgres", database="soak", keep_data=False, fsync=False)
         await self.database.start()
         try:
@@ -134,8 +145,7 @@ class SoakStack:
             config = _service_config(
                 self.service_port, self.emulator_url, self.database.dsn(), self.api_key, self.webhook_secret
             )
-            self.config_file.write_text(config, encoding="utf-8")
-            self.config_file.chmod(0o600)
+            await asyncio.to_thread(_write_private, self.config_file, config)
             await self.start_service()
             await self._seed_gateway_config()
         except BaseException:
@@ -147,7 +157,7 @@ class SoakStack:
         await self.close()
 
     async def _spawn(self, *arguments: str) -> asyncio.subprocess.Process:
-        log = (self.folder / f"{arguments[0]}.log").open("ab")
+        log = await asyncio.to_thread((self.folder / f"{arguments[0]}.log").open, "ab")
         try:
             return await asyncio.create_subprocess_exec(
                 sys.executable,
