@@ -117,16 +117,12 @@ class CarefulClient:
             cause = await self._attempt(self._base + path, data, headers, timeout)
             if isinstance(cause, Answer):
                 return cause
-            self.counters.retries[cause] += 1
             now = time.monotonic()
             busy_since = (busy_since or now) if cause == "in_progress" else None
             if busy_since is not None and now - busy_since > self._in_progress_limit:
                 self.counters.stuck_in_progress += 1
                 raise StillInProgressError(f"POST {path} (key {key}): 409 in progress for {now - busy_since:.0f} s")
-            if now > deadline:
-                self.counters.stuck += 1
-                raise StuckRequestError(f"POST {path} (key {key}): no definitive answer, last {cause}")
-            await asyncio.sleep(0.2 if cause != "in_progress" else 0.5)
+            await self._retry_later(cause, deadline, f"POST {path} (key {key})")
 
     async def _attempt(
         self, url: str, data: str, headers: dict[str, str], limit: aiohttp.ClientTimeout
@@ -164,11 +160,7 @@ class CarefulClient:
                 cause = "timeout"
             except aiohttp.ClientError:
                 cause = "connection"
-            self.counters.retries[cause] += 1
-            if time.monotonic() > deadline:
-                self.counters.stuck += 1
-                raise StuckRequestError(f"GET {path}: no answer, last {cause}")
-            await asyncio.sleep(0.2)
+            await self._retry_later(cause, deadline, f"GET {path}")
 
     async def details(self, payment_id: str) -> Answer:
         """Mantle's get#SinglePaymentGatewayDetails over JSON-RPC (Mantle's REST has no path for it)."""
@@ -180,11 +172,15 @@ class CarefulClient:
                 if "error" not in cause.body:
                     return cause
                 cause = "rpc_error"
-            self.counters.retries[cause] += 1
-            if time.monotonic() > deadline:
-                self.counters.stuck += 1
-                raise StuckRequestError(f"details of {payment_id}: no answer, last {cause}")
-            await asyncio.sleep(0.2)
+            await self._retry_later(cause, deadline, f"details of {payment_id}")
+
+    async def _retry_later(self, cause: str, deadline: float, what: str) -> None:
+        """Count a retry for `cause` and wait a little; past the deadline, give up on the request."""
+        self.counters.retries[cause] += 1
+        if time.monotonic() > deadline:
+            self.counters.stuck += 1
+            raise StuckRequestError(f"{what}: no definitive answer, last {cause}")
+        await asyncio.sleep(0.5 if cause == "in_progress" else 0.2)
 
 
 def as_amount(value: Any) -> Decimal:

@@ -12,7 +12,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pathlib import Path
 import aiohttp
 
 from moqui_bridge.database.pool import create_pool
-from moqui_bridge.database.postgres_server import PostgresServer
+from moqui_bridge.database.postgres_server import PostgresServer, free_port
 from moqui_bridge.entity import EntityFacade
 from service.database_setup import load_entity_registry
 
@@ -33,14 +32,6 @@ GATEWAY_SERVICES = "stripe.StripePaymentServices"
 # Parties the orders name; standalone Mantle rules take any party id (the demo data's parties are not loaded).
 CUSTOMER_PARTY_ID = "SoakCustomer"
 VENDOR_PARTY_ID = "SoakVendor"
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def wait_until_answering(url: str, process: asyncio.subprocess.Process, seconds: float = 60.0) -> None:
