@@ -242,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, OSError) as error:
         print(f"soak could not run: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("soak interrupted: no report", file=sys.stderr)
+        return 130
     print(report.text())
     if arguments.report_json is not None:
         payload = {**asdict(report), "doubles": report.doubles}

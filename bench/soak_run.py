@@ -8,6 +8,7 @@ Stripe executed twice from a second request the client really made.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -88,6 +89,7 @@ class SequenceRunner:
 
     async def _step(self, ledger: Ledger, step: Step, key: str) -> None:
         disturbances = self._disturbances
+        kill: asyncio.Task[None] | None = None
         if step.fault == "kill":
             kill = asyncio.create_task(disturbances.kill_after(step.kill_delay))
         elif step.fault is not None:
@@ -98,9 +100,14 @@ class SequenceRunner:
                     await self._send(ledger, step, key)
             else:
                 await self._send(ledger, step, key)
+        except BaseException:
+            if kill is not None:
+                kill.cancel()  # stopping (an error or Ctrl-C): no restart of the service any more
+            raise
         finally:
-            if step.fault == "kill":
-                await kill
+            if kill is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await kill
         if step.webhooks == "duplicate":
             await disturbances.redeliver_latest(ledger.intent_id)
 

@@ -105,6 +105,7 @@ class SoakStack:
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     webhook_secret: str = field(default_factory=lambda: "whsec_" + secrets.token_hex(24))
     kills: int = 0
+    closed: bool = False
     _service: asyncio.subprocess.Process | None = None
     _emulator: asyncio.subprocess.Process | None = None
 
@@ -165,12 +166,14 @@ class SoakStack:
 
     async def start_service(self) -> None:
         """`moqui-stripe serve --config FILE` in the soak's folder; returns once `/health` answers."""
+        if self.closed:
+            raise RuntimeError("the soak is shutting down: not starting the service again")
         self._service = await self._spawn("serve", "--config", str(self.config_file))
         await wait_until_answering(f"{self.service_url}/health", self._service)
 
     async def kill_service(self) -> None:
         """SIGKILL the service (no shutdown code runs) and wait for it to be gone."""
-        if self._service is not None and self._service.returncode is None:
+        if not self.closed and self._service is not None and self._service.returncode is None:
             self._service.send_signal(signal.SIGKILL)
             await self._service.wait()
             self.kills += 1
@@ -198,6 +201,7 @@ class SoakStack:
 
     async def close(self) -> None:
         """Stop the service and the emulator (SIGTERM), then the database."""
+        self.closed = True
         for process in (self._service, self._emulator):
             if process is not None and process.returncode is None:
                 process.terminate()
