@@ -40,8 +40,25 @@ def _command_serve(arguments: argparse.Namespace) -> int:
     return 0
 
 
+# What moqui-stripe-demo installs (docs/internals.md, "Packaging"); a production install has none of it.
+_DEMO_DISTRIBUTION_MODULES = ("stripe_emulator", "service.demo", "service.saas_example")
+
+
+def _demo_not_installed(missing: ModuleNotFoundError) -> ConfigError:
+    """One clear line when a command needs moqui-stripe-demo; any other missing module stays an error."""
+    name = missing.name or ""
+    if not any(name == module or name.startswith(module + ".") for module in _DEMO_DISTRIBUTION_MODULES):
+        raise missing
+    return ConfigError(
+        f"this command needs moqui-stripe-demo ({name} is not installed): pip install 'moqui-stripe[demo]'"
+    )
+
+
 def _command_emulator(arguments: argparse.Namespace) -> int:
-    from stripe_emulator.server import main as emulator_main
+    try:
+        from stripe_emulator.server import main as emulator_main
+    except ModuleNotFoundError as missing:
+        raise _demo_not_installed(missing) from None
 
     forwarded = ["--host", arguments.host, "--port", str(arguments.port)]
     for webhook in arguments.webhook:
@@ -87,7 +104,10 @@ def _command_checkout_url(arguments: argparse.Namespace) -> int:
 
 
 def _command_demo(arguments: argparse.Namespace) -> int:
-    from service.demo import run_demo
+    try:
+        from service.demo import run_demo
+    except ModuleNotFoundError as missing:
+        raise _demo_not_installed(missing) from None
 
     asyncio.run(run_demo(port=arguments.port, data_dir=Path(arguments.data_dir)))
     return 0

@@ -7,15 +7,14 @@ that the Mantle tables we read are there, so a wrong DATABASE_URL fails at start
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from moqui_bridge.data import MANTLE_SEED_DATA
 from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.data_loader import load_files
 from moqui_bridge.entity.ddl import create_tables
+from moqui_bridge.resources import package_path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ENTITY_DEFS_DIR = PROJECT_ROOT / "entity-defs"
-SEED_DATA_FILE = PROJECT_ROOT / "moqui_bridge" / "data" / "MantleSeedData.xml"
+# entity-defs/ in the source tree, installed as this package (setup.py).
+ENTITY_DEFS_PACKAGE = "moqui_stripe_entity_defs"
 OUR_PACKAGE = "stripe"
 # The Mantle tables the gateway services read in shared-database mode.
 MANTLE_TABLES_READ = ("PAYMENT", "PAYMENT_METHOD", "PAYMENT_GATEWAY_CONFIG", "PAYMENT_GATEWAY_RESPONSE", "ORDER_HEADER")
@@ -27,7 +26,7 @@ class SchemaError(RuntimeError):
 
 def load_entity_registry() -> EntityRegistry:
     """Every entity definition the service knows (the Mantle subset and ours)."""
-    return EntityRegistry.load([ENTITY_DEFS_DIR])
+    return EntityRegistry.load([package_path(ENTITY_DEFS_PACKAGE)])
 
 
 def our_entity_names(registry: EntityRegistry) -> list[str]:
@@ -39,7 +38,7 @@ async def prepare_database(facade: EntityFacade, mode: str) -> None:
     """Create what the mode needs (idempotent) and, standalone, load the seed data."""
     if mode == "standalone":
         await create_tables(facade.pool, facade.registry)
-        await load_files(facade, [SEED_DATA_FILE], types=None)
+        await load_files(facade, [MANTLE_SEED_DATA], types=None)
         return
     async with facade.pool.acquire() as connection:
         present = {

@@ -18,9 +18,11 @@ import pytest
 
 from moqui_bridge.web import moqui_json
 
-pytestmark = pytest.mark.skipif(
-    not any(Path("/usr/lib/postgresql").glob("*/bin/postgres")), reason="PostgreSQL server binaries are not installed"
-)
+_NO_POSTGRES = "PostgreSQL server binaries are not installed"
+pytestmark = [
+    pytest.mark.expected_skip(_NO_POSTGRES),
+    pytest.mark.skipif(not any(Path("/usr/lib/postgresql").glob("*/bin/postgres")), reason=_NO_POSTGRES),
+]
 
 
 def _free_port() -> int:

@@ -19,6 +19,8 @@ from xml.sax.saxutils import escape
 import jinja2
 from lxml import etree
 
+from moqui_bridge.resources import package_path
+
 __all__ = [
     "COMPONENT_NAME",
     "GATEWAY_CONFIG_IDS",
@@ -34,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 Transport = Literal["json-rpc", "rest"]
 
-TEMPLATE_ROOT: Final = Path(__file__).resolve().parent
+TEMPLATE_ROOT: Final = package_path("moqui_bridge.component")
 COMPONENT_NAME: Final = "moqui-stripe"
 GATEWAY_CONFIG_IDS: Final = ("StripeGateway", "StripeGatewayAuthCapture")
 

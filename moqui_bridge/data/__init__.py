@@ -1,6 +1,6 @@
 """Data files shipped with moqui_bridge (Moqui entity-facade-xml)."""
 
-from pathlib import Path
+from moqui_bridge.resources import package_path
 
-MANTLE_SEED_DATA = Path(__file__).with_name("MantleSeedData.xml")
+MANTLE_SEED_DATA = package_path(__name__, "MantleSeedData.xml")
 """The Mantle enumerations and status items the service relies on (type ``seed``)."""

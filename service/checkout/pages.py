@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +24,7 @@ from aiohttp import web
 from moqui_bridge.mantle import names
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.moqui_rest_client import MoquiRestError
+from moqui_bridge.resources import package_path
 from moqui_bridge.service import ServiceError
 from service.checkout.checkout_payment import checkout_lock, prepare_checkout_payment
 from service.checkout.links import CheckoutLink, CheckoutLinkError, verify_checkout_query
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 CHECKOUT_PATH: Final = "/stripe/Checkout"
 RETURN_PATH: Final = "/stripe/Checkout/return"
 STATIC_PREFIX: Final = "/stripe/static"
-_HERE = Path(__file__).resolve().parent
+_HERE = package_path("service.checkout")
 _SIGNED_KEYS: Final = ("orderId", "customerPartyId", "doneUrl", "errorUrl", "expires", "signature")
 _PAID_STATUSES: Final = frozenset({names.PMNT_AUTHORIZED, names.PMNT_DELIVERED, names.PMNT_CONFIRMED})
 _AUTHORIZED_INTENT: Final = frozenset({"requires_capture", "succeeded"})

@@ -5,14 +5,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from moqui_bridge.component import __file__ as _component_init
+from moqui_bridge.resources import package_path
 
 __all__ = ["DEMO_DATA_FILES"]
 
 # The Moqui component's gateway configs first, then the example's store and Stripe settings that point at them.
 DEMO_DATA_FILES = (
-    Path(_component_init).resolve().parent / "data" / "StripeDemoData.xml",
-    Path(__file__).resolve().parent / "demo_data.xml",
+    package_path("moqui_bridge.component", "data", "StripeDemoData.xml"),
+    package_path(__name__, "demo_data.xml"),
 )

@@ -23,12 +23,12 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
 
 from moqui_bridge.mantle import names
+from moqui_bridge.resources import package_path
 from moqui_bridge.service import ServiceError
 from service.app import APP_STATE
 from service.checkout.checkout_url_service import SERVICE_NAME as GET_CHECKOUT_URL
@@ -46,7 +46,7 @@ VENDOR_PARTY_ID: Final = "SaasVendor"
 PRODUCT_STORE_ID: Final = "SaasDemoStore"
 _SESSION_COOKIE: Final = "saas_session"
 _BROWSER_COOKIE: Final = "saas_browser"
-_HERE = Path(__file__).resolve().parent
+_HERE = package_path("service.saas_example")
 _PAID: Final = frozenset({names.PMNT_AUTHORIZED, names.PMNT_DELIVERED, names.PMNT_CONFIRMED})
 _STATUS_LABELS: Final = {
     "PmntPromised": "awaiting payment",

@@ -13,7 +13,7 @@ the other's origin. 3-D Secure uses the emulator's challenge page (`/_emulator/3
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources import files
 from typing import Final
 
 from aiohttp import web
@@ -21,7 +21,8 @@ from aiohttp import web
 __all__ = ["STRIPE_JS_PATH", "add_stripe_js_routes"]
 
 STRIPE_JS_PATH: Final = "/v3/"
-_HERE = Path(__file__).resolve().parent
+# Found through importlib.resources, so the assets are read from a wheel as from the source tree.
+_ASSET_FOLDER = files(__name__)
 _ASSETS: Final = {
     # route path -> (file, content type)
     "/v3/": ("stripe.js", "application/javascript"),
@@ -34,7 +35,7 @@ _ASSETS: Final = {
 
 def _asset_handler(file_name: str, content_type: str):  # type: ignore[no-untyped-def]
     # Read once: the assets are a few kilobytes and never change while the emulator runs.
-    body = (_HERE / file_name).read_bytes()
+    body = _ASSET_FOLDER.joinpath(file_name).read_bytes()
 
     async def handler(request: web.Request) -> web.Response:
         return web.Response(

@@ -39,6 +39,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     here = Path(__file__).resolve().parent
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.expected_skip(_NO_CHROMIUM))
             item.add_marker(pytest.mark.skip(reason=_NO_CHROMIUM))
 
 

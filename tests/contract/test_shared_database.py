@@ -52,10 +52,6 @@ from tests.contract.shared_schema import (
 )
 from tests.reference import MOQUI_REFERENCE
 
-pytestmark = pytest.mark.skipif(
-    not MOQUI_REFERENCE.is_dir(), reason=f"Moqui/Mantle reference files not found at {MOQUI_REFERENCE}"
-)
-
 API_KEY = "moqui-calls-with-this-key"
 SECRET_KEY = "sk_test_shared_database_contract"
 TEMPLATE_DATABASE = "moqui_shared_template"

@@ -1,7 +1,7 @@
 """Loading entity XML as Moqui components write it: Groovy defaults, view-entity and extend-entity.
 
-The first tests read Mantle's and Moqui's own entity files from ``../shared/moqui-reference`` (skipped when that
-folder is absent); the rest use small inline files, one case each.
+The first tests read Mantle's and Moqui's own entity files (vendored in tests/reference/moqui-reference); the rest
+use small inline files, one case each.
 """
 
 from __future__ import annotations

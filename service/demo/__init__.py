@@ -5,7 +5,8 @@ stripe.js stand-in, and sending signed webhooks to our endpoint), and the servic
 checkout pages, the webhook endpoint and the SaaS example, then loads the demo data and prints the URL to open.
 Ctrl-C stops it all. Every secret (api key, checkout link secret, webhook secret) is made fresh for the run.
 
-`demo_stack` is the same setup as an async context manager; the browser tests run on it.
+`demo_stack` is the same setup as an async context manager; the browser tests run on it. A package rather than a
+module so that the moqui-stripe-demo distribution can carry it without `service/__init__.py` (docs/internals.md).
 """
 
 from __future__ import annotations
