@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 from soak_client import CarefulClient, as_amount
 from soak_run import Ledger
-from soak_stack import SECRET_KEY
+from soak_stack import stripe_read
 
 from service.money import from_minor_units
 
@@ -63,14 +63,10 @@ class AuditResult:
 
 async def _list_all(session: aiohttp.ClientSession, base: str, path: str) -> list[dict[str, Any]]:
     """Every object of a Stripe list endpoint, following `starting_after`."""
-    headers = {"Authorization": f"Bearer {SECRET_KEY}"}
     items: list[dict[str, Any]] = []
     query = {"limit": "100"}
     while True:
-        async with session.get(base + path, params=query, headers=headers) as response:
-            page: dict[str, Any] = await response.json()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path}: {response.status} {page}")
+        page: dict[str, Any] = await stripe_read(session, base, path, query)
         items.extend(page["data"])
         if not page.get("has_more") or not page["data"]:
             return items

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 from soak_plan import Operation
-from soak_stack import SECRET_KEY, STRIPE_TIMEOUT_SECONDS, SoakStack
+from soak_stack import STRIPE_TIMEOUT_SECONDS, SoakStack, stripe_read
 
 from stripe_emulator.control import EmulatorControl
 
@@ -104,18 +104,12 @@ class Disturbances:
 
     async def redeliver_latest(self, intent_id: str | None) -> None:
         """Deliver the newest event of the PaymentIntent (else the newest event of all) a second time."""
-        events = await self._stripe_get("/v1/events", {"limit": "20"})
+        events = await stripe_read(self._session, self._stack.emulator_url, "/v1/events", {"limit": "20"})
         data: list[dict[str, Any]] = events.get("data", [])
         mine = [event for event in data if event["data"]["object"].get("id") == intent_id] or data[:1]
         if mine:
             await self._control.redeliver_event(mine[0]["id"])
             self.webhook_chaos["duplicate"] += 1
-
-    async def _stripe_get(self, path: str, query: dict[str, str]) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {SECRET_KEY}"}
-        async with self._session.get(self._stack.emulator_url + path, params=query, headers=headers) as response:
-            body: dict[str, Any] = await response.json()
-            return body
 
     async def hits(self) -> Counter[str]:
         """Requests hit by each fault kind so far; call once faults have been cleared or used up."""

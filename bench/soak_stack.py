@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -27,6 +28,8 @@ from service.database_setup import load_entity_registry
 LOOPBACK = "127.0.0.1"
 CONFIG_ID = "StripeGateway"
 SECRET_KEY = "sk_test_soak"  # any sk_test_ key opens the emulator; not a secret
+# The soak's own reads of Stripe use another key: Stripe rate-limits per key, so they never spend the service's budget.
+OBSERVER_KEY = "sk_test_soak_observer"
 STRIPE_TIMEOUT_SECONDS = 2  # the service's timeout of one Stripe request; hang faults outlast it
 GATEWAY_SERVICES = "stripe.StripePaymentServices"
 # Parties the orders name; standalone Mantle rules take any party id (the demo data's parties are not loaded).
@@ -50,6 +53,20 @@ async def wait_until_answering(url: str, process: asyncio.subprocess.Process, se
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{url} did not answer within {seconds:.0f} s")
             await asyncio.sleep(0.1)
+
+
+async def stripe_read(session: aiohttp.ClientSession, emulator_url: str, path: str, query: dict[str, str]) -> Any:
+    """GET a Stripe API path on the emulator with the observer's key, waiting out rate limits (429)."""
+    headers = {"Authorization": f"Bearer {OBSERVER_KEY}"}
+    for _ in range(60):
+        async with session.get(emulator_url + path, params=query, headers=headers) as response:
+            body = await response.json()
+            if response.status != 429:
+                if response.status != 200:
+                    raise RuntimeError(f"GET {path}: {response.status} {body}")
+                return body
+        await asyncio.sleep(1.0)  # Stripe's limits are per second
+    raise RuntimeError(f"GET {path}: still rate-limited after a minute")
 
 
 def _service_config(service_port: int, emulator_url: str, dsn: str, api_key: str, webhook_secret: str) -> str:
