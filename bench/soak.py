@@ -11,19 +11,23 @@ Stripe acted), SIGKILL of the service and its restart in the same folder, and we
 of order (soak_faults). Then it reconciles every payment (details) and compares it with Stripe's objects
 (soak_audit). It prints a report (and writes it as JSON with `--report-json`) and exits 1 on any double charge,
 capture or refund, 2 when it could not run; disagreements without a double action are reported, not fatal.
-Reproduce one sequence's plan with `--seed S --only N --concurrency 1`.
+Reproduce one sequence's plan with `--seed S --only N --concurrency 1`. Ctrl-C (or SIGTERM) starts no new sequence,
+lets the running ones finish, and still audits and reports what ran.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +123,7 @@ class SoakSettings:
 
 
 async def _run_sequences(
-    settings: SoakSettings, runner: SequenceRunner, planner: Planner, report: SoakReport
+    settings: SoakSettings, runner: SequenceRunner, planner: Planner, report: SoakReport, stop: asyncio.Event
 ) -> list[Ledger]:
     indexes = [settings.only] if settings.only is not None else list(range(settings.sequences))
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -130,7 +134,7 @@ async def _run_sequences(
     ledgers: list[Ledger] = []
 
     async def worker() -> None:
-        while not queue.empty() and time.monotonic() < deadline:
+        while not queue.empty() and time.monotonic() < deadline and not stop.is_set():
             plan = planner.plan(queue.get_nowait())
             try:
                 ledger = await runner.run(plan)
@@ -163,6 +167,21 @@ def _fill(report: SoakReport, audit: AuditResult, ledgers: list[Ledger]) -> None
     report.outcomes = dict(outcomes)
 
 
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[asyncio.Event]:
+    """Ctrl-C or SIGTERM: start no new sequence, let the running ones finish, then audit and report as usual."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for number in signals:
+        loop.add_signal_handler(number, stop.set)
+    try:
+        yield stop
+    finally:
+        for number in signals:
+            loop.remove_signal_handler(number)
+
+
 async def soak(settings: SoakSettings) -> SoakReport:
     """Run the whole soak and return its report."""
     report = SoakReport(settings.seed, 1 if settings.only is not None else settings.sequences)
@@ -185,7 +204,9 @@ async def soak(settings: SoakSettings) -> SoakReport:
             )
             disturbances = Disturbances(stack, control, session)
             runner = SequenceRunner(client, disturbances, f"{settings.seed}-{int(time.time())}")
-            ledgers = await _run_sequences(settings, runner, Planner(settings.seed, settings.options), report)
+            planner = Planner(settings.seed, settings.options)
+            with _stop_on_signals() as stop:
+                ledgers = await _run_sequences(settings, runner, planner, report, stop)
             report.faults_injected = dict(await disturbances.hits())
             await control.clear_faults()
             await control.deliver_webhooks()

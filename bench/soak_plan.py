@@ -26,7 +26,7 @@ CARDS: Final = (
     ("pm_card_mastercard", 8),
     ("pm_card_visa_chargeDeclined", 4),
     ("pm_card_visa_chargeDeclinedInsufficientFunds", 4),
-    ("pm_card_visa_chargeDeclinedExpiredCard", 4),
+    ("pm_card_chargeDeclinedExpiredCard", 4),  # Stripe's token has no visa_ prefix
 )
 CENT: Final = Decimal("0.01")
 
