@@ -79,7 +79,7 @@ def emulator_process(port: int, cpu: int | None) -> Iterator[str]:
     """Run `python -m stripe_emulator` on `port` for the duration."""
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
-        [sys.executable, "-m", "stripe_emulator", "--port", str(port)],
+        [sys.executable, "-m", "stripe_emulator", "--port", str(port), "--rate-limit", "off"],
         cwd=root,
         preexec_fn=(lambda: pin(cpu)) if cpu is not None else None,
     )

@@ -248,7 +248,7 @@ async def run(payments: int, concurrency: int, throughput_payments: int) -> bool
         emulator_port, service_port = _free_port(), _free_port()
         emulator_url, service_url = f"http://127.0.0.1:{emulator_port}", f"http://127.0.0.1:{service_port}"
         python = sys.executable
-        emulator = await _start(python, "-m", "stripe_emulator", "--port", str(emulator_port))
+        emulator = await _start(python, "-m", "stripe_emulator", "--port", str(emulator_port), "--rate-limit", "off")
         service = await _start(
             python,
             "-m",

@@ -182,7 +182,7 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
         )
         try:
             entity = EntityFacade(pool, load_entity_registry())
-            await prepare_database(entity, settings.server.mode)
+            await prepare_database(entity, settings.server.mode, list(settings.gateways))
             async with StripeGateways(stripe_account_settings(settings)) as gateways:
                 base_context = ServiceContext(
                     entity=entity, gateways=gateways, settings=settings, services=state.registry

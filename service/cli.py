@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from service.config import ConfigError, Settings, load_settings
+from service.logging_setup import configure_logging, configured_secrets
 
 log = logging.getLogger("moqui_stripe")
 
@@ -32,10 +33,12 @@ def _load(arguments: argparse.Namespace, overrides: dict[str, Any] | None = None
 
 
 def _command_serve(arguments: argparse.Namespace) -> int:
-    from service.server import serve
+    from service.server import ensure_api_key, serve
 
     settings = _load(arguments, _serve_overrides(arguments))
-    logging.getLogger().setLevel(settings.log_level)
+    # The generated key too, before logging is set up with the secrets to remove.
+    settings = ensure_api_key(settings, settings.database.data_dir.parent)
+    configure_logging(settings.log_level, configured_secrets(settings))
     asyncio.run(serve(settings))
     return 0
 
@@ -104,12 +107,17 @@ def _command_checkout_url(arguments: argparse.Namespace) -> int:
 
 
 def _command_demo(arguments: argparse.Namespace) -> int:
+    from moqui_bridge.database.postgres_server import PostgresServerError
+
     try:
         from service.demo import run_demo
     except ModuleNotFoundError as missing:
         raise _demo_not_installed(missing) from None
 
-    asyncio.run(run_demo(port=arguments.port, data_dir=Path(arguments.data_dir)))
+    try:
+        asyncio.run(run_demo(port=arguments.port, data_dir=Path(arguments.data_dir)))
+    except PostgresServerError as error:
+        raise ConfigError(str(error)) from None
     return 0
 
 
@@ -159,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; configuration problems end with one clear line and status 2."""
     arguments = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.INFO)
     try:
         result: int = arguments.handler(arguments)
         return result

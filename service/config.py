@@ -6,6 +6,7 @@ never written to Moqui's tables, never logged and never returned; the models mas
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -38,6 +39,10 @@ class ServerSettings(_Frozen):
     api_keys: Mapping[str, SecretStr] = Field(default_factory=dict)
     # Basic-auth users (username -> password), for callers that send `Authorization: Basic`.
     users: Mapping[str, SecretStr] = Field(default_factory=dict)
+    # Slow clients (slowloris): a request's line and headers must arrive within this many seconds of the connection
+    # opening or of the previous answer (idle keep-alive connections close then too), its body within the other.
+    request_head_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
+    request_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("api_keys", "users")
     @classmethod
@@ -110,6 +115,42 @@ class GatewaySettings(_Frozen):
             raise ValueError("secret_key must be a Stripe secret or restricted key (sk_... or rk_...)")
         return value
 
+    @field_validator("publishable_key")
+    @classmethod
+    def _looks_like_a_publishable_key(cls, value: str) -> str:
+        # The checkout page publishes this key in its HTML: a secret key here would be given to every shopper.
+        # The message names the key's kind only, never the key.
+        if value and not value.startswith("pk_"):
+            kind = "a secret or restricted key" if value.startswith(("sk_", "rk_")) else "not a Stripe publishable key"
+            raise ValueError(f"publishable_key must be a publishable key (pk_test_... or pk_live_...); it is {kind}")
+        return value
+
+    @model_validator(mode="after")
+    def _same_mode(self) -> GatewaySettings:
+        secret_mode = key_mode(self.secret_key.get_secret_value())
+        publishable_mode = key_mode(self.publishable_key) if self.publishable_key else secret_mode
+        if publishable_mode != secret_mode:
+            raise ValueError(
+                f"publishable_key is a {publishable_mode}-mode key but secret_key is a {secret_mode}-mode key: "
+                "both must come from the same Stripe mode"
+            )
+        return self
+
+
+def key_mode(key: str) -> str:
+    """A Stripe key's mode: "live" for sk_live_/rk_live_/pk_live_ keys, "test" for every other."""
+    return "live" if key.split("_")[1:2] == ["live"] else "test"
+
+
+class RetentionSettings(_Frozen):
+    """How long records that grow with traffic are kept, and how often the prune job runs (service/maintenance)."""
+
+    # Request-level Idempotency-Key answers: a key is honoured 24 hours; kept longer only to look into retries.
+    idempotent_request_days: float = Field(default=7.0, ge=1.0)
+    # Received webhook events (each with its payload): Stripe retries a delivery for up to 3 days.
+    webhook_event_days: float = Field(default=90.0, ge=3.0)
+    prune_interval_seconds: float = Field(default=3600.0, ge=10.0)
+
 
 class Settings(_Frozen):
     """The whole configuration of one moqui-stripe process."""
@@ -119,6 +160,7 @@ class Settings(_Frozen):
     moqui: MoquiSettings = MoquiSettings()
     checkout: CheckoutSettings = CheckoutSettings()
     gateways: Mapping[str, GatewaySettings] = Field(default_factory=dict)
+    retention: RetentionSettings = RetentionSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def gateway(self, payment_gateway_config_id: str) -> GatewaySettings | None:
@@ -131,13 +173,24 @@ class Settings(_Frozen):
 _LIST_KEYS = {("checkout", "allowed_redirect_origins")}
 
 
-def _named_keys(value: str) -> dict[str, str]:
-    """`name=key,name2=key2`; a bare key is named after its position (env-1, env-2, ...)."""
+_SECTIONS = ("server", "database", "moqui", "checkout", "retention")
+
+
+def _named_keys(value: str, *, names_required: bool = False) -> dict[str, str]:
+    """`name=key,name2=key2`; a bare key is named after its position (env-1, env-2, ...) unless names are required."""
     keys: dict[str, str] = {}
     for position, item in enumerate((part.strip() for part in value.split(",") if part.strip()), start=1):
         name, separator, key = item.partition("=")
+        if not separator and names_required:
+            raise ConfigError(f"item {position} has no name: expected name=value,name2=value2")
         keys[name.strip() if separator else f"env-{position}"] = key.strip() if separator else item
     return keys
+
+
+def _closest(word: str, candidates: list[str]) -> str:
+    """` (did you mean a or b?)` naming the valid words closest to a mistyped one, or nothing when none is close."""
+    matches = difflib.get_close_matches(word, candidates, n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(matches)}?)" if matches else ""
 
 
 def _environment_overrides(environment: Mapping[str, str]) -> dict[str, Any]:
@@ -158,13 +211,19 @@ def _environment_overrides(environment: Mapping[str, str]) -> dict[str, Any]:
             overrides["log_level"] = value.upper()
             continue
         section, _, key = rest.lower().partition("_")
-        if section not in {"server", "database", "moqui", "checkout"} or not key:
-            raise ConfigError(f"{name}: unknown setting (see README, Configuration)")
+        if section not in _SECTIONS or not key:
+            close = difflib.get_close_matches(section, _SECTIONS, n=2, cutoff=0.6)
+            names = [f"{ENV_PREFIX}{known.upper()}_{key.upper()}" for known in close]
+            suggestion = f" (did you mean {' or '.join(names)}?)" if names else ""
+            raise ConfigError(f"{name}: unknown setting{suggestion} (see README, Configuration)")
         parsed: Any = value
         if (section, key) in _LIST_KEYS:
             parsed = [item.strip() for item in value.split(",") if item.strip()]
-        elif (section, key) == ("server", "api_keys"):
-            parsed = _named_keys(value)
+        elif (section, key) in {("server", "api_keys"), ("server", "users")}:
+            try:
+                parsed = _named_keys(value, names_required=key == "users")
+            except ConfigError as error:
+                raise ConfigError(f"{name}: {error}") from None
         overrides.setdefault(section, {})[key] = parsed
     return overrides
 
@@ -179,9 +238,30 @@ def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]
     return merged
 
 
+def _valid_keys(location: tuple[str | int, ...]) -> list[str]:
+    """The keys the section at ``location`` (the path to a mistyped key) accepts."""
+    model: type[BaseModel] = Settings
+    parts = [str(part) for part in location]
+    while parts:
+        part = parts.pop(0)
+        if model is Settings and part == "gateways":
+            del parts[:1]  # gateways.<paymentGatewayConfigId>
+            model = GatewaySettings
+            continue
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        *section, key = first["loc"]
+        return f"{location}: unknown key{_closest(str(key), _valid_keys(tuple(section)))}"
     return f"{location}: {first['msg']}"
 
 

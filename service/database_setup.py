@@ -7,11 +7,14 @@ that the Mantle tables we read are there, so a wrong DATABASE_URL fails at start
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from moqui_bridge.data import MANTLE_SEED_DATA
 from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.data_loader import load_files
 from moqui_bridge.entity.ddl import create_tables
 from moqui_bridge.resources import package_path
+from service.gateway_configs import ensure_gateway_configs, warn_without_gateways
 
 # entity-defs/ in the source tree, installed as this package (setup.py).
 ENTITY_DEFS_PACKAGE = "moqui_stripe_entity_defs"
@@ -34,11 +37,14 @@ def our_entity_names(registry: EntityRegistry) -> list[str]:
     return [name for name in registry.full_names if registry.get(name).package == OUR_PACKAGE]
 
 
-async def prepare_database(facade: EntityFacade, mode: str) -> None:
-    """Create what the mode needs (idempotent) and, standalone, load the seed data."""
+async def prepare_database(facade: EntityFacade, mode: str, gateway_config_ids: Collection[str] = ()) -> None:
+    """Create what the mode needs (idempotent) and, standalone, load the seed data and the configured gateways'
+    PaymentGatewayConfig rows (service/gateway_configs.py)."""
+    warn_without_gateways(gateway_config_ids)
     if mode == "standalone":
         await create_tables(facade.pool, facade.registry)
         await load_files(facade, [MANTLE_SEED_DATA], types=None)
+        await ensure_gateway_configs(facade, gateway_config_ids)
         return
     async with facade.pool.acquire() as connection:
         present = {

@@ -18,6 +18,8 @@ from moqui_bridge.database.postgres_server import PostgresServer, PostgresServer
 from service.app import create_app
 from service.config import ConfigError, Settings
 from service.database_setup import SchemaError
+from service.http_limits import apply_http_limits, runner_options
+from service.maintenance import install_background_jobs
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,10 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(signal_number, on_stop_signal)
     try:
         async with database_for(settings) as dsn:
-            runner = web.AppRunner(create_app(settings, dsn), access_log=None)
+            app = create_app(settings, dsn)
+            install_background_jobs(app)
+            apply_http_limits(app, settings.server)
+            runner = web.AppRunner(app, access_log=None, **runner_options(settings.server))
             await runner.setup()
             try:
                 site = web.TCPSite(runner, settings.server.host, settings.server.port)

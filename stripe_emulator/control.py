@@ -18,6 +18,7 @@ class WebhookEndpointInfo:
     url: str
     secret: str
     enabled_events: list[str]
+    api_version: str
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,32 @@ class EmulatorControl:
         """Remove all fault rules."""
         await self._call("DELETE", "/faults")
 
+    # -- limits, search, latency --------------------------------------------------------------------------------
+
+    async def settings(self) -> dict[str, Any]:
+        """Rate limits, search switches and latency in force."""
+        result: dict[str, Any] = await self._call("GET", "/settings")
+        return result
+
+    async def update_settings(self, **changes: Any) -> dict[str, Any]:
+        """Change settings by name: `api_requests_per_second` (None: off), `search_requests_per_second`,
+        `search_available`, `search_index_lag_seconds`, `latency_seconds`, `latency_jitter_seconds`."""
+        result: dict[str, Any] = await self._call("POST", "/settings", changes)
+        return result
+
+    async def set_latency(self, seconds: float, jitter_seconds: float = 0.0) -> None:
+        """Every `/v1/` request waits `seconds` plus up to `jitter_seconds` before it is handled."""
+        await self.update_settings(latency_seconds=seconds, latency_jitter_seconds=jitter_seconds)
+
+    async def set_rate_limit(self, requests_per_second: int | None) -> None:
+        """The per-account request rate beyond which Stripe answers 429 (None: no limit)."""
+        await self.update_settings(api_requests_per_second=requests_per_second)
+
+    async def search_request_count(self) -> int:
+        """How many Search API requests arrived since the last reset."""
+        result: int = (await self._call("GET", "/search/requests"))["count"]
+        return result
+
     # -- clock ---------------------------------------------------------------------------------------------------
 
     async def now(self) -> int:
@@ -138,10 +165,15 @@ class EmulatorControl:
     # -- webhooks ------------------------------------------------------------------------------------------------
 
     async def add_webhook_endpoint(
-        self, url: str, secret: str | None = None, enabled_events: Sequence[str] | None = None
+        self,
+        url: str,
+        secret: str | None = None,
+        enabled_events: Sequence[str] | None = None,
+        api_version: str | None = None,
     ) -> WebhookEndpointInfo:
-        """Register an endpoint; a `whsec_` secret is generated when none is given."""
-        body: dict[str, Any] = {"url": url, "secret": secret}
+        """Register an endpoint; a `whsec_` secret is generated when none is given. Its events are stamped with
+        `api_version` (default: the pinned version, as an endpoint created for it)."""
+        body: dict[str, Any] = {"url": url, "secret": secret, "api_version": api_version}
         if enabled_events is not None:
             body["enabled_events"] = list(enabled_events)
         return WebhookEndpointInfo(**(await self._call("POST", "/webhook_endpoints", body)))

@@ -6,12 +6,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from stripe_emulator.accepted import PINNED_API_VERSION
 from stripe_emulator.clock import Clock
 from stripe_emulator.context import current_request
 from stripe_emulator.ids import new_id
 from stripe_emulator.store import BoundedMap, StripeObject
-
-API_VERSION = "2025-09-30.clover"
 
 
 def public_view(obj: StripeObject) -> StripeObject:
@@ -44,7 +43,8 @@ class EventLog:
         event: StripeObject = {
             "id": new_id("evt"),
             "object": "event",
-            "api_version": API_VERSION,
+            # The account's default version; a webhook endpoint re-stamps it with its own (webhooks.py).
+            "api_version": PINNED_API_VERSION,
             "created": self.clock.now(),
             "data": data,
             "livemode": False,

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from stripe_emulator.errors import StripeError
 from stripe_emulator.ids import new_id
+from stripe_emulator.limits import rate_limited
 
 FaultMode = Literal["error", "hang", "drop", "lose_response"]
 FAULT_MODES: tuple[FaultMode, ...] = ("error", "hang", "drop", "lose_response")
@@ -47,14 +48,9 @@ class FaultRule:
         """The Stripe-shaped error an `error` fault answers with."""
         headers = {} if self.should_retry is None else {"Stripe-Should-Retry": "true" if self.should_retry else "false"}
         if self.status == 429:
-            return StripeError(
-                429,
-                "invalid_request_error",
-                "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
-                code="rate_limit",
-                headers=headers,
-                stored=False,
-            )
+            limited = rate_limited("global-rate")
+            limited.headers.update(headers)
+            return limited
         return StripeError(
             self.status,
             "api_error",

@@ -3,13 +3,15 @@
 A POST with an `Idempotency-Key` runs once per (API key, idempotency key): the same parameters later replay the
 stored response with `Idempotent-Replayed: true`; different parameters get 400 `idempotency_error`; a request
 arriving while the first is still running gets 409 and is told to retry. Results are kept only once the endpoint
-has started executing (not for rejected parameters), as Stripe does.
+has started executing (not for rejected parameters), and a key is pruned once it is 24 hours old (emulator clock):
+used again after that, it runs as a new request. Both as docs.stripe.com/api/idempotent_requests describes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stripe_emulator.clock import Clock
 from stripe_emulator.errors import StripeError, invalid_request
 from stripe_emulator.store import BoundedMap
 
@@ -24,14 +26,17 @@ class StoredResponse:
     status: int
     body: bytes
     request_id: str
+    stored_at: int
 
 
 class IdempotencyStore:
     """Stored responses (bounded, oldest evicted) and the keys whose first request is still running."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, clock: Clock, retention_seconds: int) -> None:
         self.responses: BoundedMap[StoredResponse] = BoundedMap(capacity)
         self.in_flight: set[str] = set()
+        self.clock = clock
+        self.retention_seconds = retention_seconds
 
     @staticmethod
     def scope(api_key: str, key: str) -> str:
@@ -49,6 +54,9 @@ class IdempotencyStore:
     def lookup(self, scoped: str, fingerprint: str) -> StoredResponse | None:
         """The stored response to replay, None if the request must run; raises on misuse of the key."""
         stored = self.responses.get(scoped)
+        if stored is not None and self.clock.now() - stored.stored_at >= self.retention_seconds:
+            self.responses.pop(scoped)
+            stored = None
         if stored is not None:
             if stored.fingerprint != fingerprint:
                 raise StripeError(
@@ -70,6 +78,10 @@ class IdempotencyStore:
                 stored=False,
             )
         return None
+
+    def remember(self, scoped: str, fingerprint: str, status: int, body: bytes, request_id: str) -> None:
+        """Keep the response of a request that ran, stamped with the emulator's time."""
+        self.responses.put(scoped, StoredResponse(fingerprint, status, body, request_id, self.clock.now()))
 
     def clear(self) -> None:
         """Forget every key (in-flight markers stay with their running requests)."""

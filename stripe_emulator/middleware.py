@@ -1,6 +1,7 @@
 """The request pipeline around every handler, outermost first:
 
-envelope (Request-Id, Stripe's error JSON) -> authentication -> faults -> idempotency -> injected delay -> route.
+envelope (Request-Id, Stripe's error JSON) -> authentication -> limits (rate limits, search switch, latency) ->
+faults -> idempotency -> injected delay -> route.
 """
 
 from __future__ import annotations
@@ -8,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import random
 import re
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from stripe_emulator.accepted import PINNED_API_VERSION
 from stripe_emulator.context import RequestInfo, current_request
 from stripe_emulator.errors import StripeError, authentication_error, invalid_request
 from stripe_emulator.formdata import canonical
-from stripe_emulator.idempotency import IdempotencyStore, StoredResponse
+from stripe_emulator.idempotency import IdempotencyStore
 from stripe_emulator.ids import new_id
 from stripe_emulator.state import state_of
 from stripe_emulator.wire import request_params
@@ -63,7 +66,7 @@ async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse
         )
     response.headers["Request-Id"] = request_id
     if request.path.startswith("/v1/"):
-        response.headers.setdefault("Stripe-Version", request.headers.get("Stripe-Version", "2025-09-30.clover"))
+        response.headers.setdefault("Stripe-Version", request.headers.get("Stripe-Version", PINNED_API_VERSION))
         key = request.headers.get("Idempotency-Key")
         if key is not None and request.method == "POST":
             response.headers["Idempotency-Key"] = key
@@ -112,6 +115,21 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 def is_publishable(request: web.Request) -> bool:
     """Whether the caller used a publishable key (stripe.js), which must then show the client secret."""
     return bool(request.get(_KEY_KIND) == "publishable")
+
+
+@web.middleware
+async def apply_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Stripe's per-account rate limits and search switches (`limits.py`), then the configured latency."""
+    if not request.path.startswith("/v1/"):
+        return await handler(request)
+    limits = state_of(request).limits
+    limits.check(str(request.get(_API_KEY, "")), request.path.endswith("/search"))
+    settings = limits.settings
+    # Jitter is test noise, not a secret: the plain generator will do.
+    delay = settings.latency_seconds + random.uniform(0.0, settings.latency_jitter_seconds)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    return await handler(request)
 
 
 def _drop_connection(request: web.Request) -> web.StreamResponse:
@@ -178,8 +196,7 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def _remember(store: IdempotencyStore, scoped: str, fingerprint: str, status: int, body: bytes) -> None:
-    request_id = current_request.get().request_id or ""
-    store.responses.put(scoped, StoredResponse(fingerprint, status, body, request_id))
+    store.remember(scoped, fingerprint, status, body, current_request.get().request_id or "")
 
 
 @web.middleware
@@ -191,4 +208,4 @@ async def injected_delay(request: web.Request, handler: Handler) -> web.StreamRe
     return await handler(request)
 
 
-MIDDLEWARES = [envelope, authenticate, inject_faults, idempotency, injected_delay]
+MIDDLEWARES = [envelope, authenticate, apply_limits, inject_faults, idempotency, injected_delay]

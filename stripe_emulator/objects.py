@@ -7,6 +7,7 @@ bookkeeping (the full test card number, whether a card was set up for off-sessio
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from stripe_emulator.cards import CardProfile
@@ -31,9 +32,54 @@ EXPANDABLE: dict[str, dict[str, str]] = {
 }
 
 
+# Fields the SDK's resource classes declare that the emulator's objects leave out, as Stripe leaves them out
+# (each with why). Every other declared field is on every object (`tests/conformance/test_objects.py`).
+_OTHER_TYPES = (
+    "acss_debit affirm afterpay_clearpay alipay alma amazon_pay au_becs_debit bacs_debit bancontact billie bizum blik "
+    "boleto card_present cashapp crypto custom customer_balance eps fpx giropay grabpay ideal interac_present "
+    "kakao_pay klarna konbini kr_card link mb_way mobilepay multibanco naver_pay nz_bank_account oxxo p24 pay_by_bank "
+    "payco paynow paypal paypay payto pix promptpay revolut_pay samsung_pay satispay scalapay sepa_debit sequra sofort "
+    "sunbit swish twint upi us_bank_account wechat_pay zip"
+)
+OMITTED: dict[str, dict[str, str]] = {
+    "charge": {
+        # /changelog/2022-11-15/deprecates-charges-auto-expand: `refunds` only when expanded (`expand[]=refunds`).
+        "refunds": "only when expanded",
+    },
+    "customer": {
+        # Includable fields (API reference, Customer object: "expandable"/"includable"): never by default.
+        "cash_balance": "only when expanded",
+        "invoice_credit_balance": "only when expanded",
+        "sources": "only when expanded",
+        "subscriptions": "only when expanded",
+        "tax": "only when expanded",
+        "tax_ids": "only when expanded",
+        "deleted": "only on a deleted customer",
+    },
+    "payment_method": {name: "only on a PaymentMethod of that type" for name in _OTHER_TYPES.split()},
+    "event": {
+        "account": "only on events of a connected account (Connect)",
+        "context": "only on events of an accounts v2 context",
+    },
+}
+
+
 def empty_address() -> dict[str, Any]:
     """An address with every field null, as Stripe shows unset addresses."""
     return {"city": None, "country": None, "line1": None, "line2": None, "postal_code": None, "state": None}
+
+
+def charge_refunds(store: Store, charge: StripeObject, expand: list[str]) -> StripeObject:
+    """`charge.refunds` when expanded: the charge's refunds, newest first (the first page of ten)."""
+    refunds = [r for r in store.newest_first("refund") if r["charge"] == charge["id"]]
+    items = [render(store, r, [path.removeprefix("data.") for path in expand]) for r in refunds[:10]]
+    return list_object(f"/v1/charges/{charge['id']}/refunds", items, len(refunds) > 10)
+
+
+# Fields that are lists Stripe includes only when expanded, built at render time.
+EXPANDABLE_LISTS: dict[str, dict[str, Callable[[Store, StripeObject, list[str]], StripeObject]]] = {
+    "charge": {"refunds": charge_refunds},
+}
 
 
 def render(store: Store, obj: StripeObject, expand: list[str]) -> StripeObject:
@@ -42,15 +88,19 @@ def render(store: Store, obj: StripeObject, expand: list[str]) -> StripeObject:
     if not expand:
         return view
     fields = EXPANDABLE.get(obj["object"], {})
+    lists = EXPANDABLE_LISTS.get(obj["object"], {})
     nested: dict[str, list[str]] = {}
     for path in expand:
         head, _, rest = path.partition(".")
-        if head not in fields:
+        if head not in fields and head not in lists:
             raise invalid_request(f"This property cannot be expanded ({path}).", param="expand", stored=False)
         nested.setdefault(head, [])
         if rest:
             nested[head].append(rest)
     for head, deeper in nested.items():
+        if head in lists:
+            view[head] = lists[head](store, obj, deeper)
+            continue
         target_id = view.get(head)
         if isinstance(target_id, str):
             target = store.get(fields[head], target_id)
@@ -121,11 +171,14 @@ def build_payment_method(
         },
         "created": created,
         "customer": None,
+        "customer_account": None,
         "livemode": False,
         "metadata": metadata or {},
+        "radar_options": None,
         "type": "card",
         "_number": profile.number,
-        "_set_up": False,
+        "_set_up": profile.set_up_from_start,
+        "_used_up": False,
     }
 
 
@@ -137,12 +190,16 @@ def build_customer(created: int) -> StripeObject:
         "object": "customer",
         "address": None,
         "balance": 0,
+        "business_name": None,
         "created": created,
         "currency": None,
+        "customer_account": None,
         "default_source": None,
         "delinquent": False,
         "description": None,
+        "discount": None,
         "email": None,
+        "individual_name": None,
         "invoice_prefix": customer_id[-8:].upper(),
         "invoice_settings": {
             "custom_fields": None,
@@ -171,6 +228,7 @@ def build_payment_intent(amount: int, currency: str, created: int) -> StripeObje
         "amount": amount,
         "amount_capturable": 0,
         "amount_details": {"tip": {}},
+        "allowed_payment_method_types": None,
         "amount_received": 0,
         "application": None,
         "application_fee_amount": None,
@@ -183,14 +241,18 @@ def build_payment_intent(amount: int, currency: str, created: int) -> StripeObje
         "created": created,
         "currency": currency,
         "customer": None,
+        "customer_account": None,
         "description": None,
         "excluded_payment_method_types": None,
+        "hooks": None,
         "last_payment_error": None,
         "latest_charge": None,
         "livemode": False,
+        "managed_payments": None,
         "metadata": {},
         "next_action": None,
         "on_behalf_of": None,
+        "payment_details": None,
         "payment_method": None,
         "payment_method_configuration_details": None,
         "payment_method_options": {
@@ -202,6 +264,8 @@ def build_payment_intent(amount: int, currency: str, created: int) -> StripeObje
             }
         },
         "payment_method_types": ["card"],
+        "payment_record": None,
+        "presentment_details": None,
         "processing": None,
         "receipt_email": None,
         "review": None,
@@ -215,6 +279,7 @@ def build_payment_intent(amount: int, currency: str, created: int) -> StripeObje
         "transfer_group": None,
         "_return_url": None,
         "_off_session": False,
+        "_searchable_at": created,
     }
 
 
@@ -224,18 +289,22 @@ def build_setup_intent(created: int) -> StripeObject:
     return {
         "id": intent_id,
         "object": "setup_intent",
+        "allowed_payment_method_types": None,
         "application": None,
+        "attach_to_self": None,
         "automatic_payment_methods": None,
         "cancellation_reason": None,
         "client_secret": new_secret(intent_id),
         "created": created,
         "customer": None,
+        "customer_account": None,
         "description": None,
         "excluded_payment_method_types": None,
         "flow_directions": None,
         "last_setup_error": None,
         "latest_attempt": None,
         "livemode": False,
+        "managed_payments": None,
         "mandate": None,
         "metadata": {},
         "next_action": None,
@@ -263,15 +332,36 @@ def build_refund(charge: StripeObject, amount: int, created: int) -> StripeObjec
         "charge": charge["id"],
         "created": created,
         "currency": charge["currency"],
+        "customer": charge["customer"],
+        "customer_account": None,
+        "description": None,
         "destination_details": {"card": {"reference_status": "pending", "type": "refund"}, "type": "card"},
+        "failure_balance_transaction": None,
+        "failure_reason": None,
+        "instructions_email": None,
         "metadata": {},
+        "next_action": None,
         "payment_intent": charge["payment_intent"],
+        "payment_method": charge["payment_method"],
+        "pending_reason": None,
+        "presentment_details": None,
         "reason": None,
         "receipt_number": None,
         "source_transfer_reversal": None,
         "status": "succeeded",
         "transfer_reversal": None,
     }
+
+
+# The evidence fields of a Dispute (all unset until the merchant responds), as the API reference lists them.
+_EVIDENCE = (
+    "access_activity_log billing_address cancellation_policy cancellation_policy_disclosure cancellation_rebuttal "
+    "customer_communication customer_email_address customer_name customer_purchase_ip customer_signature "
+    "duplicate_charge_documentation duplicate_charge_explanation duplicate_charge_id product_description receipt "
+    "refund_policy refund_policy_disclosure refund_refusal_explanation service_date service_documentation "
+    "shipping_address shipping_carrier shipping_date shipping_documentation shipping_tracking_number "
+    "uncategorized_file uncategorized_text"
+)
 
 
 def build_dispute(charge: StripeObject, amount: int, reason: str, created: int) -> StripeObject:
@@ -285,19 +375,26 @@ def build_dispute(charge: StripeObject, amount: int, reason: str, created: int) 
         "created": created,
         "currency": charge["currency"],
         "enhanced_eligibility_types": [],
-        "evidence": {},
+        "evidence": {**dict.fromkeys(_EVIDENCE.split()), "enhanced_evidence": {}},
+        "intended_submission_method": None,
         "evidence_details": {
             "due_by": created + 21 * 24 * 3600,
             "has_evidence": False,
             "past_due": False,
             "submission_count": 0,
+            "enhanced_eligibility": {},
         },
         "is_charge_refundable": False,
         "livemode": False,
         "metadata": {},
+        "network_reason_code": None,
         "payment_intent": charge["payment_intent"],
         "payment_method_details": {
-            "card": {"brand": charge["payment_method_details"]["card"]["brand"], "case_type": "chargeback"},
+            "card": {
+                "brand": charge["payment_method_details"]["card"]["brand"],
+                "case_type": "chargeback",
+                "network_reason_code": None,
+            },
             "type": "card",
         },
         "reason": reason,
@@ -313,6 +410,7 @@ def build_balance_transaction(source_id: str, amount: int, currency: str, create
         "object": "balance_transaction",
         "amount": amount,
         "available_on": created + 2 * 24 * 3600,
+        "balance_type": "payments",
         "created": created,
         "currency": currency,
         "description": None,

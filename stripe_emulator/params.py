@@ -1,4 +1,6 @@
-"""Checked access to a request's parameters: unknown names, required values, integers, booleans, enums."""
+"""Typed access to a request's parameters: required values, integers, booleans, enums, hashes.
+
+Which names a route takes is decided before (`stripe_emulator.accepted`)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,9 @@ _FALSE = {"false", "False", "0"}
 
 
 class Params:
-    """The parsed parameters of one call, validated against the names the endpoint accepts."""
+    """The parsed parameters of one call (their names already checked against the route's)."""
 
-    def __init__(self, data: dict[builtins.str, Any], allowed: Collection[builtins.str]) -> None:
-        for name in data:
-            if name not in allowed:
-                raise unknown_parameter(name)
+    def __init__(self, data: dict[builtins.str, Any]) -> None:
         self.data = data
 
     def has(self, name: builtins.str) -> builtins.bool:

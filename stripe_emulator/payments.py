@@ -21,7 +21,7 @@ from stripe_emulator.errors import (
 )
 from stripe_emulator.events import public_view
 from stripe_emulator.ids import new_id
-from stripe_emulator.objects import build_balance_transaction, build_payment_method, list_object
+from stripe_emulator.objects import build_balance_transaction, build_payment_method
 from stripe_emulator.state import EmulatorState
 from stripe_emulator.store import StripeObject
 
@@ -36,15 +36,36 @@ _AUTH_FAILED_MESSAGE = (
 # -- payment methods -------------------------------------------------------------------------------------------
 
 
-def resolve_payment_method(state: EmulatorState, pm_id: str, param: str = "payment_method") -> StripeObject:
-    """A stored PaymentMethod, or a fresh one made from a `pm_card_*` test token (as Stripe does)."""
+def resolve_payment_method(
+    state: EmulatorState, pm_id: str, param: str = "payment_method", *, to_use: bool = True
+) -> StripeObject:
+    """A stored PaymentMethod, or a fresh one made from a `pm_card_*` test token (each use makes a new one, as on
+    Stripe: docs.stripe.com/testing, "PaymentMethods"). `to_use`: refuse one used up without a Customer."""
     token_number = PAYMENT_METHOD_TOKENS.get(pm_id)
     if token_number is not None:
         return state.store.add(build_payment_method(profile_for_number(token_number), state.clock.now()))
     found = state.store.get("payment_method", pm_id)
     if found is None:
         raise resource_missing("PaymentMethod", pm_id, param)
+    if to_use and found["_used_up"] and found["customer"] is None:
+        raise invalid_request(_USED_UP_MESSAGE, param=param)
     return found
+
+
+# Stripe's answer to a second use of a PaymentMethod attached to no Customer, worded as Stripe words it (quoted in
+# github.com/Automattic/woocommerce-payments/issues/323 and liberapay/liberapay.com#2686; the detach reference,
+# docs.stripe.com/api/payment_methods/detach, says a detached PaymentMethod cannot be used or attached again).
+_USED_UP_MESSAGE = (
+    "The provided PaymentMethod was previously used with a PaymentIntent without Customer attachment, shared with a "
+    "connected account without Customer attachment, or was detached from a Customer. It may not be used again. To "
+    "use a PaymentMethod multiple times, you must attach it to a Customer first."
+)
+
+
+def use_up_unless_attached(pm: StripeObject) -> None:
+    """A PaymentMethod a payment used while attached to no Customer can never be used (or attached) again."""
+    if pm["customer"] is None:
+        pm["_used_up"] = True
 
 
 def payment_method_from_card(
@@ -122,16 +143,20 @@ def profile_of(pm: StripeObject) -> CardProfile:
     return profile_for_number(pm["_number"])
 
 
-def needs_authentication(pm: StripeObject) -> bool:
-    """Whether using this card now triggers 3-D Secure: always, or until it has been set up."""
+def needs_authentication(pm: StripeObject, intent: StripeObject) -> bool:
+    """Whether using this card now triggers 3-D Secure: the card asks always, or until it has been set up, or the
+    intent asks for it (`payment_method_options[card][request_three_d_secure]` `any` or `challenge`)."""
     mode = profile_of(pm).three_d_secure
-    return mode == "always" or (mode == "unless_set_up" and not pm["_set_up"])
+    requested = intent["payment_method_options"]["card"]["request_three_d_secure"] in ("any", "challenge")
+    return requested or mode == "always" or (mode == "unless_set_up" and not pm["_set_up"])
 
 
 def attach(state: EmulatorState, pm: StripeObject, customer_id: str) -> None:
     """Attach a PaymentMethod to a customer (a no-op if it already is)."""
     if pm["customer"] == customer_id:
         return
+    if pm["_used_up"]:
+        raise invalid_request(_USED_UP_MESSAGE, param="payment_method")
     if pm["customer"] is not None:
         raise invalid_request(
             "The payment method you provided has already been attached to a customer.", param="payment_method"
@@ -165,6 +190,7 @@ def _outcome(profile: CardProfile, decline: Decline | None) -> dict[str, Any]:
             type="blocked",
         )
     elif decline is not None:
+        outcome.update(decline.advice())
         outcome.update(
             network_status="declined_by_network",
             reason=decline.decline_code,
@@ -204,6 +230,7 @@ def _new_charge(
         "application": None,
         "application_fee": None,
         "application_fee_amount": None,
+        "authorization_code": None,
         "balance_transaction": None,
         "billing_details": pm["billing_details"],
         "calculated_statement_descriptor": "EMULATOR",
@@ -217,6 +244,7 @@ def _new_charge(
         "failure_code": decline.code if decline else None,
         "failure_message": decline.message if decline else None,
         "fraud_details": {"stripe_report": "fraudulent"} if decline and decline.blocked_by_radar else {},
+        "level3": None,
         "livemode": False,
         "metadata": dict(intent["metadata"]),
         "on_behalf_of": None,
@@ -256,8 +284,8 @@ def _new_charge(
         "receipt_email": intent["receipt_email"],
         "receipt_number": None,
         "receipt_url": None,
+        "presentment_details": None,
         "refunded": False,
-        "refunds": list_object(f"/v1/charges/{charge_id}/refunds", [], False),
         "review": None,
         "shipping": intent["shipping"],
         "source": None,
@@ -265,6 +293,7 @@ def _new_charge(
         "statement_descriptor": intent["statement_descriptor"],
         "statement_descriptor_suffix": intent["statement_descriptor_suffix"],
         "status": "succeeded" if paid else "failed",
+        "transfer": None,
         "transfer_data": None,
         "transfer_group": intent["transfer_group"],
     }
@@ -287,6 +316,7 @@ def _fail(
 ) -> StripeError:
     """Record a declined attempt on the PaymentIntent and build the 402 that reports it."""
     error: dict[str, Any] = {
+        **decline.advice(),
         "code": decline.code,
         "decline_code": decline.decline_code,
         "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
@@ -303,7 +333,11 @@ def _fail(
     if charge is not None:
         state.events.emit("charge.failed", charge)
     state.events.emit("payment_intent.payment_failed", intent)
-    extra: dict[str, Any] = {"payment_intent": public_view(intent), "payment_method": public_view(pm)}
+    extra: dict[str, Any] = {
+        **decline.advice(),
+        "payment_intent": public_view(intent),
+        "payment_method": public_view(pm),
+    }
     if charge is not None:
         extra["charge"] = charge["id"]
     return card_error(
@@ -319,6 +353,7 @@ def _authorized(state: EmulatorState, intent: StripeObject, pm: StripeObject, au
         pm["_set_up"] = True
         if intent["customer"] is not None:
             attach(state, pm, intent["customer"])
+    use_up_unless_attached(pm)
     state.events.emit("charge.succeeded", charge)
     if intent["capture_method"] == "manual":
         intent.update(status="requires_capture", amount_capturable=intent["amount"])
@@ -336,7 +371,7 @@ def attempt(state: EmulatorState, intent: StripeObject) -> StripeError | None:
     pm = state.store.require("payment_method", intent["payment_method"], "payment_method")
     profile = profile_of(pm)
     authenticated = bool(intent.get("_authenticated"))
-    if needs_authentication(pm) and not authenticated:
+    if needs_authentication(pm, intent) and not authenticated:
         if intent["_off_session"]:
             decline = Decline(
                 "authentication_required",
@@ -426,7 +461,7 @@ def finish_authentication(state: EmulatorState, intent: StripeObject, succeeded:
 
 
 def capture(state: EmulatorState, intent: StripeObject, amount_to_capture: int | None) -> None:
-    """Capture all or part of an authorization; the rest is released (shown as refunded on the charge)."""
+    """Capture all or part of an authorization; the rest is released (not a refund since 2025-03-31.basil)."""
     amount = intent["amount_capturable"] if amount_to_capture is None else amount_to_capture
     if amount > intent["amount_capturable"]:
         raise parameter_error(
@@ -438,11 +473,9 @@ def capture(state: EmulatorState, intent: StripeObject, amount_to_capture: int |
     if amount < 1:
         raise parameter_error("Capture amount must be greater than zero.", "amount_to_capture", "amount_too_small")
     charge = state.store.require("charge", intent["latest_charge"], "charge")
-    charge.update(
-        captured=True,
-        amount_captured=amount,
-        amount_refunded=charge["amount"] - amount,
-    )
+    # Since 2025-03-31.basil the uncaptured rest is released without a Refund and is not in amount_refunded
+    # (/changelog/basil/2025-03-31/remove-refund-from-partial-capture-and-payment-cancellation-flow).
+    charge.update(captured=True, amount_captured=amount)
     settle(state, charge, amount)
     intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
     state.events.emit("charge.captured", charge)
@@ -450,9 +483,12 @@ def capture(state: EmulatorState, intent: StripeObject, amount_to_capture: int |
 
 
 def cancel(state: EmulatorState, intent: StripeObject, reason: str | None) -> None:
-    """Cancel a PaymentIntent, releasing any authorization."""
-    if intent["status"] == "requires_capture":
-        _release(state, intent, "charge.refunded")
+    """Cancel a PaymentIntent, releasing any authorization.
+
+    Since 2025-03-31.basil the released authorization is no Refund: the charge keeps amount_captured 0,
+    amount_refunded 0 and refunded false, and no charge.refunded is sent
+    (/changelog/basil/2025-03-31/remove-refund-from-partial-capture-and-payment-cancellation-flow).
+    """
     intent.update(
         status="canceled",
         cancellation_reason=reason,
@@ -463,15 +499,9 @@ def cancel(state: EmulatorState, intent: StripeObject, reason: str | None) -> No
     state.events.emit("payment_intent.canceled", intent)
 
 
-def _release(state: EmulatorState, intent: StripeObject, event_type: str) -> None:
-    charge = state.store.get("charge", intent["latest_charge"]) if intent["latest_charge"] else None
-    if charge is not None:
-        charge.update(amount_refunded=charge["amount"], refunded=True)
-        state.events.emit(event_type, charge)
-
-
 def expire_if_due(state: EmulatorState, intent: StripeObject) -> StripeObject:
-    """Cancel an authorization left uncaptured past `capture_before` ("automatic"), as Stripe does."""
+    """Cancel an authorization left uncaptured past `capture_before`, as Stripe does: `cancellation_reason` is
+    `expired` since 2025-03-31.basil (`automatic` before), and the charge sends `charge.expired` (no refund)."""
     if intent["status"] != "requires_capture":
         return intent
     charge = state.store.get("charge", intent["latest_charge"])
@@ -481,8 +511,9 @@ def expire_if_due(state: EmulatorState, intent: StripeObject) -> StripeObject:
     # Stripe expires authorizations on its own, not as part of whichever request noticed.
     token = current_request.set(RequestInfo(base_url=current_request.get().base_url))
     try:
-        _release(state, intent, "charge.expired")
-        intent.update(status="canceled", cancellation_reason="automatic", canceled_at=deadline, amount_capturable=0)
+        if charge is not None:
+            state.events.emit("charge.expired", charge)
+        intent.update(status="canceled", cancellation_reason="expired", canceled_at=deadline, amount_capturable=0)
         state.events.emit("payment_intent.canceled", intent)
     finally:
         current_request.reset(token)

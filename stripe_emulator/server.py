@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from stripe_emulator.app import create_app
+from stripe_emulator.limits import SEARCH_INDEX_LAG_SECONDS, TEST_MODE_REQUESTS_PER_SECOND, LimitSettings
 from stripe_emulator.state import STATE_KEY, EmulatorConfig
 
 log = logging.getLogger("stripe_emulator")
@@ -51,7 +52,12 @@ async def serve(
         await runner.cleanup()
 
 
-def run(host: str = "127.0.0.1", port: int = 12111, webhook_urls: Sequence[str] = ()) -> None:
+def run(
+    host: str = "127.0.0.1",
+    port: int = 12111,
+    webhook_urls: Sequence[str] = (),
+    config: EmulatorConfig | None = None,
+) -> None:
     """Serve in the foreground until SIGINT/SIGTERM."""
 
     async def main_loop() -> None:
@@ -60,7 +66,7 @@ def run(host: str = "127.0.0.1", port: int = 12111, webhook_urls: Sequence[str] 
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(signum, stop.set)
-        await serve(host, port, webhook_urls, stop=stop)
+        await serve(host, port, webhook_urls, config=config, stop=stop)
 
     asyncio.run(main_loop())
 
@@ -77,7 +83,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL=SECRET",
         help="send events to URL signed with SECRET (repeatable)",
     )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate,
+        default=TEST_MODE_REQUESTS_PER_SECOND,
+        metavar="N|off",
+        help=f"requests per second per API key before 429, as Stripe limits test mode (default "
+        f"{TEST_MODE_REQUESTS_PER_SECOND}; 'off' for benchmarks)",
+    )
+    parser.add_argument(
+        "--search-lag",
+        type=int,
+        default=SEARCH_INDEX_LAG_SECONDS,
+        metavar="SECONDS",
+        help=f"seconds before a new object is found by search (default {SEARCH_INDEX_LAG_SECONDS})",
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, metavar="SECONDS", help="added to every API request (default 0)"
+    )
     return parser
+
+
+def _rate(text: str) -> int | None:
+    if text == "off":
+        return None
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("the rate limit is a positive number or 'off'")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,5 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parse_webhook(spec)
         except ValueError as error:
             parser.error(str(error))
-    run(args.host, args.port, args.webhook)
+    limits = LimitSettings(
+        api_requests_per_second=args.rate_limit, search_index_lag_seconds=args.search_lag, latency_seconds=args.latency
+    )
+    run(args.host, args.port, args.webhook, EmulatorConfig(limits=limits))
     return 0

@@ -19,7 +19,8 @@ def attempt_setup(state: EmulatorState, intent: StripeObject) -> StripeError | N
     """Confirm a SetupIntent with its payment method: succeed, ask for 3-D Secure, or decline (returned)."""
     pm = state.store.require("payment_method", intent["payment_method"], "payment_method")
     profile = profile_of(pm)
-    if profile.three_d_secure != "none" and not intent.get("_authenticated"):
+    requested = intent["payment_method_options"]["card"]["request_three_d_secure"] in ("any", "challenge")
+    if (requested or profile.three_d_secure != "none") and not intent.get("_authenticated"):
         full_url = f"{current_request.get().base_url}/_emulator/3ds/{intent['id']}"
         if intent["_return_url"]:
             action: dict[str, Any] = {
@@ -38,6 +39,7 @@ def attempt_setup(state: EmulatorState, intent: StripeObject) -> StripeError | N
     decline = profile.decline
     if decline is not None and profile.declines_setup:
         error: dict[str, Any] = {
+            **decline.advice(),
             "code": decline.code,
             "decline_code": decline.decline_code,
             "message": decline.message,
@@ -51,7 +53,7 @@ def attempt_setup(state: EmulatorState, intent: StripeObject) -> StripeError | N
             decline.code,
             decline_code=decline.decline_code,
             param=decline.param,
-            extra={"setup_intent": public_view(intent), "payment_method": public_view(pm)},
+            extra={**decline.advice(), "setup_intent": public_view(intent), "payment_method": public_view(pm)},
         )
     succeed(state, intent, pm)
     return None

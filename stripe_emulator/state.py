@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -10,10 +10,13 @@ from stripe_emulator.clock import Clock
 from stripe_emulator.events import EventLog
 from stripe_emulator.faults import FaultRegistry
 from stripe_emulator.idempotency import IdempotencyStore
+from stripe_emulator.limits import Limits, LimitSettings
 from stripe_emulator.store import Store
 from stripe_emulator.webhooks import WebhookDispatcher
 
 AUTHORIZATION_WINDOW_SECONDS = 7 * 24 * 3600
+# Stripe prunes idempotency keys once they are at least 24 hours old (docs.stripe.com/api/idempotent_requests).
+IDEMPOTENCY_RETENTION_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,9 @@ class EmulatorConfig:
     webhook_max_attempts: int = 8
     auto_deliver_webhooks: bool = True
     authorization_window_seconds: int = AUTHORIZATION_WINDOW_SECONDS
+    idempotency_retention_seconds: int = IDEMPOTENCY_RETENTION_SECONDS
+    # Rate limits, search and latency as they start (and return to on reset); the control API changes them.
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
 
 class EmulatorState:
@@ -45,16 +51,20 @@ class EmulatorState:
             max_attempts=self.config.webhook_max_attempts,
             auto_deliver=self.config.auto_deliver_webhooks,
         )
-        self.idempotency = IdempotencyStore(self.config.idempotency_entries)
+        self.idempotency = IdempotencyStore(
+            self.config.idempotency_entries, self.clock, self.config.idempotency_retention_seconds
+        )
         self.faults = FaultRegistry()
+        self.limits = Limits(self.config.limits)
 
     def reset(self) -> None:
-        """Back to empty: no objects, events, endpoints, keys or faults, and real time."""
+        """Back to empty: no objects, events, endpoints, keys or faults, real time, limits as configured."""
         self.store.clear()
         self.events.clear()
         self.webhooks.reset()
         self.idempotency.clear()
         self.faults.clear()
+        self.limits.reset()
         self.clock.reset()
 
 

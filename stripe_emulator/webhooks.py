@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import aiohttp
 
+from stripe_emulator.accepted import PINNED_API_VERSION
 from stripe_emulator.events import EventLog
 from stripe_emulator.ids import new_id, new_webhook_secret
 from stripe_emulator.store import BoundedMap, StripeObject
@@ -39,6 +40,9 @@ class WebhookEndpoint:
     url: str
     secret: str
     enabled_events: frozenset[str]
+    # Events are rendered in the endpoint's API version (docs.stripe.com/webhooks/versioning); the emulator
+    # renders every version in the pinned version's shape and stamps `api_version` with the endpoint's.
+    api_version: str = PINNED_API_VERSION
 
     def wants(self, event_type: str) -> bool:
         """Whether this endpoint subscribes to `event_type`."""
@@ -46,7 +50,13 @@ class WebhookEndpoint:
 
     def describe(self) -> dict[str, Any]:
         """The endpoint as the control API reports it (secret included: it is a test secret we generated)."""
-        return {"id": self.id, "url": self.url, "secret": self.secret, "enabled_events": sorted(self.enabled_events)}
+        return {
+            "id": self.id,
+            "url": self.url,
+            "secret": self.secret,
+            "enabled_events": sorted(self.enabled_events),
+            "api_version": self.api_version,
+        }
 
 
 @dataclass
@@ -105,14 +115,19 @@ class WebhookDispatcher:
     # -- endpoints -------------------------------------------------------------------------------------------
 
     def add_endpoint(
-        self, url: str, secret: str | None = None, enabled_events: Sequence[str] | None = None
+        self,
+        url: str,
+        secret: str | None = None,
+        enabled_events: Sequence[str] | None = None,
+        api_version: str | None = None,
     ) -> WebhookEndpoint:
-        """Register an endpoint; a secret is generated when none is given."""
+        """Register an endpoint; a secret is generated when none is given, the version defaults to the pinned one."""
         endpoint = WebhookEndpoint(
             id=new_id("we"),
             url=url,
             secret=secret or new_webhook_secret(),
             enabled_events=frozenset(enabled_events or ["*"]),
+            api_version=api_version or PINNED_API_VERSION,
         )
         self.endpoints[endpoint.id] = endpoint
         return endpoint
@@ -153,7 +168,7 @@ class WebhookDispatcher:
             return
         delivery.in_flight = True
         delivery.attempts += 1
-        payload = json.dumps(event, indent=2)
+        payload = json.dumps({**event, "api_version": endpoint.api_version}, indent=2)
         # Signatures use real time: receivers check them against their own clock, not the emulator's.
         headers = {
             "Content-Type": "application/json; charset=utf-8",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from service.config import ConfigError, load_settings
+from service.config import ConfigError, Settings, load_settings
 
 TOML = """
 [server]
@@ -74,7 +78,7 @@ def test_an_empty_database_url_means_the_embedded_database() -> None:
         ({"MOQUI_STRIPE_GATEWAY__StripeGateway__SECRET_KEY": "pk_test_wrong"}, "secret_key"),
         ({"MOQUI_STRIPE_DATABASE_POOL_MIN_SIZE": "50", "MOQUI_STRIPE_DATABASE_POOL_MAX_SIZE": "10"}, "pool_min_size"),
         ({"MOQUI_STRIPE_SERVER_PORT": "eighty"}, "server.port"),
-        ({"MOQUI_STRIPE_SERVER_COLOUR": "blue"}, "server.colour: Extra inputs are not permitted"),
+        ({"MOQUI_STRIPE_SERVER_COLOUR": "blue"}, "server.colour: unknown key"),
         ({"MOQUI_STRIPE_WEBHOOK": "x"}, "unknown setting"),
         ({"MOQUI_STRIPE_GATEWAY__StripeGateway": "x"}, "GATEWAY__<paymentGatewayConfigId>__<KEY>"),
     ],
@@ -94,3 +98,167 @@ def test_a_missing_or_broken_file_is_one_clear_line(tmp_path: Path) -> None:
     broken.write_text("[server\nport = 1", encoding="utf-8")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_settings(broken, environment={})
+
+
+# One case per row of README's configuration table: (TOML literal, environment value, the value loaded). The test
+# below checks the table itself against these cases, so a new row without a case fails.
+GATEWAY_ID = "StripeGateway"
+README_ROWS: dict[str, tuple[str, str, object]] = {
+    "server.host": ('"0.0.0.0"', "0.0.0.0", "0.0.0.0"),
+    "server.port": ("9099", "9099", 9099),
+    "server.mode": ('"shared"', "shared", "shared"),
+    "server.public_url": ('"https://pay.example"', "https://pay.example", "https://pay.example"),
+    "server.api_keys": ('{ moqui = "k-0123456789" }', "moqui=k-0123456789", {"moqui": "k-0123456789"}),
+    "server.users": (
+        '{ ops = "pw-0123", bob = "pw-4567" }',
+        "ops=pw-0123,bob=pw-4567",
+        {"ops": "pw-0123", "bob": "pw-4567"},
+    ),
+    "server.request_head_timeout_seconds": ("5", "5", 5.0),
+    "server.request_body_timeout_seconds": ("7.5", "7.5", 7.5),
+    "database.url": ('"postgresql://u:p@db/x"', "postgresql://u:p@db/x", "postgresql://u:p@db/x"),
+    "database.data_dir": ('"/srv/pg"', "/srv/pg", Path("/srv/pg")),
+    "database.pool_min_size": ("3", "3", 3),
+    "database.pool_max_size": ("40", "40", 40),
+    "moqui.base_url": ('"https://erp.example"', "https://erp.example", "https://erp.example"),
+    "moqui.username": ('"stripe"', "stripe", "stripe"),
+    "moqui.password": ('"moqui-pw"', "moqui-pw", "moqui-pw"),
+    "moqui.api_key": ('"moqui-key"', "moqui-key", "moqui-key"),
+    "moqui.timeout_seconds": ("12", "12", 12.0),
+    "checkout.link_secret": ('"link-secret"', "link-secret", "link-secret"),
+    "checkout.allowed_redirect_origins": (
+        '["https://a.example", "https://b.example"]',
+        "https://a.example, https://b.example",
+        ("https://a.example", "https://b.example"),
+    ),
+    "checkout.default_gateway_config_id": ('"Other"', "Other", "Other"),
+    "checkout.place_order": ("true", "true", True),
+    "checkout.link_lifetime_seconds": ("600", "600", 600),
+    "gateways.<id>.secret_key": ('"sk_test_row"', "sk_test_row", "sk_test_row"),
+    "gateways.<id>.publishable_key": ('"pk_test_row"', "pk_test_row", "pk_test_row"),
+    "gateways.<id>.webhook_secret": ('"whsec_row"', "whsec_row", "whsec_row"),
+    "gateways.<id>.webhook_tolerance_seconds": ("60", "60", 60),
+    "gateways.<id>.api_base": ('"http://127.0.0.1:12111"', "http://127.0.0.1:12111", "http://127.0.0.1:12111"),
+    "gateways.<id>.stripe_js_url": ('"http://127.0.0.1/v3/"', "http://127.0.0.1/v3/", "http://127.0.0.1/v3/"),
+    "gateways.<id>.max_network_retries": ("0", "0", 0),
+    "gateways.<id>.timeout_seconds": ("9", "9", 9.0),
+    "retention.idempotent_request_days": ("2", "2", 2.0),
+    "retention.webhook_event_days": ("30", "30", 30.0),
+    "retention.prune_interval_seconds": ("60", "60", 60.0),
+    "log_level": ('"DEBUG"', "debug", "DEBUG"),
+}
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_configuration_rows() -> dict[str, list[str]]:
+    """README's configuration table: TOML key -> its environment variables (the backticked names in each column)."""
+    section = README.read_text(encoding="utf-8").split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or not cells[0].startswith("`"):
+            continue
+        key = re.findall(r"`([^`]+)`", cells[0])[0]
+        rows[key] = [name for name in re.findall(r"`([^`]+)`", cells[1]) if re.fullmatch(r"[A-Z_<>a-z]+", name)]
+    return rows
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Mapping):
+        return {name: _plain(item) for name, item in value.items()}
+    return value
+
+
+def _loaded(settings: Settings, key: str) -> object:
+    value: object = settings
+    for part in key.split("."):
+        value = value[GATEWAY_ID] if isinstance(value, Mapping) else getattr(value, part)
+    return _plain(value)
+
+
+def _base_gateway(key: str) -> dict[str, str]:
+    # Every gateway row needs the required secret key beside it (its own row sets that very key).
+    return {"secret_key": "sk_test_base"} if key.startswith("gateways.") and key != "gateways.<id>.secret_key" else {}
+
+
+def test_every_readme_configuration_row_has_a_case() -> None:
+    rows = _readme_configuration_rows()
+    assert sorted(rows) == sorted(README_ROWS)
+    assert all(rows.values()), [key for key, names in rows.items() if not names]
+
+
+@pytest.mark.parametrize("key", sorted(README_ROWS))
+def test_every_readme_configuration_row_from_toml(key: str, tmp_path: Path) -> None:
+    literal, _, expected = README_ROWS[key]
+    *section, name = key.replace("<id>", GATEWAY_ID).split(".")
+    base = "".join(f"{base_key} = {json.dumps(value)}\n" for base_key, value in _base_gateway(key).items())
+    header = f"[{'.'.join(section)}]\n{base}" if section else ""
+    path = tmp_path / "row.toml"
+    path.write_text(f"{header}{name} = {literal}\n", encoding="utf-8")
+    assert _loaded(load_settings(path, environment={}), key) == expected
+
+
+@pytest.mark.parametrize("key", sorted(README_ROWS))
+def test_every_readme_configuration_row_from_the_environment(key: str) -> None:
+    _, value, expected = README_ROWS[key]
+    for variable in _readme_configuration_rows()[key]:
+        variable = variable.replace("<id>", GATEWAY_ID)
+        base = {f"MOQUI_STRIPE_GATEWAY__{GATEWAY_ID}__{k.upper()}": v for k, v in _base_gateway(key).items()}
+        assert _loaded(load_settings(environment={**base, variable: value}), key) == expected, variable
+
+
+@pytest.mark.parametrize(
+    ("overrides", "environment", "message"),
+    [
+        ({"server": {"api_key": {"a": "b"}}}, {}, "server.api_key: unknown key (did you mean api_keys?)"),
+        ({"sever": {"port": 1}}, {}, "sever: unknown key (did you mean server?)"),
+        ({"retention": {"webhook_event_dys": 9}}, {}, "unknown key (did you mean webhook_event_days?)"),
+        (
+            {"gateways": {"G": {"secret_key": "sk_test_1", "publishable_kye": "pk_test_1"}}},
+            {},
+            "gateways.G.publishable_kye: unknown key (did you mean publishable_key?)",
+        ),
+        ({}, {"MOQUI_STRIPE_SERVER_PROT": "1"}, "server.prot: unknown key (did you mean port?)"),
+        (
+            {},
+            {"MOQUI_STRIPE_SERVR_PORT": "1"},
+            "MOQUI_STRIPE_SERVR_PORT: unknown setting (did you mean MOQUI_STRIPE_SERVER_PORT?)",
+        ),
+        ({}, {"MOQUI_STRIPE_SERVER_USERS": "just-a-password"}, "MOQUI_STRIPE_SERVER_USERS: item 1 has no name"),
+    ],
+)
+def test_a_mistyped_key_names_the_closest_valid_keys(
+    overrides: dict[str, object], environment: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environment=environment, overrides=overrides)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert "just-a-password" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("secret_key", "publishable_key", "message"),
+    [
+        ("sk_test_a1", "sk_test_b2", "it is a secret or restricted key"),
+        ("sk_test_a1", "rk_test_b2", "it is a secret or restricted key"),
+        ("sk_test_a1", "not-a-key", "it is not a Stripe publishable key"),
+        ("sk_live_a1", "pk_test_b2", "publishable_key is a test-mode key but secret_key is a live-mode key"),
+        ("rk_test_a1", "pk_live_b2", "publishable_key is a live-mode key but secret_key is a test-mode key"),
+    ],
+)
+def test_the_publishable_key_must_be_one_of_the_same_mode(secret_key: str, publishable_key: str, message: str) -> None:
+    gateway = {"secret_key": secret_key, "publishable_key": publishable_key}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environment={}, overrides={"gateways": {"G": gateway}})
+    text = str(caught.value)
+    assert message in text and "\n" not in text
+    assert secret_key not in text and publishable_key not in text  # the refused key may be a secret: never echoed
+
+
+def test_matching_keys_of_either_mode_are_accepted() -> None:
+    for mode in ("test", "live"):
+        gateway = {"secret_key": f"rk_{mode}_a1", "publishable_key": f"pk_{mode}_b2"}
+        settings = load_settings(environment={}, overrides={"gateways": {"G": gateway}})
+        assert settings.gateways["G"].publishable_key == f"pk_{mode}_b2"

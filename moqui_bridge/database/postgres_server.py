@@ -1,15 +1,19 @@
 """A private PostgreSQL server run from Debian's system binaries (embedded default, tests, demo).
 
 ``initdb`` and ``postgres`` refuse to run as root, so as root every server command runs as the ``postgres``
-OS user through ``runuser`` and the data folder is handed to that user. The server listens on 127.0.0.1 only,
-on a free port, with its unix socket inside the data folder. Subprocesses run with asyncio, never blocking
-the event loop.
+OS user through ``runuser`` and the data folder is handed to that user; when that user cannot reach the folder
+(a parent it may not enter, such as ``/root``), the data lives under its home instead, linked from the requested
+place (data_folder.py). The server listens on 127.0.0.1 only, on a free port, with its unix socket inside the data
+folder. One process at a time uses a data folder (a lock next to it); a server left running by a crashed run is
+found by its ``postmaster.pid`` and stopped cleanly before the new start. Every failure is one line saying why.
+Subprocesses run with asyncio, never blocking the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import shlex
@@ -20,9 +24,23 @@ from types import TracebackType
 
 import asyncpg
 
+from moqui_bridge.database.data_folder import (
+    DataFolderError,
+    DataFolderLock,
+    relocated_path,
+    remove_tree,
+    unreachable_parent,
+)
+from moqui_bridge.database.postmaster_pid import PID_FILE_NAME, running_postmaster
+
+log = logging.getLogger(__name__)
+
 POSTGRES_ROOT = Path("/usr/lib/postgresql")
 SERVICE_USER = "postgres"
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# Lines of the server log that say why a start failed, and pg_ctl's progress lines that say nothing.
+_LOG_REASON = re.compile(r"\b(?:(?:FATAL|PANIC|ERROR|HINT):\s*(.*)|LOG:\s*(could not .*))")
+_PROGRESS = re.compile(r"^(waiting for server|stopped waiting|Examine the log output)")
 
 
 class PostgresServerError(RuntimeError):
@@ -77,7 +95,10 @@ class PostgresServer:
         fsync: bool = True,
         bin_dir: Path | None = None,
     ) -> None:
-        self.data_dir = Path(data_dir).absolute()
+        # The folder asked for; data_dir is where the data really is (the same, unless relocated for root).
+        self.requested_dir = Path(data_dir).absolute()
+        self.data_dir = self.requested_dir
+        self._lock = DataFolderLock(self.requested_dir)
         self.database = _check_database_name(database)
         self.keep_data = keep_data
         self.fsync = fsync
@@ -107,8 +128,19 @@ class PostgresServer:
         """Create the cluster if needed, start the server and create its database; return the DSN."""
         if self._bin_dir is None:
             self._bin_dir = await asyncio.to_thread(find_postgres_bin_dir)
-        bin_dir = self._bin_dir
+        try:
+            await asyncio.to_thread(self._lock.acquire)
+        except (DataFolderError, OSError) as error:
+            raise PostgresServerError(f"PostgreSQL data folder {self.requested_dir} cannot be used: {error}") from None
+        try:
+            return await self._start_locked(self._bin_dir)
+        except BaseException:
+            await asyncio.to_thread(self._lock.release)
+            raise
+
+    async def _start_locked(self, bin_dir: Path) -> str:
         await self._prepare_data_dir()
+        await self._stop_orphan()
         if not await asyncio.to_thread((self.data_dir / "PG_VERSION").exists):
             await self._run(
                 str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SERVICE_USER, "-A", "trust",
@@ -117,9 +149,10 @@ class PostgresServer:
         attempts = 1 if self._requested_port else 3
         for attempt in range(attempts):
             port = self._requested_port or free_port()
+            log_offset = await asyncio.to_thread(self._log_size)
             try:
-                await self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.data_dir / "server.log"),
-                                   "-o", self._server_options(port))  # fmt: skip
+                await self._pg_ctl("start", "-w", "-t", "60", "-l", str(self._log_file),
+                                   "-o", self._server_options(port), log_offset=log_offset)  # fmt: skip
             except PostgresServerError:
                 # Another process may have taken the port between probing and binding: try a new one.
                 if attempt == attempts - 1:
@@ -150,11 +183,33 @@ class PostgresServer:
 
     async def stop(self) -> None:
         """Stop the server (fast shutdown) and, unless keep_data, delete the data folder."""
-        if self._running:
-            self._running = False
-            await self._pg_ctl("stop", "-w", "-m", "fast")
-        if not self.keep_data:
-            await asyncio.to_thread(shutil.rmtree, self.data_dir, True)
+        try:
+            if self._running:
+                self._running = False
+                await self._pg_ctl("stop", "-w", "-m", "fast")
+            if not self.keep_data:
+                await asyncio.to_thread(remove_tree, self.requested_dir)
+        finally:
+            await asyncio.to_thread(self._lock.release, remove=not self.keep_data)
+
+    async def _stop_orphan(self) -> None:
+        """Stop a server of this folder left running by a crashed run (we hold the folder's lock, so it is no one's).
+
+        A clean (fast) shutdown: committed data is kept, and the start that follows recovers nothing. A pid file
+        whose process is gone or is not this folder's server is stale and removed, so that a reused pid cannot stop
+        PostgreSQL from starting.
+        """
+        orphan = await asyncio.to_thread(running_postmaster, self.data_dir)
+        if orphan is not None:
+            log.warning(
+                "PostgreSQL (pid %s) from an earlier run is still running in %s; stopping it before starting again",
+                orphan.pid,
+                self.data_dir,
+            )
+            await self._pg_ctl("stop", "-w", "-t", "60", "-m", "fast")
+            return
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread((self.data_dir / PID_FILE_NAME).unlink)
 
     async def create_database(self, name: str, *, template: str | None = None, exist_ok: bool = False) -> str:
         """Create a database (optionally as a copy of ``template``) and return its DSN."""
@@ -200,14 +255,55 @@ class PostgresServer:
         # pg_ctl hands -o to a shell, so each option is quoted.
         return " ".join(shlex.quote(option) for option in options)
 
+    @property
+    def _log_file(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def _log_size(self) -> int:
+        try:
+            return self._log_file.stat().st_size
+        except FileNotFoundError:
+            return 0
+
     async def _prepare_data_dir(self) -> None:
-        await asyncio.to_thread(self.data_dir.mkdir, parents=True, exist_ok=True)
         if os.geteuid() != 0:
+            await asyncio.to_thread(self.requested_dir.mkdir, parents=True, exist_ok=True)
             return
+        try:
+            self.data_dir = await asyncio.to_thread(self._reachable_data_dir)
+        except (DataFolderError, OSError) as error:
+            raise PostgresServerError(f"PostgreSQL data folder {self.requested_dir} cannot be used: {error}") from None
         await asyncio.to_thread(self._chown_tree)
-        # The postgres user must reach the folder through every parent; say so clearly instead of a cryptic
-        # initdb failure.
-        await self._run("test", "-w", str(self.data_dir), what="check access to the data folder")
+
+    def _reachable_data_dir(self) -> Path:
+        """As root: a data folder the postgres user can reach (the requested one, or a relocated one linked from it)."""
+        requested = self.requested_dir
+        if requested.is_symlink():
+            return requested.resolve()  # relocated at an earlier start
+        blocked = unreachable_parent(requested, SERVICE_USER)
+        if blocked is None:
+            requested.mkdir(parents=True, exist_ok=True)
+            return requested
+        if (requested / "PG_VERSION").exists():
+            raise DataFolderError(
+                f"it holds a cluster, but the {SERVICE_USER} user cannot enter {blocked}; "
+                f"allow it (chmod o+x {blocked}) or move the folder"
+            )
+        target = relocated_path(requested, SERVICE_USER)
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.chown(target.parent, SERVICE_USER, SERVICE_USER)
+        if requested.is_dir():
+            requested.rmdir()  # empty (no cluster yet): replaced by the link; a non-empty folder raises here
+        requested.parent.mkdir(parents=True, exist_ok=True)
+        requested.symlink_to(target, target_is_directory=True)
+        log.info(
+            "the %s user cannot enter %s, so the embedded PostgreSQL keeps its data in %s (linked from %s)",
+            SERVICE_USER,
+            blocked,
+            target,
+            requested,
+        )
+        return target
 
     def _chown_tree(self) -> None:
         shutil.chown(self.data_dir, SERVICE_USER, SERVICE_USER)
@@ -215,11 +311,17 @@ class PostgresServer:
         for path in self.data_dir.rglob("*"):
             shutil.chown(path, SERVICE_USER, SERVICE_USER)
 
-    async def _pg_ctl(self, action: str, *arguments: str) -> None:
+    async def _pg_ctl(self, action: str, *arguments: str, log_offset: int | None = None) -> None:
         assert self._bin_dir is not None
-        await self._run(str(self._bin_dir / "pg_ctl"), action, "-D", str(self.data_dir), *arguments)
+        command = (str(self._bin_dir / "pg_ctl"), action, "-D", str(self.data_dir), *arguments)
+        await self._run(*command, what=f"pg_ctl {action}", log_offset=log_offset)
 
-    async def _run(self, *command: str, what: str | None = None) -> None:
+    async def _run(self, *command: str, what: str | None = None, log_offset: int | None = None) -> None:
+        """Run a server command (as the postgres user when root); a failure raises one line with its reason.
+
+        ``log_offset``: where the server log stood before the command, so that the reasons the server wrote there
+        (pg_ctl itself only says "could not start server") join the message.
+        """
         full_command = list(command)
         if os.geteuid() == 0:
             runuser = shutil.which("runuser")
@@ -242,10 +344,22 @@ class PostgresServer:
             await asyncio.shield(communication)
             raise
         if process.returncode != 0:
-            text = output.decode(errors="replace").strip()
+            lines = (line.strip() for line in output.decode(errors="replace").splitlines())
+            reasons = [line for line in lines if line and not _PROGRESS.match(line)]
+            if log_offset is not None:
+                reasons += await asyncio.to_thread(self._log_reasons, log_offset)
             label = what or Path(command[0]).name
-            log = self.data_dir / "server.log"
-            hint = f"; see {log}" if await asyncio.to_thread(log.exists) else ""
+            why = " | ".join(dict.fromkeys(reasons)) or "no output"
             raise PostgresServerError(
-                f"PostgreSQL {label} failed (exit {process.returncode}) for data folder {self.data_dir}: {text}{hint}"
+                f"PostgreSQL {label} failed (exit {process.returncode}) for data folder {self.data_dir}: {why}"
             )
+
+    def _log_reasons(self, offset: int) -> list[str]:
+        """The FATAL/PANIC/ERROR lines the server logged after ``offset``."""
+        try:
+            with self._log_file.open("rb") as log_file:
+                log_file.seek(offset)
+                text = log_file.read(65536).decode(errors="replace")
+        except FileNotFoundError:
+            return []
+        return [match.group(1) or match.group(2) for match in map(_LOG_REASON.search, text.splitlines()) if match]

@@ -21,14 +21,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
 from moqui_bridge.database.postgres_server import PostgresServer
 from moqui_bridge.entity.data_loader import load_files
 from service.app import APP_STATE, create_app
-from service.config import Settings, load_settings
+from service.config import ConfigError, Settings, load_settings
+from service.http_limits import apply_http_limits, runner_options
 from service.saas_example import DEMO_DATA_FILES
 from service.saas_example.app import SAAS_PREFIX, mount_saas_example
 from service.webhooks import WEBHOOK_PATH
@@ -108,15 +109,17 @@ def _loopback_socket(port: int) -> socket.socket:
     try:
         sock.bind((LOOPBACK, port))
         sock.listen(128)
-    except OSError:
+    except OSError as error:
         sock.close()
-        raise
+        raise ConfigError(
+            f"cannot listen on {LOOPBACK}:{port}: {error.strerror or error} (choose another --port, or 0 for any)"
+        ) from None
     return sock
 
 
 @asynccontextmanager
-async def _serve(app: web.Application, sock: socket.socket) -> AsyncIterator[None]:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+async def _serve(app: web.Application, sock: socket.socket, **options: Any) -> AsyncIterator[None]:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **options)
     await runner.setup()
     try:
         await web.SockSite(runner, sock).start()
@@ -140,13 +143,14 @@ async def demo_stack(
     link_secret = secrets.token_urlsafe(32)
     webhook_secret = "whsec_" + secrets.token_hex(24)
     async with contextlib.AsyncExitStack() as stack:
+        # The port first: a busy one is refused before anything is started.
+        service_socket = stack.enter_context(_loopback_socket(port))
         if database_dsn is None:
             assert data_dir is not None
             postgres = PostgresServer(data_dir / "postgres", database="moqui_stripe_demo", keep_data=False)
             log.info("starting PostgreSQL in %s", postgres.data_dir)
             await stack.enter_async_context(postgres)
             database_dsn = postgres.dsn()
-        service_socket = stack.enter_context(_loopback_socket(port))
         public_url = f"http://{LOOPBACK}:{service_socket.getsockname()[1]}"
         emulator_socket = stack.enter_context(_loopback_socket(0))
         emulator_url = f"http://{LOOPBACK}:{emulator_socket.getsockname()[1]}"
@@ -168,7 +172,8 @@ async def demo_stack(
             webhook_secret=webhook_secret,
         )
         app = build_demo_app(settings, database_dsn)
-        await stack.enter_async_context(_serve(app, service_socket))
+        apply_http_limits(app, settings.server)
+        await stack.enter_async_context(_serve(app, service_socket, **runner_options(settings.server)))
         await load_files(app[APP_STATE].require_runtime().entity, DEMO_DATA_FILES)
         yield DemoStack(public_url, emulator_url, api_key, link_secret, webhook_secret, app)
 

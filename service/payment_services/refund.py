@@ -97,8 +97,8 @@ async def refund_payment(parameters: RefundIn, context: ServiceContext) -> Gatew
             # (its journaled amount, its key), and answer with what it came to: the caller's repeat of it.
             pgr_id = await _refund(context, connection, subject, intent, charge.id, unfinished.amount, attempts)
             return GatewayResponseOut(paymentGatewayResponseId=pgr_id)
-        # The charge counts a partial capture's released rest as refunded, so this is captured minus refunded.
-        left_minor = charge.amount - charge.amount_refunded
+        # Since 2025-03-31.basil a partial capture's released rest is no refund: captured minus refunded is left.
+        left_minor = charge.amount_captured - charge.amount_refunded
         left = from_minor_units(left_minor, charge.currency)
         amount = parameters.amount if parameters.amount is not None else left
         if left_minor <= 0:

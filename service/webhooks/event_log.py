@@ -1,8 +1,9 @@
 """stripe.StripeWebhookEvent: every delivery as received, stored and committed before it is processed.
 
 One row per (Stripe event id, gateway config): a redelivery finds the row and is answered without being processed
-again once it was processed or ignored; a failed one is processed again on the same row. Deliveries that fail the
-signature check get an audit row of their own (no event id: their body cannot be trusted) and are never processed.
+again once it was processed or ignored; a failed one is processed again on the same row. Deliveries refused before
+processing (a bad signature, a signed body that is no event) are only counted (rejections.py): anyone can send them,
+so they must not grow a table.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ __all__ = [
     "SWE_IGNORED",
     "SWE_PROCESSED",
     "SWE_RECEIVED",
-    "SWE_REJECTED",
     "WEBHOOK_EVENT",
     "event_lock",
     "find_event",
     "finish_event",
     "record_received",
-    "record_rejected",
     "stored_payload",
 ]
 
@@ -36,14 +35,11 @@ SWE_RECEIVED: Final = "SweReceived"
 SWE_PROCESSED: Final = "SweProcessed"
 SWE_IGNORED: Final = "SweIgnored"
 SWE_FAILED: Final = "SweFailed"
-SWE_REJECTED: Final = "SweRejected"
 # A redelivery of an event in one of these statuses has nothing left to do.
 DONE_STATUSES: Final = frozenset({SWE_PROCESSED, SWE_IGNORED})
 
-# Column limits: processingMessage and eventType are text-medium (255); an unverified body is kept only as far as an
-# operator needs to recognise it, so a flood of forged requests cannot fill the table.
+# Column limit: processingMessage and eventType are text-medium (255).
 _MESSAGE_LIMIT: Final = 255
-_REJECTED_PAYLOAD_LIMIT: Final = 2000
 
 # PaymentIntent and SetupIntent snapshots carry their client secret, which is never stored (a page retrieves it from
 # Stripe when it needs it). Only its value is replaced; the rest of the payload stays exactly as Stripe sent it.
@@ -113,26 +109,6 @@ async def record_received(
             "processingStatusId": SWE_RECEIVED,
             "receivedDate": _now(),
             "payload": stored_payload(payload),
-        },
-    )
-    return str(created["webhookEventId"])
-
-
-async def record_rejected(
-    entity: EntityFacade, payment_gateway_config_id: str, reason: str, payload: str, *, signature_valid: bool = False
-) -> str:
-    """The audit row of a delivery refused before processing (bad signature, or a signed body that is no event)."""
-    now = _now()
-    created = await entity.create(
-        WEBHOOK_EVENT,
-        {
-            "paymentGatewayConfigId": payment_gateway_config_id,
-            "signatureValid": "Y" if signature_valid else "N",
-            "processingStatusId": SWE_REJECTED,
-            "processingMessage": reason[:_MESSAGE_LIMIT],
-            "receivedDate": now,
-            "processedDate": now,
-            "payload": stored_payload(payload[:_REJECTED_PAYLOAD_LIMIT]),
         },
     )
     return str(created["webhookEventId"])

@@ -1,8 +1,9 @@
 """`POST /stripe/webhook/{paymentGatewayConfigId}`: Stripe's deliveries for one gateway config's account.
 
 Answers: 404 for a gateway config we have no Stripe account for, 400 when that config has no webhook secret or the
-signature does not verify (an audit row is kept, the body is never processed), 200 once the event is processed,
-ignored or refused by our rules, and 500 only for our own transient faults, so that Stripe retries exactly those.
+signature does not verify (counted in stripe.StripeWebhookRejection by rejections.py; the body is never processed),
+200 once the event is processed, ignored or refused by our rules, and 500 only for our own transient faults, so that
+Stripe retries exactly those.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from aiohttp import web
 
 from moqui_bridge.mantle.side import MantleSide
 from service.webhooks.context import WebhookContext
-from service.webhooks.event_log import record_rejected
 from service.webhooks.processing import process_event
+from service.webhooks.rejections import NOT_AN_EVENT, RejectionCounters
 from service.webhooks.signature import SIGNATURE_HEADER, SignatureError, verify_signature
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ MantleSideFor = Callable[["Runtime"], MantleSide]
 class _Endpoint:
     state: AppState
     mantle_side: MantleSideFor
+    rejections: RejectionCounters
 
 
 _ENDPOINT: Final = web.AppKey("moqui_stripe_webhook_endpoint", _Endpoint)
@@ -49,8 +51,15 @@ def add_webhook_routes(app: web.Application, state: AppState, mantle_side: Mantl
     `mantle_side` gives the Mantle side of the running app (`service.app` passes the runtime's: the local rules
     standalone, Moqui's REST API with a shared database).
     """
-    app[_ENDPOINT] = _Endpoint(state, mantle_side)
+    rejections = RejectionCounters(lambda: state.runtime.entity if state.runtime is not None else None)
+    app[_ENDPOINT] = _Endpoint(state, mantle_side, rejections)
     app.router.add_post(WEBHOOK_PATH, _receive)
+
+    async def write_rejection_counts(_: web.Application) -> None:
+        await rejections.close()
+
+    # on_shutdown: before the cleanup contexts close the pool.
+    app.on_shutdown.append(write_rejection_counts)
 
 
 def _answer(status: int, body: dict[str, Any]) -> web.Response:
@@ -77,13 +86,12 @@ async def _receive(request: web.Request) -> web.Response:
             gateway_settings.webhook_tolerance_seconds,
         )
     except SignatureError as error:
-        log.warning("webhook for gateway config %s rejected: %s", config_id, error.reason)
-        await record_rejected(runtime.entity, config_id, error.reason, payload)
+        endpoint.rejections.record(config_id, error.reason_id, error.reason, payload, request.remote)
         return _answer(400, {"error": "signature verification failed"})
     event = _event(payload)
     if event is None:
         reason = "signed body is not a Stripe event"
-        await record_rejected(runtime.entity, config_id, reason, payload, signature_valid=True)
+        endpoint.rejections.record(config_id, NOT_AN_EVENT, reason, payload, request.remote)
         return _answer(400, {"error": "not a Stripe event"})
     context = WebhookContext(
         entity=runtime.entity,

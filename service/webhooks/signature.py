@@ -11,17 +11,32 @@ import hashlib
 import hmac
 import time
 
-__all__ = ["SIGNATURE_HEADER", "SignatureError", "verify_signature"]
+__all__ = [
+    "MALFORMED_SIGNATURE",
+    "NO_SIGNATURE",
+    "SIGNATURE_HEADER",
+    "SIGNATURE_MISMATCH",
+    "STALE_SIGNATURE",
+    "SignatureError",
+    "verify_signature",
+]
 
 SIGNATURE_HEADER = "Stripe-Signature"
 _SCHEME = "v1"
+# Why a signature was refused, as the rejection counters (stripe.StripeWebhookRejection) name it.
+NO_SIGNATURE = "SwrNoSignature"
+MALFORMED_SIGNATURE = "SwrMalformedSignature"
+SIGNATURE_MISMATCH = "SwrSignatureMismatch"
+STALE_SIGNATURE = "SwrStaleSignature"
 
 
 class SignatureError(Exception):
-    """The request is not a genuine, fresh Stripe delivery; `reason` is safe to log and store (no secret in it)."""
+    """The request is not a genuine, fresh Stripe delivery; `reason` is safe to log and store (no secret in it),
+    `reason_id` the kind of failure (one of the constants above)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, reason_id: str = MALFORMED_SIGNATURE) -> None:
         self.reason = reason
+        self.reason_id = reason_id
         super().__init__(reason)
 
 
@@ -55,7 +70,7 @@ def verify_signature(
     further than `tolerance_seconds` from now (a replayed old delivery, or a clock far off).
     """
     if not header:
-        raise SignatureError(f"no {SIGNATURE_HEADER} header")
+        raise SignatureError(f"no {SIGNATURE_HEADER} header", NO_SIGNATURE)
     timestamp, signatures = _parse(header)
     signed = str(timestamp).encode("ascii") + b"." + payload
     expected = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
@@ -64,11 +79,13 @@ def verify_signature(
     for candidate in signatures:
         matched |= hmac.compare_digest(expected.encode("ascii"), candidate.encode("ascii", "replace"))
     if not matched:
-        raise SignatureError("no v1 signature matches the payload and this gateway's webhook secret")
+        reason = "no v1 signature matches the payload and this gateway's webhook secret"
+        raise SignatureError(reason, SIGNATURE_MISMATCH)
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance_seconds:
         raise SignatureError(
             f"the signature timestamp is {int(current - timestamp)} s from now, beyond the {tolerance_seconds} s "
-            "tolerance"
+            "tolerance",
+            STALE_SIGNATURE,
         )
     return timestamp

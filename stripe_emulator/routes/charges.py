@@ -5,12 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from stripe_emulator.objects import render
-from stripe_emulator.params import Params, merge_metadata
+from stripe_emulator.params import merge_metadata
 from stripe_emulator.payments import expire_if_due
-from stripe_emulator.routes.common import expand_of, object_id
+from stripe_emulator.routes.common import checked_params, expand_of, object_id
 from stripe_emulator.state import EmulatorState, state_of
 from stripe_emulator.store import StripeObject
-from stripe_emulator.wire import LIST_PARAMS, paginate, request_params, respond
+from stripe_emulator.wire import paginate, respond
 
 routes = web.RouteTableDef()
 
@@ -28,14 +28,16 @@ def load_charge(state: EmulatorState, charge_id: str, param: str = "id") -> Stri
 async def list_charges(request: web.Request) -> web.Response:
     """List charges, newest first, by PaymentIntent or customer."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset((*LIST_PARAMS, "payment_intent", "customer")))
+    params = await checked_params(request)
     intent_id = params.str("payment_intent")
     customer = params.str("customer")
+    group = params.str("transfer_group")
     items = [
         charge
         for charge in state.store.newest_first("charge")
         if (intent_id is None or charge["payment_intent"] == intent_id)
         and (customer is None or charge["customer"] == customer)
+        and (group is None or charge["transfer_group"] == group)
     ]
     return respond(paginate(params, items, "/v1/charges", lambda o, e: render(state.store, o, e)))
 
@@ -44,22 +46,22 @@ async def list_charges(request: web.Request) -> web.Response:
 async def retrieve_charge(request: web.Request) -> web.Response:
     """Retrieve a charge."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset(("expand",)))
+    params = await checked_params(request)
     return respond(render(state.store, load_charge(state, object_id(request)), expand_of(params)))
 
 
 @routes.post("/v1/charges/{id}")
 async def update_charge(request: web.Request) -> web.Response:
-    """Update a charge's metadata, description or receipt e-mail."""
+    """Update a charge's metadata, description, receipt e-mail, shipping or transfer group."""
     state = state_of(request)
-    params = Params(
-        await request_params(request), frozenset(("metadata", "description", "receipt_email", "expand", "shipping"))
-    )
+    params = await checked_params(request)
     charge = load_charge(state, object_id(request))
     charge["metadata"] = merge_metadata(charge["metadata"], params.metadata())
-    for name in ("description", "receipt_email"):
+    for name in ("description", "receipt_email", "transfer_group"):
         if params.has(name):
             charge[name] = params.str(name)
+    if params.has("shipping"):
+        charge["shipping"] = params.hash("shipping")
     return respond(render(state.store, charge, expand_of(params)))
 
 
@@ -67,7 +69,7 @@ async def update_charge(request: web.Request) -> web.Response:
 async def retrieve_dispute(request: web.Request) -> web.Response:
     """Retrieve a dispute (disputes are opened through the emulator's control routes)."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset(("expand",)))
+    params = await checked_params(request)
     return respond(render(state.store, state.store.require("dispute", object_id(request)), expand_of(params)))
 
 
@@ -75,7 +77,7 @@ async def retrieve_dispute(request: web.Request) -> web.Response:
 async def list_disputes(request: web.Request) -> web.Response:
     """List disputes, newest first."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset((*LIST_PARAMS, "charge", "payment_intent")))
+    params = await checked_params(request)
     charge_id = params.str("charge")
     intent_id = params.str("payment_intent")
     items = [
@@ -90,6 +92,6 @@ async def list_disputes(request: web.Request) -> web.Response:
 async def retrieve_balance_transaction(request: web.Request) -> web.Response:
     """Retrieve the ledger entry of a capture or refund."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset(("expand",)))
+    params = await checked_params(request)
     entry = state.store.require("balance_transaction", object_id(request))
     return respond(render(state.store, entry, expand_of(params)))

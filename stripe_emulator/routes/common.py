@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from stripe_emulator.accepted import ACCEPTS, EXCLUSIVE_WITH_ALLOWED_TYPES, unsupported_parameter
 from stripe_emulator.errors import invalid_request, parameter_error
 from stripe_emulator.middleware import is_publishable
 from stripe_emulator.params import Params, merge_metadata
 from stripe_emulator.payments import payment_method_from_data, resolve_payment_method
 from stripe_emulator.state import EmulatorState
 from stripe_emulator.store import StripeObject
+from stripe_emulator.wire import request_params
 
 # Three-decimal currencies: Stripe requires card amounts in them to end in 0.
 THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
@@ -41,6 +43,15 @@ def check_currency(value: str) -> str:
     if len(currency) != 3 or not currency.isalpha():
         raise parameter_error(f"Invalid currency: {value}.", "currency", "parameter_invalid_string")
     return currency
+
+
+async def checked_params(request: web.Request) -> Params:
+    """The call's parameters, each name checked against what the route takes (`stripe_emulator.accepted`)."""
+    method = "GET" if request.method == "HEAD" else request.method
+    accepts = ACCEPTS[(method, request.match_info.route.resource.canonical)]  # type: ignore[union-attr]
+    data = await request_params(request)
+    accepts.check(data, is_publishable(request))
+    return Params(data)
 
 
 def require_customer(state: EmulatorState, customer_id: str, param: str = "customer") -> StripeObject:
@@ -93,3 +104,55 @@ def apply_customer_and_method(state: EmulatorState, intent: StripeObject, params
         intent["payment_method"] = resolve_payment_method(state, method_id)["id"]
     elif params.has("payment_method"):
         intent["payment_method"] = None
+
+
+def apply_method_types(intent: StripeObject, params: Params) -> None:
+    """`allowed_payment_method_types`, `automatic_payment_methods` and `payment_method_options` of a Payment- or
+    SetupIntent (create, update, confirm).
+
+    `allowed_payment_method_types` (changelog 2026-07-29.dahlia, allowed-payment-method-types-parameter) cannot be
+    sent with `automatic_payment_methods` (nor with the other exclusive names, which the emulator refuses before);
+    the types that can be used end up in `payment_method_types`. The emulator charges cards only.
+    """
+    if params.has("allowed_payment_method_types"):
+        for other in EXCLUSIVE_WITH_ALLOWED_TYPES:
+            if params.has(other):
+                raise parameter_error(
+                    f"You may only specify one of these parameters: allowed_payment_method_types, {other}.",
+                    other,
+                    "parameter_invalid_string",
+                )
+        types = params.string_list("allowed_payment_method_types")
+        if not types:
+            raise parameter_error(
+                "allowed_payment_method_types must list at least one type.",
+                "allowed_payment_method_types",
+                "parameter_invalid_array",
+            )
+        if any(kind != "card" for kind in types):
+            raise unsupported_parameter("allowed_payment_method_types (other types than card)")
+        intent.update(allowed_payment_method_types=types, payment_method_types=["card"], automatic_payment_methods=None)
+    automatic = params.hash("automatic_payment_methods", ("enabled", "allow_redirects"))
+    if automatic is not None:
+        intent["automatic_payment_methods"] = {
+            "allow_redirects": automatic.get("allow_redirects", "always"),
+            "enabled": str(automatic.get("enabled", "false")).lower() == "true",
+        }
+    options = params.hash("payment_method_options")
+    if options is not None:
+        for kind, value in options.items():
+            if kind != "card":
+                raise unsupported_parameter(f"payment_method_options[{kind}]")
+            for key in value if isinstance(value, dict) else {}:
+                if key != "request_three_d_secure":
+                    raise unsupported_parameter(f"payment_method_options[card][{key}]")
+        card = options.get("card")
+        if isinstance(card, dict) and "request_three_d_secure" in card:
+            choice = card["request_three_d_secure"]
+            if choice not in ("automatic", "any", "challenge"):
+                raise parameter_error(
+                    "Invalid request_three_d_secure: must be one of automatic, any, challenge",
+                    "payment_method_options[card][request_three_d_secure]",
+                    "parameter_invalid_string",
+                )
+            intent["payment_method_options"]["card"]["request_three_d_secure"] = choice

@@ -1,4 +1,5 @@
-"""Emulator-only routes under `/_emulator`: reset, faults, clock, webhooks, 3-D Secure, disputes, refund failures.
+"""Emulator-only routes under `/_emulator`: reset, limits and latency, faults, clock, webhooks, 3-D Secure,
+disputes, refund failures.
 
 They take and return JSON and need no API key; `stripe_emulator.control.EmulatorControl` wraps them.
 """
@@ -63,8 +64,32 @@ async def stats(request: web.Request) -> web.Response:
             "events": len(state.events.events),
             "idempotency_entries": len(state.idempotency.responses),
             "webhook_deliveries": len(state.webhooks.deliveries),
+            "search_requests": state.limits.search_requests,
         }
     )
+
+
+# -- limits, search, latency -------------------------------------------------------------------------------------
+
+
+@routes.get(f"{PREFIX}/settings")
+async def get_settings(request: web.Request) -> web.Response:
+    """Rate limits, search switches and latency in force (`stripe_emulator.limits`)."""
+    return respond(state_of(request).limits.settings.describe())
+
+
+@routes.post(f"{PREFIX}/settings")
+async def update_settings(request: web.Request) -> web.Response:
+    """Change some settings (JSON object of name -> value); a reset returns to the configured ones."""
+    limits = state_of(request).limits
+    limits.settings.update(await _json_body(request))
+    return respond(limits.settings.describe())
+
+
+@routes.get(f"{PREFIX}/search/requests")
+async def search_requests(request: web.Request) -> web.Response:
+    """How many Search API requests arrived since the last reset (refused ones included)."""
+    return respond({"count": state_of(request).limits.search_requests})
 
 
 # -- faults ------------------------------------------------------------------------------------------------------
@@ -133,12 +158,15 @@ async def advance_clock(request: web.Request) -> web.Response:
 
 @routes.post(f"{PREFIX}/webhook_endpoints")
 async def add_webhook_endpoint(request: web.Request) -> web.Response:
-    """Register a webhook endpoint (`url`, optional `secret` and `enabled_events`)."""
+    """Register a webhook endpoint (`url`, optional `secret`, `enabled_events` and `api_version`)."""
     body = await _json_body(request)
     url = body.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise invalid_request("url must be an http(s) URL", param="url")
-    endpoint = state_of(request).webhooks.add_endpoint(url, body.get("secret"), body.get("enabled_events"))
+    version = body.get("api_version")
+    if version is not None and not isinstance(version, str):
+        raise invalid_request("api_version must be a string such as 2026-10-28.endive", param="api_version")
+    endpoint = state_of(request).webhooks.add_endpoint(url, body.get("secret"), body.get("enabled_events"), version)
     return respond(endpoint.describe())
 
 

@@ -6,30 +6,12 @@ from aiohttp import web
 
 from stripe_emulator.objects import build_customer, render
 from stripe_emulator.params import Params, merge_metadata
-from stripe_emulator.payments import attach, resolve_payment_method
-from stripe_emulator.routes.common import expand_of, object_id
+from stripe_emulator.payments import attach, resolve_payment_method, use_up_unless_attached
+from stripe_emulator.routes.common import checked_params, expand_of, object_id
 from stripe_emulator.state import state_of
-from stripe_emulator.wire import LIST_PARAMS, paginate, request_params, respond
+from stripe_emulator.wire import paginate, respond
 
 routes = web.RouteTableDef()
-
-_FIELDS = ("address", "description", "email", "name", "phone", "shipping", "invoice_settings", "preferred_locales")
-_ACCEPTED_ONLY = (
-    "balance",
-    "business_name",
-    "cash_balance",
-    "individual_name",
-    "invoice_prefix",
-    "next_invoice_sequence",
-    "source",
-    "tax",
-    "tax_exempt",
-    "validate",
-    "expand",
-    "metadata",
-)
-CREATE_PARAMS = frozenset((*_FIELDS, *_ACCEPTED_ONLY, "payment_method", "tax_id_data", "test_clock"))
-UPDATE_PARAMS = frozenset((*_FIELDS, *_ACCEPTED_ONLY, "default_source"))
 
 
 def _apply(customer: dict[str, object], params: Params) -> None:
@@ -39,6 +21,10 @@ def _apply(customer: dict[str, object], params: Params) -> None:
     for name in ("address", "shipping"):
         if params.has(name):
             customer[name] = params.hash(name)
+    if params.has("preferred_locales"):
+        customer["preferred_locales"] = params.string_list("preferred_locales")
+    if params.has("tax_exempt"):
+        customer["tax_exempt"] = params.choice("tax_exempt", ("none", "exempt", "reverse")) or "none"
     settings = params.hash("invoice_settings")
     if settings is not None and "default_payment_method" in settings:
         current = customer["invoice_settings"]
@@ -53,7 +39,7 @@ def _apply(customer: dict[str, object], params: Params) -> None:
 async def create_customer(request: web.Request) -> web.Response:
     """Create a customer, optionally attaching `payment_method`."""
     state = state_of(request)
-    params = Params(await request_params(request), CREATE_PARAMS)
+    params = await checked_params(request)
     customer = build_customer(state.clock.now())
     _apply(customer, params)
     pm_id = params.str("payment_method")
@@ -69,7 +55,7 @@ async def create_customer(request: web.Request) -> web.Response:
 async def retrieve_customer(request: web.Request) -> web.Response:
     """Retrieve a customer (a deleted one shows `deleted: true`, as Stripe does)."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset(("expand",)))
+    params = await checked_params(request)
     customer = state.store.get("customer", object_id(request))
     if customer is not None and customer.get("deleted"):
         return respond({"id": customer["id"], "object": "customer", "deleted": True})
@@ -81,7 +67,7 @@ async def retrieve_customer(request: web.Request) -> web.Response:
 async def update_customer(request: web.Request) -> web.Response:
     """Update a customer."""
     state = state_of(request)
-    params = Params(await request_params(request), UPDATE_PARAMS)
+    params = await checked_params(request)
     customer = state.store.require("customer", object_id(request))
     _apply(customer, params)
     state.events.emit("customer.updated", customer)
@@ -92,11 +78,13 @@ async def update_customer(request: web.Request) -> web.Response:
 async def delete_customer(request: web.Request) -> web.Response:
     """Delete a customer; its payment methods are detached."""
     state = state_of(request)
+    await checked_params(request)
     customer = state.store.require("customer", object_id(request))
     customer["deleted"] = True
     for pm in state.store.newest_first("payment_method"):
         if pm["customer"] == customer["id"]:
             pm["customer"] = None
+            use_up_unless_attached(pm)
     state.events.emit("customer.deleted", customer)
     return respond({"id": customer["id"], "object": "customer", "deleted": True})
 
@@ -105,7 +93,7 @@ async def delete_customer(request: web.Request) -> web.Response:
 async def list_customers(request: web.Request) -> web.Response:
     """List customers, newest first, optionally by e-mail."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset((*LIST_PARAMS, "email", "test_clock")))
+    params = await checked_params(request)
     email = params.str("email")
     items = [
         c
@@ -119,13 +107,16 @@ async def list_customers(request: web.Request) -> web.Response:
 async def list_customer_payment_methods(request: web.Request) -> web.Response:
     """A customer's attached payment methods, newest first."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset((*LIST_PARAMS, "type", "allow_redisplay")))
+    params = await checked_params(request)
     customer = state.store.require("customer", object_id(request))
     kind = params.str("type")
+    redisplay = params.choice("allow_redisplay", ("always", "limited", "unspecified"))
     items = [
         pm
         for pm in state.store.newest_first("payment_method")
-        if pm["customer"] == customer["id"] and (kind is None or pm["type"] == kind)
+        if pm["customer"] == customer["id"]
+        and (kind is None or pm["type"] == kind)
+        and (redisplay is None or pm["allow_redisplay"] == redisplay)
     ]
     url = f"/v1/customers/{customer['id']}/payment_methods"
     return respond(paginate(params, items, url, lambda o, e: render(state.store, o, e)))

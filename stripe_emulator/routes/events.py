@@ -5,10 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from stripe_emulator.errors import resource_missing
-from stripe_emulator.params import Params
-from stripe_emulator.routes.common import object_id
+from stripe_emulator.routes.common import checked_params, object_id
 from stripe_emulator.state import state_of
-from stripe_emulator.wire import LIST_PARAMS, paginate, request_params, respond
+from stripe_emulator.wire import paginate, respond
 
 routes = web.RouteTableDef()
 
@@ -17,7 +16,7 @@ routes = web.RouteTableDef()
 async def list_events(request: web.Request) -> web.Response:
     """List events, filtered by `type` (with `*` wildcards as `payment_intent.*`) or `types[]`."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset((*LIST_PARAMS, "type", "types", "delivery_success")))
+    params = await checked_params(request)
     wanted = params.string_list("types")
     single = params.str("type")
     if single is not None:
@@ -34,7 +33,7 @@ async def list_events(request: web.Request) -> web.Response:
 async def retrieve_event(request: web.Request) -> web.Response:
     """Retrieve an event."""
     state = state_of(request)
-    Params(await request_params(request), frozenset(("expand",)))
+    await checked_params(request)
     event = state.events.get(object_id(request))
     if event is None:
         raise resource_missing("event", object_id(request))

@@ -21,108 +21,21 @@ from stripe_emulator.payments import (
 )
 from stripe_emulator.routes.common import (
     apply_customer_and_method,
+    apply_method_types,
     check_amount,
     check_client_secret,
     check_currency,
+    checked_params,
     expand_of,
     object_id,
     set_fields,
 )
 from stripe_emulator.state import EmulatorState, state_of
 from stripe_emulator.store import StripeObject
-from stripe_emulator.wire import LIST_PARAMS, paginate, request_params, respond
+from stripe_emulator.wire import paginate, respond
 
 routes = web.RouteTableDef()
 
-# Parameters accepted though they change nothing here: the emulator only charges cards.
-_ACCEPTED_ONLY = (
-    "allowed_payment_method_types",
-    "amount_details",
-    "application_fee_amount",
-    "confirmation_token",
-    "error_on_requires_action",
-    "excluded_payment_method_types",
-    "hooks",
-    "mandate",
-    "mandate_data",
-    "on_behalf_of",
-    "payment_details",
-    "payment_method_configuration",
-    "payment_method_options",
-    "radar_options",
-    "transfer_data",
-    "use_stripe_sdk",
-)
-_WRITABLE = (
-    "amount",
-    "currency",
-    "customer",
-    "description",
-    "metadata",
-    "payment_method",
-    "payment_method_data",
-    "payment_method_types",
-    "receipt_email",
-    "setup_future_usage",
-    "shipping",
-    "statement_descriptor",
-    "statement_descriptor_suffix",
-    "capture_method",
-    "transfer_group",
-    "expand",
-)
-CREATE_PARAMS = frozenset(
-    (
-        *_WRITABLE,
-        *_ACCEPTED_ONLY,
-        "automatic_payment_methods",
-        "confirm",
-        "confirmation_method",
-        "off_session",
-        "return_url",
-        "customer_account",
-    )
-)
-UPDATE_PARAMS = frozenset((*_WRITABLE, *_ACCEPTED_ONLY, "customer_account"))
-CONFIRM_PARAMS = frozenset(
-    (
-        *_ACCEPTED_ONLY,
-        "amount_to_confirm",
-        "capture_method",
-        "expand",
-        "off_session",
-        "payment_method",
-        "payment_method_data",
-        "receipt_email",
-        "return_url",
-        "setup_future_usage",
-        "shipping",
-        "client_secret",
-        # stripe.js sends these alongside the client secret.
-        "key",
-        "_stripe_version",
-        "save_payment_method",
-    )
-)
-CAPTURE_PARAMS = frozenset(
-    (
-        "amount_to_capture",
-        "amount_details",
-        "application_fee_amount",
-        "expand",
-        "final_capture",
-        "hooks",
-        "metadata",
-        "payment_details",
-        "statement_descriptor",
-        "statement_descriptor_suffix",
-        "transfer_data",
-    )
-)
-CANCEL_PARAMS = frozenset(("cancellation_reason", "expand"))
-RETRIEVE_PARAMS = frozenset(("client_secret", "expand", "key", "_stripe_version"))
-LIST_PI_PARAMS = frozenset((*LIST_PARAMS, "customer", "customer_account"))
-SEARCH_PARAMS = frozenset(("query", "limit", "page", "expand"))
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 SETUP_FUTURE_USAGE = ("on_session", "off_session")
 
@@ -143,9 +56,7 @@ def _apply_common(state: EmulatorState, intent: StripeObject, params: Params) ->
         intent["capture_method"] = params.choice("capture_method", ("automatic", "automatic_async", "manual"))
     if params.has("shipping"):
         intent["shipping"] = params.hash("shipping")
-    if params.has("payment_method_types"):
-        types = params.string_list("payment_method_types")
-        intent["payment_method_types"] = types or ["card"]
+    apply_method_types(intent, params)
     apply_customer_and_method(state, intent, params)
 
 
@@ -186,7 +97,7 @@ def _confirm(state: EmulatorState, intent: StripeObject, params: Params) -> None
 async def create_payment_intent(request: web.Request) -> web.Response:
     """Create a PaymentIntent, confirming it at once with `confirm=true`."""
     state = state_of(request)
-    params = Params(await request_params(request), CREATE_PARAMS)
+    params = await checked_params(request)
     amount = params.int("amount", required=True)
     currency = check_currency(params.str("currency", required=True) or "")
     assert amount is not None
@@ -200,20 +111,9 @@ async def create_payment_intent(request: web.Request) -> web.Response:
         raise parameter_error(
             "You can only pass return_url when confirm=true.", "return_url", "parameter_invalid_string"
         )
-    automatic = params.hash("automatic_payment_methods", ("enabled", "allow_redirects"))
-    if automatic is not None and params.has("payment_method_types"):
-        raise parameter_error(
-            "You may only specify one of these parameters: automatic_payment_methods, payment_method_types.",
-            "automatic_payment_methods",
-            "parameter_invalid_string",
-        )
     intent = build_payment_intent(amount, currency, state.clock.now())
-    if automatic is not None:
-        enabled = str(automatic.get("enabled", "false")).lower() == "true"
-        intent["automatic_payment_methods"] = {
-            "allow_redirects": automatic.get("allow_redirects", "always"),
-            "enabled": enabled,
-        }
+    # Search is eventually consistent: the new PaymentIntent is not found by search until it is indexed.
+    intent["_searchable_at"] = state.clock.now() + state.limits.settings.search_index_lag_seconds
     intent["confirmation_method"] = params.choice("confirmation_method", ("automatic", "manual")) or "automatic"
     _apply_common(state, intent, params)
     if intent["payment_method"] is not None:
@@ -227,12 +127,16 @@ async def create_payment_intent(request: web.Request) -> web.Response:
 
 @routes.get("/v1/payment_intents/search")
 async def search_payment_intents(request: web.Request) -> web.Response:
-    """Search by Stripe's query language subset: `metadata['k']:'v'`, `status:'...'`, `customer:'...'`, ..."""
+    """Search by Stripe's query language subset: `metadata['k']:'v'`, `status:'...'`, `customer:'...'`, ...
+
+    Only PaymentIntents already indexed are found (`limits.py`: indexing lag, rate limit, availability)."""
     state = state_of(request)
-    params = Params(await request_params(request), SEARCH_PARAMS)
+    params = await checked_params(request)
     query = params.str("query", required=True) or ""
     matches = _compile_query(query)
-    found = [load(state, pi["id"]) for pi in list(state.store.newest_first("payment_intent")) if matches(pi)]
+    now = state.clock.now()
+    indexed = [pi for pi in list(state.store.newest_first("payment_intent")) if pi["_searchable_at"] <= now]
+    found = [load(state, pi["id"]) for pi in indexed if matches(pi)]
     limit = params.int("limit") or 10
     page = params.str("page")
     start = int(page) if page and page.isdigit() else 0
@@ -287,7 +191,7 @@ def _compile_query(query: str) -> Any:
 async def list_payment_intents(request: web.Request) -> web.Response:
     """List PaymentIntents, newest first, optionally by customer."""
     state = state_of(request)
-    params = Params(await request_params(request), LIST_PI_PARAMS)
+    params = await checked_params(request)
     customer = params.str("customer")
     items = [
         load(state, pi["id"])
@@ -301,7 +205,7 @@ async def list_payment_intents(request: web.Request) -> web.Response:
 async def retrieve_payment_intent(request: web.Request) -> web.Response:
     """Retrieve a PaymentIntent (with `expand[]`; stripe.js passes a publishable key and the client secret)."""
     state = state_of(request)
-    params = Params(await request_params(request), RETRIEVE_PARAMS)
+    params = await checked_params(request)
     intent = load(state, object_id(request))
     check_client_secret(request, params, intent)
     return respond(render(state.store, intent, expand_of(params)))
@@ -311,7 +215,7 @@ async def retrieve_payment_intent(request: web.Request) -> web.Response:
 async def update_payment_intent(request: web.Request) -> web.Response:
     """Update a PaymentIntent; amount and payment details only while it is not yet processed."""
     state = state_of(request)
-    params = Params(await request_params(request), UPDATE_PARAMS)
+    params = await checked_params(request)
     intent = load(state, object_id(request))
     if intent["status"] in ("succeeded", "canceled", "processing", "requires_capture"):
         for name in ("amount", "currency", "payment_method", "payment_method_data", "capture_method", "customer"):
@@ -342,7 +246,7 @@ async def update_payment_intent(request: web.Request) -> web.Response:
 async def confirm_payment_intent(request: web.Request) -> web.Response:
     """Confirm: authorize, capture (automatic), ask for 3-D Secure, or decline with a 402."""
     state = state_of(request)
-    params = Params(await request_params(request), CONFIRM_PARAMS)
+    params = await checked_params(request)
     intent = load(state, object_id(request))
     check_client_secret(request, params, intent)
     if intent["status"] in CONFIRMABLE:
@@ -355,7 +259,7 @@ async def confirm_payment_intent(request: web.Request) -> web.Response:
 async def capture_payment_intent(request: web.Request) -> web.Response:
     """Capture an authorized PaymentIntent, all of it or `amount_to_capture`."""
     state = state_of(request)
-    params = Params(await request_params(request), CAPTURE_PARAMS)
+    params = await checked_params(request)
     intent = load(state, object_id(request))
     if intent["status"] != "requires_capture":
         raise unexpected_state(
@@ -365,6 +269,16 @@ async def capture_payment_intent(request: web.Request) -> web.Response:
             public_view(intent),
         )
     amount = params.int("amount_to_capture")
+    if not params.bool("final_capture", default=True):
+        # Leaving an authorization open after a capture is multicapture, which this account (like every card
+        # account without IC+ pricing) does not have: charge.payment_method_details.card.multicapture is unavailable.
+        raise invalid_request(
+            "Multicapture is not available for this PaymentIntent (payment_method_details.card.multicapture.status "
+            "is unavailable), so final_capture must be true.",
+            param="final_capture",
+            code="payment_intent_unexpected_state",
+            stored=False,
+        )
     intent["metadata"] = merge_metadata(intent["metadata"], params.metadata())
     set_fields(intent, params, ("statement_descriptor", "statement_descriptor_suffix"))
     capture(state, intent, amount)
@@ -375,7 +289,7 @@ async def capture_payment_intent(request: web.Request) -> web.Response:
 async def cancel_payment_intent(request: web.Request) -> web.Response:
     """Cancel a PaymentIntent that is not yet succeeded, releasing an authorization."""
     state = state_of(request)
-    params = Params(await request_params(request), CANCEL_PARAMS)
+    params = await checked_params(request)
     reason = params.choice("cancellation_reason", CANCELLATION_REASONS)
     intent = load(state, object_id(request))
     if intent["status"] not in CANCELABLE:

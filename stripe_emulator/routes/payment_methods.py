@@ -6,24 +6,20 @@ from aiohttp import web
 
 from stripe_emulator.errors import invalid_request, missing_parameter, parameter_error
 from stripe_emulator.objects import render
-from stripe_emulator.params import Params, merge_metadata
-from stripe_emulator.payments import attach, payment_method_from_card, resolve_payment_method
-from stripe_emulator.routes.common import expand_of, object_id, require_customer
+from stripe_emulator.params import merge_metadata
+from stripe_emulator.payments import attach, payment_method_from_card, resolve_payment_method, use_up_unless_attached
+from stripe_emulator.routes.common import checked_params, expand_of, object_id, require_customer
 from stripe_emulator.state import state_of
-from stripe_emulator.wire import LIST_PARAMS, paginate, request_params, respond
+from stripe_emulator.wire import paginate, respond
 
 routes = web.RouteTableDef()
-
-CREATE_PARAMS = frozenset(
-    ("type", "card", "billing_details", "metadata", "expand", "customer", "payment_method", "allow_redisplay")
-)
 
 
 @routes.post("/v1/payment_methods")
 async def create_payment_method(request: web.Request) -> web.Response:
     """Create a card PaymentMethod from `card[number]`, `card[exp_month]`, `card[exp_year]`, `card[cvc]`."""
     state = state_of(request)
-    params = Params(await request_params(request), CREATE_PARAMS)
+    params = await checked_params(request)
     kind = params.str("type", required=True)
     if kind != "card":
         raise parameter_error(
@@ -45,17 +41,17 @@ async def create_payment_method(request: web.Request) -> web.Response:
 async def retrieve_payment_method(request: web.Request) -> web.Response:
     """Retrieve a PaymentMethod."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset(("expand",)))
-    return respond(render(state.store, resolve_payment_method(state, object_id(request), "id"), expand_of(params)))
+    params = await checked_params(request)
+    return respond(
+        render(state.store, resolve_payment_method(state, object_id(request), "id", to_use=False), expand_of(params))
+    )
 
 
 @routes.post("/v1/payment_methods/{id}")
 async def update_payment_method(request: web.Request) -> web.Response:
     """Update metadata, billing details or card expiry."""
     state = state_of(request)
-    params = Params(
-        await request_params(request), frozenset(("metadata", "billing_details", "card", "expand", "allow_redisplay"))
-    )
+    params = await checked_params(request)
     pm = state.store.require("payment_method", object_id(request))
     pm["metadata"] = merge_metadata(pm["metadata"], params.metadata())
     details = params.hash("billing_details", ("address", "email", "name", "phone", "tax_id"))
@@ -76,7 +72,7 @@ async def update_payment_method(request: web.Request) -> web.Response:
 async def attach_payment_method(request: web.Request) -> web.Response:
     """Attach a PaymentMethod (or a `pm_card_*` token, which makes a new one) to a customer."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset(("customer", "expand", "customer_account")))
+    params = await checked_params(request)
     customer_id = params.str("customer", required=True)
     assert customer_id is not None
     require_customer(state, customer_id)
@@ -89,7 +85,7 @@ async def attach_payment_method(request: web.Request) -> web.Response:
 async def detach_payment_method(request: web.Request) -> web.Response:
     """Detach a PaymentMethod from its customer."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset(("expand",)))
+    params = await checked_params(request)
     pm = state.store.require("payment_method", object_id(request), "payment_method")
     if pm["customer"] is None:
         raise invalid_request(
@@ -97,6 +93,7 @@ async def detach_payment_method(request: web.Request) -> web.Response:
             param="payment_method",
         )
     pm["customer"] = None
+    use_up_unless_attached(pm)
     state.events.emit("payment_method.detached", pm)
     return respond(render(state.store, pm, expand_of(params)))
 
@@ -105,15 +102,15 @@ async def detach_payment_method(request: web.Request) -> web.Response:
 async def list_payment_methods(request: web.Request) -> web.Response:
     """List a customer's PaymentMethods (Stripe requires the customer)."""
     state = state_of(request)
-    params = Params(
-        await request_params(request),
-        frozenset((*LIST_PARAMS, "customer", "type", "allow_redisplay", "customer_account")),
-    )
+    params = await checked_params(request)
     customer_id = params.str("customer", required=True)
     kind = params.str("type")
+    redisplay = params.choice("allow_redisplay", ("always", "limited", "unspecified"))
     items = [
         pm
         for pm in state.store.newest_first("payment_method")
-        if pm["customer"] == customer_id and (kind is None or pm["type"] == kind)
+        if pm["customer"] == customer_id
+        and (kind is None or pm["type"] == kind)
+        and (redisplay is None or pm["allow_redisplay"] == redisplay)
     ]
     return respond(paginate(params, items, "/v1/payment_methods", lambda o, e: render(state.store, o, e)))

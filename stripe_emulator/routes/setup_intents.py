@@ -10,7 +10,9 @@ from stripe_emulator.objects import build_setup_intent, render
 from stripe_emulator.params import Params
 from stripe_emulator.routes.common import (
     apply_customer_and_method,
+    apply_method_types,
     check_client_secret,
+    checked_params,
     expand_of,
     object_id,
     set_fields,
@@ -18,50 +20,14 @@ from stripe_emulator.routes.common import (
 from stripe_emulator.setups import CONFIRMABLE, attempt_setup
 from stripe_emulator.state import EmulatorState, state_of
 from stripe_emulator.store import StripeObject
-from stripe_emulator.wire import LIST_PARAMS, paginate, request_params, respond
+from stripe_emulator.wire import paginate, respond
 
 routes = web.RouteTableDef()
-
-_ACCEPTED_ONLY = (
-    "allowed_payment_method_types",
-    "attach_to_self",
-    "confirmation_token",
-    "excluded_payment_method_types",
-    "flow_directions",
-    "mandate_data",
-    "on_behalf_of",
-    "payment_method_configuration",
-    "payment_method_options",
-    "single_use",
-    "use_stripe_sdk",
-    "customer_account",
-    "expand",
-)
-CREATE_PARAMS = frozenset(
-    (
-        *_ACCEPTED_ONLY,
-        "automatic_payment_methods",
-        "confirm",
-        "customer",
-        "description",
-        "metadata",
-        "payment_method",
-        "payment_method_data",
-        "payment_method_types",
-        "return_url",
-        "usage",
-    )
-)
-UPDATE_PARAMS = frozenset(
-    (*_ACCEPTED_ONLY, "customer", "description", "metadata", "payment_method", "payment_method_data")
-)
-CONFIRM_PARAMS = frozenset(
-    (*_ACCEPTED_ONLY, "payment_method", "payment_method_data", "return_url", "client_secret", "key", "_stripe_version")
-)
 
 
 def _apply(state: EmulatorState, intent: StripeObject, params: Params) -> None:
     set_fields(intent, params, ("description",))
+    apply_method_types(intent, params)
     apply_customer_and_method(state, intent, params)
     if intent["status"] == "requires_payment_method" and intent["payment_method"] is not None:
         intent["status"] = "requires_confirmation"
@@ -88,17 +54,9 @@ def _confirm(state: EmulatorState, intent: StripeObject, params: Params) -> None
 async def create_setup_intent(request: web.Request) -> web.Response:
     """Create a SetupIntent, confirming it at once with `confirm=true`."""
     state = state_of(request)
-    params = Params(await request_params(request), CREATE_PARAMS)
+    params = await checked_params(request)
     intent = build_setup_intent(state.clock.now())
     intent["usage"] = params.choice("usage", ("on_session", "off_session")) or "off_session"
-    if params.has("payment_method_types"):
-        intent["payment_method_types"] = params.string_list("payment_method_types") or ["card"]
-    automatic = params.hash("automatic_payment_methods", ("enabled", "allow_redirects"))
-    if automatic is not None:
-        intent["automatic_payment_methods"] = {
-            "allow_redirects": automatic.get("allow_redirects", "always"),
-            "enabled": str(automatic.get("enabled", "false")).lower() == "true",
-        }
     _apply(state, intent, params)
     state.store.add(intent)
     state.events.emit("setup_intent.created", intent)
@@ -111,7 +69,7 @@ async def create_setup_intent(request: web.Request) -> web.Response:
 async def retrieve_setup_intent(request: web.Request) -> web.Response:
     """Retrieve a SetupIntent."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset(("expand", "client_secret", "key", "_stripe_version")))
+    params = await checked_params(request)
     intent = state.store.require("setup_intent", object_id(request), "intent")
     check_client_secret(request, params, intent)
     return respond(render(state.store, intent, expand_of(params)))
@@ -121,7 +79,7 @@ async def retrieve_setup_intent(request: web.Request) -> web.Response:
 async def update_setup_intent(request: web.Request) -> web.Response:
     """Update a SetupIntent."""
     state = state_of(request)
-    params = Params(await request_params(request), UPDATE_PARAMS)
+    params = await checked_params(request)
     intent = state.store.require("setup_intent", object_id(request), "intent")
     _apply(state, intent, params)
     return respond(render(state.store, intent, expand_of(params)))
@@ -131,7 +89,7 @@ async def update_setup_intent(request: web.Request) -> web.Response:
 async def confirm_setup_intent(request: web.Request) -> web.Response:
     """Confirm a SetupIntent."""
     state = state_of(request)
-    params = Params(await request_params(request), CONFIRM_PARAMS)
+    params = await checked_params(request)
     intent = state.store.require("setup_intent", object_id(request), "intent")
     check_client_secret(request, params, intent)
     if intent["status"] in CONFIRMABLE:
@@ -144,7 +102,7 @@ async def confirm_setup_intent(request: web.Request) -> web.Response:
 async def cancel_setup_intent(request: web.Request) -> web.Response:
     """Cancel a SetupIntent that has not succeeded."""
     state = state_of(request)
-    params = Params(await request_params(request), frozenset(("cancellation_reason", "expand")))
+    params = await checked_params(request)
     reason = params.choice("cancellation_reason", ("abandoned", "requested_by_customer", "duplicate"))
     intent = state.store.require("setup_intent", object_id(request), "intent")
     if intent["status"] in ("succeeded", "canceled"):
@@ -162,9 +120,7 @@ async def cancel_setup_intent(request: web.Request) -> web.Response:
 async def list_setup_intents(request: web.Request) -> web.Response:
     """List SetupIntents, newest first, by customer or payment method."""
     state = state_of(request)
-    params = Params(
-        await request_params(request), frozenset((*LIST_PARAMS, "customer", "payment_method", "attach_to_self"))
-    )
+    params = await checked_params(request)
     customer = params.str("customer")
     pm_id = params.str("payment_method")
     items = [

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import signal
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -163,15 +161,9 @@ async def test_demo_emulator_serves_the_stripe_js_stand_in_and_sends_webhooks_to
 
 
 @pytest.fixture
-def demo_data_dir() -> Iterator[Path]:
+def demo_data_dir(scratch_folder: Path) -> Path:
     """A folder for the demo command's PostgreSQL, removed afterwards."""
-    data_dir = Path(tempfile.mkdtemp(prefix="moqui-stripe-demo-"))
-    # The postgres OS user must reach the data folder (initdb runs as that user when we are root).
-    data_dir.chmod(0o755)
-    try:
-        yield data_dir
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    return scratch_folder
 
 
 async def test_demo_command_starts_and_stops_cleanly_on_ctrl_c(demo_data_dir: Path) -> None:

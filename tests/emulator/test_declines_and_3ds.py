@@ -20,10 +20,10 @@ DECLINES = [
 DECLINE_TOKENS = [
     ("pm_card_visa_chargeDeclined", "card_declined", "generic_decline"),
     ("pm_card_visa_chargeDeclinedInsufficientFunds", "card_declined", "insufficient_funds"),
-    ("pm_card_visa_chargeDeclinedExpiredCard", "expired_card", "expired_card"),
-    ("pm_card_visa_chargeDeclinedIncorrectCvc", "incorrect_cvc", "incorrect_cvc"),
-    ("pm_card_visa_chargeDeclinedProcessingError", "processing_error", "processing_error"),
-    ("pm_card_visa_chargeDeclinedFraudulent", "card_declined", "fraudulent"),
+    ("pm_card_chargeDeclinedExpiredCard", "expired_card", "expired_card"),
+    ("pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc", "incorrect_cvc"),
+    ("pm_card_chargeDeclinedProcessingError", "processing_error", "processing_error"),
+    ("pm_card_radarBlock", "card_declined", "fraudulent"),
 ]
 
 

@@ -62,7 +62,9 @@ async def test_manual_capture_partial_then_two_refunds_then_over_refund(stripe_c
     assert captured.amount_received == 600
     assert captured.amount_capturable == 0
     charge = await stripe_client.v1.charges.retrieve_async(intent["latest_charge"])
-    assert (charge.captured, charge.amount_captured, charge.amount_refunded, charge.refunded) == (True, 600, 400, False)
+    # basil+: the released 400 is no refund (changelog 2025-03-31.basil).
+    assert (charge.captured, charge.amount_captured, charge.amount_refunded, charge.refunded) == (True, 600, 0, False)
+    assert (await stripe_client.v1.refunds.list_async({"payment_intent": intent.id})).data == []
 
     first = await stripe_client.v1.refunds.create_async(
         {"payment_intent": intent.id, "amount": 200, "reason": "requested_by_customer", "metadata": {"n": "1"}}
@@ -71,16 +73,20 @@ async def test_manual_capture_partial_then_two_refunds_then_over_refund(stripe_c
     assert first.id != second.id
     assert first.status == "succeeded" and first.reason == "requested_by_customer" and first["metadata"]["n"] == "1"
     assert second.payment_intent == intent.id
+    # Refundable = amount_captured - amount_refunded = 600 - 400.
     with pytest.raises(stripe.InvalidRequestError) as over:
         await stripe_client.v1.refunds.create_async({"payment_intent": intent.id, "amount": 300})
     assert over.value.code == "amount_too_large"
     assert over.value.http_status == 400
     charge = await stripe_client.v1.charges.retrieve_async(charge.id)
-    assert charge.amount_refunded == 800
+    assert (charge.amount_refunded, charge.refunded) == (400, False)
     last = await stripe_client.v1.refunds.create_async({"payment_intent": intent.id})
     assert last.amount == 200
     charge = await stripe_client.v1.charges.retrieve_async(charge.id)
-    assert charge.refunded is True and charge.amount_refunded == 1000
+    assert charge.refunded is True and charge.amount_refunded == 600
+    assert "refunds" not in charge
+    expanded = await stripe_client.v1.charges.retrieve_async(charge.id, {"expand": ["refunds"]})
+    assert [r.amount for r in expanded["refunds"].data] == [200, 200, 200]
     with pytest.raises(stripe.InvalidRequestError) as again:
         await stripe_client.v1.refunds.create_async({"payment_intent": intent.id, "amount": 1})
     assert again.value.code == "charge_already_refunded"
@@ -136,7 +142,10 @@ async def test_cancel_releases_authorization_and_blocks_capture(stripe_client: s
     assert canceled.cancellation_reason == "requested_by_customer"
     assert canceled.canceled_at is not None
     charge = await stripe_client.v1.charges.retrieve_async(intent["latest_charge"])
-    assert charge.refunded is True and charge.amount_refunded == 1500
+    # basil+: a released authorization is no refund (changelog 2025-03-31.basil).
+    assert (charge.amount_captured, charge.amount_refunded, charge.refunded) == (0, 0, False)
+    events = await stripe_client.v1.events.list_async({"type": "charge.refunded"})
+    assert events.data == []
     with pytest.raises(stripe.InvalidRequestError) as error:
         await stripe_client.v1.payment_intents.capture_async(intent.id)
     assert error.value.code == "payment_intent_unexpected_state"
@@ -208,9 +217,6 @@ async def test_common_integration_parameters_are_accepted(stripe_client: stripe.
             "payment_method": "pm_card_visa",
             "confirm": True,
             "return_url": "https://shop.example/return",
-            "mandate_data": {
-                "customer_acceptance": {"type": "online", "online": {"ip_address": "127.0.0.1", "user_agent": "test"}}
-            },
             "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
             "expand": ["latest_charge"],
         }
@@ -221,7 +227,7 @@ async def test_common_integration_parameters_are_accepted(stripe_client: stripe.
     assert intent["automatic_payment_methods"]["enabled"] is True
     pm = await stripe_client.v1.payment_methods.retrieve_async(intent["payment_method"])
     assert pm.customer == customer.id
-    # Older integrations send payment_method_types, which the SDK's typed parameters no longer list.
+    # Older integrations send payment_method_types: refused since 2026-09-30.endive (stripe_emulator.accepted).
     legacy: Any = {
         "amount": 500,
         "currency": "usd",
@@ -231,8 +237,33 @@ async def test_common_integration_parameters_are_accepted(stripe_client: stripe.
         "payment_method": pm.id,
         "customer": customer.id,
     }
-    explicit = await stripe_client.v1.payment_intents.create_async(legacy)
-    assert explicit.status == "succeeded"
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        await stripe_client.v1.payment_intents.create_async(legacy)
+    assert refused.value.code == "payment_method_types_no_longer_supported"
+    allowed = await stripe_client.v1.payment_intents.create_async(
+        {
+            "amount": 500,
+            "currency": "usd",
+            "allowed_payment_method_types": ["card"],
+            "off_session": True,
+            "confirm": True,
+            "payment_method": pm.id,
+            "customer": customer.id,
+        }
+    )
+    assert allowed.status == "succeeded"
+    assert allowed.payment_method_types == ["card"]
+    assert allowed["allowed_payment_method_types"] == ["card"]
+    with pytest.raises(stripe.InvalidRequestError) as exclusive:
+        await stripe_client.v1.payment_intents.create_async(
+            {
+                "amount": 500,
+                "currency": "usd",
+                "allowed_payment_method_types": ["card"],
+                "automatic_payment_methods": {"enabled": True},
+            }
+        )
+    assert exclusive.value.param == "automatic_payment_methods"
 
 
 async def test_unknown_and_missing_parameters(stripe_client: stripe.StripeClient) -> None:
@@ -252,7 +283,9 @@ async def test_unknown_and_missing_parameters(stripe_client: stripe.StripeClient
     assert nonexistent.value.code == "resource_missing"
 
 
-async def test_list_by_customer_and_search_by_metadata(stripe_client: stripe.StripeClient) -> None:
+async def test_list_by_customer_and_search_by_metadata(
+    stripe_client: stripe.StripeClient, emulator_control: EmulatorControl
+) -> None:
     customer = await stripe_client.v1.customers.create_async({"name": "Ada"})
     ids = []
     for order in ("1", "2", "3"):
@@ -266,6 +299,10 @@ async def test_list_by_customer_and_search_by_metadata(stripe_client: stripe.Str
     assert listed.has_more is True
     rest = await stripe_client.v1.payment_intents.list_async({"customer": customer.id, "starting_after": ids[1]})
     assert [p.id for p in rest.data] == [ids[0]]
+    # Search lags writes (docs.stripe.com/search, "Data freshness"): nothing yet, found once indexed.
+    unindexed = await stripe_client.v1.payment_intents.search_async({"query": "metadata['orderId']:'2'"})
+    assert unindexed.data == []
+    await emulator_control.advance_clock(5)
     found = await stripe_client.v1.payment_intents.search_async({"query": "metadata['orderId']:'2'"})
     assert [p.id for p in found.data] == [ids[1]]
     both = await stripe_client.v1.payment_intents.search_async(

@@ -20,6 +20,12 @@ def test_webhook_option_parsing() -> None:
             parse_webhook(bad)
     args = build_parser().parse_args(["--port", "4242", "--webhook", "http://h/x=whsec_1"])
     assert (args.host, args.port, args.webhook) == ("127.0.0.1", 4242, ["http://h/x=whsec_1"])
+    # Stripe's test-mode rate limit and a search lag by default; benchmarks turn the limit off.
+    assert (args.rate_limit, args.search_lag, args.latency) == (25, 5, 0.0)
+    tuned = build_parser().parse_args(["--rate-limit", "off", "--search-lag", "0", "--latency", "0.05"])
+    assert (tuned.rate_limit, tuned.search_lag, tuned.latency) == (None, 0, 0.05)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--rate-limit", "0"])
 
 
 def free_port() -> int:

@@ -216,12 +216,17 @@ async def test_uncaptured_authorization_expires_after_seven_days(
     assert await paused.advance_clock(24 * 3600) == 1
     expired = await stripe_client.v1.payment_intents.retrieve_async(intent.id)
     assert expired.status == "canceled"
-    assert expired.cancellation_reason == "automatic"
+    # basil+: `expired`, formerly `automatic` (changelog 2025-03-31.basil).
+    assert expired.cancellation_reason == "expired"
+    charge = await stripe_client.v1.charges.retrieve_async(intent["latest_charge"])
+    assert (charge.amount_captured, charge.amount_refunded, charge.refunded) == (0, 0, False)
     with pytest.raises(stripe.InvalidRequestError) as late:
         await stripe_client.v1.payment_intents.capture_async(intent.id)
     assert late.value.code == "payment_intent_unexpected_state"
     await paused.deliver_webhooks()
-    assert "payment_intent.canceled" in [e.type for e in receiver.events()]
+    delivered = [e.type for e in receiver.events()]
+    assert "payment_intent.canceled" in delivered and "charge.expired" in delivered
+    assert "charge.refunded" not in delivered
 
 
 async def test_expiry_is_noticed_when_next_read(
@@ -239,7 +244,7 @@ async def test_expiry_is_noticed_when_next_read(
     # Move the clock without the sweep the control route does: the next read must still expire it.
     stripe_emulator_server.state.clock.advance(8 * 24 * 3600)
     read = await stripe_client.v1.payment_intents.retrieve_async(intent.id)
-    assert read.status == "canceled" and read.cancellation_reason == "automatic"
+    assert read.status == "canceled" and read.cancellation_reason == "expired"
 
 
 async def test_refund_failure_route(stripe_client: stripe.StripeClient, emulator_control: EmulatorControl) -> None:
@@ -251,3 +256,18 @@ async def test_refund_failure_route(stripe_client: stripe.StripeClient, emulator
     assert failed["status"] == "failed"
     charge = await stripe_client.v1.charges.retrieve_async(intent["latest_charge"])
     assert charge.amount_refunded == 0 and charge.refunded is False
+
+
+async def test_events_are_stamped_with_the_endpoints_api_version(
+    stripe_client: stripe.StripeClient, emulator_control: EmulatorControl, receiver: Receiver
+) -> None:
+    # docs.stripe.com/webhooks/versioning: an endpoint gets events in its own version (default: the pinned one).
+    await emulator_control.set_webhook_auto_delivery(False)
+    pinned = await emulator_control.add_webhook_endpoint(receiver.url, SECRET)
+    older = await emulator_control.add_webhook_endpoint(receiver.url, SECRET, api_version="2025-03-31.basil")
+    assert (pinned.api_version, older.api_version) == ("2026-10-28.endive", "2025-03-31.basil")
+    await stripe_client.v1.customers.create_async({"name": "Versioned"})
+    await emulator_control.deliver_webhooks()
+    assert sorted(e.api_version for e in receiver.events()) == ["2025-03-31.basil", "2026-10-28.endive"]
+    listed = await stripe_client.v1.events.list_async({"limit": 1})
+    assert listed.data[0].api_version == "2026-10-28.endive"

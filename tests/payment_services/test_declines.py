@@ -10,11 +10,11 @@ from tests.payment_services.conftest import Harness
 DECLINES = [
     ("pm_card_visa_chargeDeclined", "generic_decline", ("Y", "N", "N", "N", "N")),
     ("pm_card_visa_chargeDeclinedInsufficientFunds", "insufficient_funds", ("Y", "N", "Y", "N", "N")),
-    ("pm_card_visa_chargeDeclinedExpiredCard", "expired_card", ("Y", "N", "N", "Y", "N")),
-    ("pm_card_visa_chargeDeclinedIncorrectCvc", "incorrect_cvc", ("Y", "N", "N", "N", "N")),
-    ("pm_card_visa_chargeDeclinedFraudulent", "fraudulent", ("Y", "N", "N", "N", "N")),
+    ("pm_card_chargeDeclinedExpiredCard", "expired_card", ("Y", "N", "N", "Y", "N")),
+    ("pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc", ("Y", "N", "N", "N", "N")),
+    ("pm_card_radarBlock", "fraudulent", ("Y", "N", "N", "N", "N")),
     # A processing error says nothing about the card: an error (Mantle changes nothing), not a decline.
-    ("pm_card_visa_chargeDeclinedProcessingError", "processing_error", ("N", "Y", "N", "N", "N")),
+    ("pm_card_chargeDeclinedProcessingError", "processing_error", ("N", "Y", "N", "N", "N")),
 ]
 
 

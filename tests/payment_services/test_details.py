@@ -67,7 +67,7 @@ async def test_details_of_an_expired_authorization(harness: Harness) -> None:
     assert expired["gatewayStatusId"] == "PmntPromised"
     pgr = await harness.pgr(expired["paymentGatewayResponseId"])
     assert pgr["transactionStatus"] == "canceled"
-    assert (await harness.only_intent(payment_id)).cancellation_reason == "automatic"
+    assert (await harness.only_intent(payment_id)).cancellation_reason == "expired"  # basil+
     # Capturing the lapsed authorization is refused with the reason; Mantle re-authorizes instead.
     assert "expired" in await harness.error("capture#Payment", payment_id, None)
     await harness.set_status(payment_id, "PmntPromised")

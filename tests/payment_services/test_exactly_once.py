@@ -196,6 +196,7 @@ async def test_rate_limit_that_does_not_stop_gives_an_error_pgr(harness: Harness
     assert len(await harness.charges((await harness.only_intent(payment_id)).id)) == 1
 
 
+@pytest.mark.usefixtures("search_indexed_at_once")  # authorize finds the checkout's PaymentIntent by search
 async def test_paymentintent_authorized_by_the_checkout_page_is_found_and_not_charged_again(harness: Harness) -> None:
     """Nobody told us of the checkout page's PaymentIntent (no link, no paymentRefNum): Stripe's search finds it."""
     payment_id = await harness.add_payment("64.00")

@@ -13,7 +13,7 @@ from tests.standalone.conftest import StandaloneWorld, flags_set, only
     [
         ("pm_card_visa_chargeDeclined", {"resultDeclined"}, "generic_decline"),
         ("pm_card_visa_chargeDeclinedInsufficientFunds", {"resultDeclined", "resultNsf"}, "insufficient_funds"),
-        ("pm_card_visa_chargeDeclinedExpiredCard", {"resultDeclined", "resultBadExpire"}, "expired_card"),
+        ("pm_card_chargeDeclinedExpiredCard", {"resultDeclined", "resultBadExpire"}, "expired_card"),
     ],
 )
 async def test_decline_moves_the_payment_to_declined(
@@ -40,7 +40,7 @@ async def test_decline_moves_the_payment_to_declined(
 
 
 async def test_processing_error_records_an_error_and_leaves_the_status(world: StandaloneWorld) -> None:
-    payment_id = await world.new_payment("30.00", card="pm_card_visa_chargeDeclinedProcessingError")
+    payment_id = await world.new_payment("30.00", card="pm_card_chargeDeclinedProcessingError")
 
     answer = await world.gateway_call("authorize", payment_id)
     assert flags_set(answer["paymentGatewayResponse"]) == {"resultError"}

@@ -192,13 +192,14 @@ async def test_automatic_capture_in_a_zero_decimal_currency(gateway: StripeGatew
     assert outcome.currency == "JPY"
 
 
+@pytest.mark.usefixtures("search_indexed_at_once")  # finds the new PaymentIntent by search at once
 @pytest.mark.parametrize(
     ("payment_method", "flags", "reason_code"),
     [
         ("pm_card_visa_chargeDeclined", {"result_declined"}, "generic_decline"),
         ("pm_card_visa_chargeDeclinedInsufficientFunds", {"result_declined", "result_nsf"}, "insufficient_funds"),
-        ("pm_card_visa_chargeDeclinedExpiredCard", {"result_declined", "result_bad_expire"}, "expired_card"),
-        ("pm_card_visa_chargeDeclinedProcessingError", {"result_error"}, "processing_error"),
+        ("pm_card_chargeDeclinedExpiredCard", {"result_declined", "result_bad_expire"}, "expired_card"),
+        ("pm_card_chargeDeclinedProcessingError", {"result_error"}, "processing_error"),
     ],
 )
 async def test_declines_are_mapped(
@@ -239,6 +240,7 @@ async def test_requires_action_depends_on_whether_the_customer_can_act(gateway: 
     assert gateway_payment_status(intent).status_id == "PmntPromised"
 
 
+@pytest.mark.usefixtures("search_indexed_at_once")  # finds the new PaymentIntent by search at once
 async def test_repeated_create_returns_the_same_payment_intent(gateway: StripeGateway, payment_id: str) -> None:
     first = await create_payment_intent(gateway, card_payment(payment_id), idempotency_key=key(payment_id, "authorize"))
     second = await create_payment_intent(
@@ -257,6 +259,7 @@ async def test_same_key_with_other_parameters_is_rejected(gateway: StripeGateway
     assert rejected.value.code == "idempotency_error"
 
 
+@pytest.mark.usefixtures("search_indexed_at_once")  # finds the new PaymentIntent by search at once
 async def test_lost_response_is_replayed_not_charged_twice(
     stripe_emulator_url: str, emulator_control: EmulatorControl, payment_id: str
 ) -> None:

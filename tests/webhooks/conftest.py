@@ -7,6 +7,7 @@ the pending events when (and in the order) it wants, so nothing depends on timin
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from service.app import APP_STATE, create_app
 from service.config import load_settings
 from service.context import ServiceContext
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateway
+from service.webhooks.rejections import WEBHOOK_REJECTION
 from stripe_emulator.control import DeliveryInfo, EmulatorControl, WebhookEndpointInfo
 
 CONFIG_ID = "StripeGateway"
@@ -157,6 +159,17 @@ class WebhookWorld:
         """stripe.StripeWebhookEvent rows, oldest first."""
         return await self.entity.find(EVENT, conditions, order_by=["webhookEventId"])
 
+    async def rejection_rows(self, total: int) -> list[dict[str, Any]]:
+        """stripe.StripeWebhookRejection rows (the counters of refused deliveries) once they count `total` in all:
+        counts are written within a second of the rejections (rejections.py), so this waits up to 10 s."""
+        rows: list[dict[str, Any]] = []
+        for _ in range(100):
+            rows = await self.entity.find(WEBHOOK_REJECTION, {}, order_by=["rejectionReasonId"])
+            if sum(row["rejectedCount"] for row in rows) >= total:
+                return rows
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"rejection counts did not reach {total}: {rows}")
+
     async def refund_payments(self, payment_id: str) -> list[dict[str, Any]]:
         """Mantle's refund Payments of a payment."""
         return await self.entity.find(PAYMENT, {"refundForPaymentId": payment_id}, order_by=["paymentId"])
@@ -197,7 +210,8 @@ async def world(
     try:
         runtime = state.require_runtime()
         for config_id in (CONFIG_ID, OTHER_CONFIG_ID, NO_SECRET_CONFIG_ID):
-            await runtime.entity.create(
+            # store: standalone start-up already made the rows of the configured gateways (gateway_configs.py).
+            await runtime.entity.store(
                 names.GATEWAY_CONFIG,
                 {"paymentGatewayConfigId": config_id, "paymentGatewayTypeEnumId": "PgtStripe", **_SERVICES},
             )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
 from aiohttp import ClientResponse
 
 from stripe_emulator.webhooks import sign_payload
+from tests.fixtures.postgres import fetch_value
 from tests.webhooks.conftest import (
     NO_SECRET_CONFIG_ID,
     OTHER_CONFIG_ID,
@@ -35,7 +37,7 @@ async def _post(world: WebhookWorld, body: str, signature: str | None, config_id
     return await world.client.session.post(path, data=body, headers=headers)
 
 
-async def test_bad_signatures_are_refused_and_audited_but_never_processed(world: WebhookWorld) -> None:
+async def test_bad_signatures_are_refused_and_counted_but_never_processed(world: WebhookWorld) -> None:
     payment_id = await world.add_payment()
     intent = await world.browser_payment(payment_id)
     body = _event(intent.id, payment_id)
@@ -45,20 +47,49 @@ async def test_bad_signatures_are_refused_and_audited_but_never_processed(world:
         "stale": sign_payload(body, WEBHOOK_SECRET, now - 301),
         "missing": None,
         "tampered": sign_payload(body.replace("succeeded", "canceled"), WEBHOOK_SECRET, now),
+        "malformed": "v1=abc",
     }
 
     statuses = {name: (await _post(world, body, signature)).status for name, signature in attempts.items()}
 
     assert statuses == dict.fromkeys(attempts, 400)
-    rows = await world.event_rows()
-    assert len(rows) == len(attempts)
-    assert {(row["signatureValid"], row["processingStatusId"], row["eventId"]) for row in rows} == {
-        ("N", "SweRejected", None)
+    assert await world.event_rows() == []
+    counters = {row["rejectionReasonId"]: row for row in await world.rejection_rows(len(attempts))}
+    assert {reason: row["rejectedCount"] for reason, row in counters.items()} == {
+        "SwrSignatureMismatch": 2,
+        "SwrStaleSignature": 1,
+        "SwrNoSignature": 1,
+        "SwrMalformedSignature": 1,
     }
-    assert any("tolerance" in row["processingMessage"] for row in rows)
-    assert all(WEBHOOK_SECRET not in (row["processingMessage"] + row["payload"]) for row in rows)
+    assert "tolerance" in counters["SwrStaleSignature"]["lastMessage"]
+    assert counters["SwrSignatureMismatch"]["lastPayload"] == body
+    assert counters["SwrNoSignature"]["lastRemoteAddress"] == "127.0.0.1"
+    assert all(WEBHOOK_SECRET not in row["lastMessage"] + row["lastPayload"] for row in counters.values())
     assert (await world.payment(payment_id))["statusId"] == "PmntPromised"
     assert await world.pgrs(payment_id) == []
+
+
+async def test_a_flood_of_unsigned_posts_adds_no_rows(world: WebhookWorld) -> None:
+    """Issue 12, item 10: 2,000 unsigned posts used to write 2,000 audit rows; now they change two counters, written
+    about once a second whatever the rate."""
+    body = "x" * 5000
+
+    async def unsigned(number: int) -> int:
+        signature = None if number % 2 else f"t={int(time.time())},v1={'0' * 64}"
+        return (await _post(world, body, signature)).status
+
+    statuses: list[int] = []
+    for start in range(0, 2000, 100):
+        statuses += await asyncio.gather(*(unsigned(number) for number in range(start, start + 100)))
+
+    assert statuses == [400] * 2000
+    rows = await world.rejection_rows(2000)
+    assert sorted((row["rejectionReasonId"], row["rejectedCount"]) for row in rows) == [
+        ("SwrNoSignature", 1000),
+        ("SwrSignatureMismatch", 1000),
+    ]
+    assert all(len(row["lastPayload"]) == 2000 for row in rows)  # the sample is bounded as well
+    assert await world.event_rows() == []
 
 
 async def test_a_good_signature_among_several_is_accepted(world: WebhookWorld) -> None:
@@ -117,3 +148,15 @@ async def test_a_transient_fault_answers_500_and_the_retry_processes_it(world: W
     rows = await world.event_rows(eventType="payment_intent.amount_capturable_updated")
     assert [row["processingStatusId"] for row in rows] == ["SweProcessed"]
     assert (await world.payment(payment_id))["statusId"] == "PmntAuthorized"
+
+
+async def test_rejection_counts_pending_at_shutdown_are_written(world: WebhookWorld, entity_database_dsn: str) -> None:
+    for _ in range(3):
+        assert (await _post(world, "{}", None)).status == 400
+    await world.client.close()  # at once: the counts are still pending, and shutdown writes them
+
+    counted = await fetch_value(
+        entity_database_dsn,
+        "SELECT REJECTED_COUNT FROM STRIPE_WEBHOOK_REJECTION WHERE REJECTION_REASON_ID = 'SwrNoSignature'",
+    )
+    assert counted == 3

@@ -39,7 +39,7 @@ async def test_more_concurrent_deliveries_than_connections_all_complete(
     await client.start_server()
     try:
         runtime = client.app[APP_STATE].require_runtime()
-        await runtime.entity.create(
+        await runtime.entity.store(
             names.GATEWAY_CONFIG, {"paymentGatewayConfigId": CONFIG_ID, "paymentGatewayTypeEnumId": "PgtStripe"}
         )
         context = WebhookContext(runtime.entity, runtime.gateways, runtime.require_mantle(), CONFIG_ID)

@@ -1,0 +1,53 @@
+"""Housekeeping of the running service: the prune job (prune.py), run under service.background's single leader.
+
+`install_background_jobs(app)` adds to a service app (after `create_app`, before it starts) a BackgroundJobs of its
+own that connects to the app's database once the app is up, registers the maintenance jobs and stops with the app.
+Other parts register their jobs in `register_jobs` below, so every job runs under the one leader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from service.app import APP_STATE, AppState
+from service.background import BackgroundJobs
+from service.maintenance.prune import prune_expired_records
+
+__all__ = ["BACKGROUND_JOBS", "PRUNE_JOB", "install_background_jobs", "register_jobs"]
+
+PRUNE_JOB = "prune-expired-records"
+BACKGROUND_JOBS = web.AppKey("moqui_stripe_background_jobs", BackgroundJobs)
+
+
+def register_jobs(jobs: BackgroundJobs, state: AppState) -> None:
+    """Every periodic job of the service (the app's runtime exists when they run)."""
+    settings = state.settings
+
+    async def prune() -> None:
+        await prune_expired_records(state.require_runtime().entity, settings.retention)
+
+    # The first prune a minute after start: a restart loop never turns into a prune loop.
+    jobs.register(PRUNE_JOB, settings.retention.prune_interval_seconds, prune, first_delay_seconds=60)
+
+
+def install_background_jobs(app: web.Application, *, retry_seconds: float = 5.0) -> None:
+    """Run the service's background jobs (on one instance among those sharing the database) while `app` runs."""
+    state = app[APP_STATE]
+    jobs = BackgroundJobs(state.database_dsn, retry_seconds=retry_seconds)
+    register_jobs(jobs, state)
+    app[BACKGROUND_JOBS] = jobs
+    app.cleanup_ctx.append(_running(jobs))
+
+
+def _running(jobs: BackgroundJobs) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        # After the runtime's own context (appended first by create_app): the pool and schema exist.
+        await jobs.start()
+        try:
+            yield
+        finally:
+            await jobs.stop()
+
+    return context
