@@ -41,6 +41,7 @@ class Ledger:
     results: Counter[str] = field(default_factory=Counter)
     steps: list[str] = field(default_factory=list)
     failure: str | None = None  # a step that got no definitive answer (the sequence stopped there)
+    repeats: int = 0  # requests sent twice under one key, not yet recorded a second time
 
 
 class SequenceRunner:
@@ -115,6 +116,8 @@ class SequenceRunner:
         call = self._operation(ledger, step)
         if step.style == "duplicate":
             # The same request twice at once under one key: the service must run it once.
+            if step.operation in ("capture", "refund"):
+                ledger.repeats += 1  # the second call is the same request: the ledger records it once
             await asyncio.gather(call(key, None), call(key, None))
         elif step.style == "concurrent":
             # Two distinct requests at once (each its own key): both count as asked.
@@ -138,8 +141,14 @@ class SequenceRunner:
             answer = await logical(f"{payment_path}/authorize", {}, key, abandon)
             self._record(ledger, "authorize", answer)
 
+        def asked(requests: list[Decimal], amount: Decimal) -> None:
+            if ledger.repeats:
+                ledger.repeats -= 1
+            else:
+                requests.append(amount)
+
         async def capture(key: str, abandon: float | None) -> None:
-            ledger.capture_requests.append(step.amount if step.amount is not None else ledger.total)
+            asked(ledger.capture_requests, step.amount if step.amount is not None else ledger.total)
             body = {} if step.amount is None else {"amount": step.amount}
             answer = await logical(f"{payment_path}/capture", body, key, abandon)
             self._record(ledger, "capture", answer)
@@ -151,7 +160,7 @@ class SequenceRunner:
 
         async def refund(key: str, abandon: float | None) -> None:
             assert step.amount is not None
-            ledger.refund_requests.append(step.amount)
+            asked(ledger.refund_requests, step.amount)
             answer = await logical(f"{payment_path}/refund", {"amount": step.amount}, key, abandon)
             self._record(ledger, "refund", answer)
 
