@@ -75,7 +75,6 @@ def _service_config(service_port: int, emulator_url: str, dsn: str, api_key: str
 [server]
 host = "{LOOPBACK}"
 port = {service_port}
-mode = "standalone"
 api_keys = {{ soak = "{api_key}" }}
 
 [database]
