@@ -17,6 +17,7 @@ from aiohttp import web
 from moqui_bridge.database.pool import create_pool
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Pool
+from moqui_bridge.entity.liveness import ProcessLiveness
 from moqui_bridge.mantle.local_side import LocalMantleSide
 from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
 from moqui_bridge.mantle.side import MantleSide
@@ -217,6 +218,15 @@ def _remote_moqui_client(settings: Settings) -> MoquiRestClient | None:
     )
 
 
+@contextlib.asynccontextmanager
+async def _stopping(liveness: ProcessLiveness) -> AsyncIterator[None]:
+    """Give the liveness lock back when the runtime ends."""
+    try:
+        yield
+    finally:
+        await liveness.stop()
+
+
 def _runtime(state: AppState):  # type: ignore[no-untyped-def]
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings = state.settings
@@ -233,7 +243,9 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
                 else await ensure_installation_id(entity)
             )
             gateways = StripeGateways(stripe_account_settings(settings), stripe_admissions(settings, pool))
-            async with _pool_gauges(pool), gateways:
+            liveness = ProcessLiveness(pool)
+            await liveness.start()
+            async with _pool_gauges(pool), gateways, _stopping(liveness):
                 base_context = ServiceContext(
                     entity=entity,
                     gateways=gateways,
@@ -241,6 +253,7 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
                     services=state.registry,
                     installation_id=installation_id,
                     clock=state.clock,
+                    liveness_key=liveness.key,
                 )
                 moqui_client = _remote_moqui_client(settings)
                 mantle: MantleSide = (

@@ -81,7 +81,6 @@ def _command_moqui_component(arguments: argparse.Namespace) -> int:
             Path(arguments.out),
             server_url=arguments.url,
             api_key=arguments.api_key,
-            transport=arguments.transport,
             force=arguments.force,
         )
     except (ValueError, ComponentFolderError) as error:
@@ -199,11 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--webhook", action="append", default=[], metavar="URL=SECRET", help="webhook endpoint")
     emulator.set_defaults(handler=_command_emulator)
 
-    component = commands.add_parser("moqui-component", help="write the Moqui component with URL and key filled in")
+    component = commands.add_parser("moqui-component", help="write the Moqui component and its MoquiConf.xml")
     component.add_argument("--url", required=True, help="this service's base URL as Moqui reaches it")
-    component.add_argument("--api-key", required=True, help="one of this service's server.api_keys")
+    component.add_argument(
+        "--api-key", help="one of this service's server.api_keys, written into MoquiConf.xml (else: environment)"
+    )
     component.add_argument("--out", required=True, help="folder to write, e.g. runtime/component/moqui-stripe")
-    component.add_argument("--transport", choices=["json-rpc", "rest"], default="json-rpc")
     component.add_argument("--force", action="store_true", help="write into a non-empty folder that is not ours")
     component.set_defaults(handler=_command_moqui_component)
 

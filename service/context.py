@@ -51,6 +51,8 @@ class ServiceContext:
     transaction: Connection | None = None
     acting_for: str | None = None
     clock: Clock = SYSTEM_CLOCK
+    # This process's ProcessLiveness key (0: none), written on the leases it takes so a dead holder is seen at once.
+    liveness_key: int = 0
 
     @property
     def client_name(self) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 __all__ = [
@@ -85,8 +85,12 @@ def _integer(text: str) -> int:
 def _decimal(text: str) -> Decimal:
     if len(text) > MAX_NUMBER_LENGTH:
         raise JsonParseError(f"Invalid JSON: number {_abbreviated(text)} is longer than {MAX_NUMBER_LENGTH} characters")
-    value = Decimal(text)
-    if plain_length(value) > MAX_NUMBER_LENGTH:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        # An exponent beyond what Decimal can hold (1e1000000000000000000): far more digits than allowed.
+        value = Decimal("Infinity")
+    if not value.is_finite() or plain_length(value) > MAX_NUMBER_LENGTH:
         raise JsonParseError(f"Invalid JSON: number {text} has more than {MAX_NUMBER_LENGTH} digits written out")
     return value
 

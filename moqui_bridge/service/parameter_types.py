@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import PlainSerializer, PlainValidator
@@ -97,7 +97,11 @@ def convert_big_decimal(value: Any) -> Decimal:
     if isinstance(value, str):
         text = value.strip()
         if len(text) <= MAX_NUMBER_LENGTH and _DECIMAL_TEXT.fullmatch(text):
-            return _bounded_decimal(Decimal(text), "BigDecimal")
+            try:
+                parsed = Decimal(text)
+            except InvalidOperation:  # an exponent beyond what Decimal holds: far past the length allowed
+                raise _not_converted(value, "BigDecimal") from None
+            return _bounded_decimal(parsed, "BigDecimal")
     raise _not_converted(value, "BigDecimal")
 
 

@@ -129,7 +129,14 @@ async def reuse_or_create_intent(
     payment_id = str(payment["paymentId"])
     earlier = await entity.find(PAYMENT_INTENT_LINK, {"clientName": STANDALONE_CLIENT, "paymentId": payment_id})
     call = GatewayCall(
-        entity, gateway, context.installation_id, STANDALONE_CLIENT, payment_id, context.deadline, context.clock
+        entity,
+        gateway,
+        context.installation_id,
+        STANDALONE_CLIENT,
+        payment_id,
+        context.deadline,
+        context.clock,
+        liveness_key=context.liveness_key,
     )
     request = JournaledRequest(
         call.identity(GatewayOperation.CHECKOUT, len(earlier)),

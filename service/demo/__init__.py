@@ -173,7 +173,7 @@ async def demo_stack(
         app = build_demo_app(settings, database_dsn)
         apply_http_limits(app, settings.server)
         await stack.enter_async_context(_serve(app, service_socket, **runner_options(settings.server)))
-        await load_files(app[APP_STATE].require_runtime().entity, DEMO_DATA_FILES)
+        await load_files(app[APP_STATE].require_runtime().entity, DEMO_DATA_FILES, types=None)
         yield DemoStack(public_url, emulator_url, api_key, link_secret, webhook_secret, app)
 
 

@@ -98,7 +98,12 @@ async def run_attempt(
     identity = request.identity
     entity = call.entity
     async with payment_lease(
-        entity, identity.client_name, identity.payment_id, call.deadline, what=identity.describe()
+        entity,
+        identity.client_name,
+        identity.payment_id,
+        call.deadline,
+        holder_key=call.liveness_key,
+        what=identity.describe(),
     ):
         journaled = await read_attempts(entity, identity, call.installation_id)
         attempt = journaled.this()

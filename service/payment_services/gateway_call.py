@@ -53,6 +53,8 @@ class GatewayCall:
     deadline: Deadline
     clock: Clock = SYSTEM_CLOCK
     safe_age: timedelta = timedelta(hours=ReconcilerSettings().safe_age_hours)
+    # The process's liveness key, named on the payment's lease (payment_lease.py).
+    liveness_key: int = 0
 
     @property
     def payment_gateway_config_id(self) -> str:
@@ -134,6 +136,7 @@ def gateway_call(context: ServiceContext, payment_gateway_config_id: str, paymen
         deadline=context.deadline,
         clock=context.clock,
         safe_age=timedelta(hours=context.settings.reconciler.safe_age_hours),
+        liveness_key=context.liveness_key,
     )
 
 

@@ -4,8 +4,11 @@ processes and hosts, without holding a database connection while Stripe is calle
 A lease is a row of stripe.StripePaymentLease taken with one statement (an insert, or an update of an expired
 row) and given back with another; in between, the holder calls Stripe with no connection checked out. The row
 expires with the holder's deadline (plus `LEASE_MARGIN_SECONDS`): the holder stops waiting for Stripe at its deadline,
-so a lease outliving it belongs to a holder that died, and the next request takes it over. Times are the database's
-clock, so hosts with skewed clocks agree. Waiting for a lease is polled, with back-off, within the waiter's deadline.
+so a lease outliving it belongs to a holder that died, and the next request takes it over. A holder that died
+before that (SIGKILL, a crash) is seen at once: the row names its process's liveness key
+(moqui_bridge/entity/liveness.py), and a key whose lock nobody holds belongs to a process that is gone. Times are
+the database's clock, so hosts with skewed clocks agree. Waiting for a lease is polled, with back-off, within the
+waiter's deadline.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Final
 
 from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity.liveness import holder_is_gone_sql
 from moqui_bridge.service import ServiceError
 from service.stripe_gateway.deadline import Deadline
 
@@ -35,23 +39,29 @@ class LeaseBusy(ServiceError):
 
 @asynccontextmanager
 async def payment_lease(
-    entity: EntityFacade, client_name: str, payment_id: str, deadline: Deadline, *, what: str
+    entity: EntityFacade, client_name: str, payment_id: str, deadline: Deadline, *, holder_key: int, what: str
 ) -> AsyncIterator[None]:
-    """Hold the lease of (client, payment) for the body; `what` names the waiting request in the 409 message."""
+    """Hold the lease of (client, payment) for the body; `what` names the waiting request in the 409 message.
+
+    `holder_key`: this process's liveness key (0 when it has none: then only the lease's expiry frees it).
+    """
     table = entity.definition(PAYMENT_LEASE).table_name
     token = secrets.token_hex(8)
     take = (
-        f"INSERT INTO {table} AS lease (CLIENT_NAME, PAYMENT_ID, LEASE_TOKEN, LEASE_EXPIRES, LAST_UPDATED_STAMP) "
-        "VALUES ($1, $2, $3, (now() AT TIME ZONE 'UTC') + make_interval(secs => $4), now() AT TIME ZONE 'UTC') "
+        f"INSERT INTO {table} AS lease (CLIENT_NAME, PAYMENT_ID, LEASE_TOKEN, LEASE_EXPIRES, HOLDER_KEY, "
+        "LAST_UPDATED_STAMP) VALUES ($1, $2, $3, (now() AT TIME ZONE 'UTC') + make_interval(secs => $4), $5, "
+        "now() AT TIME ZONE 'UTC') "
         "ON CONFLICT (CLIENT_NAME, PAYMENT_ID) DO UPDATE SET LEASE_TOKEN = EXCLUDED.LEASE_TOKEN, "
-        "LEASE_EXPIRES = EXCLUDED.LEASE_EXPIRES, LAST_UPDATED_STAMP = EXCLUDED.LAST_UPDATED_STAMP "
-        "WHERE lease.LEASE_EXPIRES < (now() AT TIME ZONE 'UTC') RETURNING LEASE_TOKEN"
+        "LEASE_EXPIRES = EXCLUDED.LEASE_EXPIRES, HOLDER_KEY = EXCLUDED.HOLDER_KEY, "
+        "LAST_UPDATED_STAMP = EXCLUDED.LAST_UPDATED_STAMP "
+        f"WHERE lease.LEASE_EXPIRES < (now() AT TIME ZONE 'UTC') OR {holder_is_gone_sql('lease.HOLDER_KEY')} "
+        "RETURNING LEASE_TOKEN"
     )
     poll = _FIRST_POLL_SECONDS
     while True:
         async with entity.connection() as connection:
             taken = await connection.fetchval(
-                take, client_name, payment_id, token, deadline.remaining() + LEASE_MARGIN_SECONDS
+                take, client_name, payment_id, token, deadline.remaining() + LEASE_MARGIN_SECONDS, holder_key
             )
         if taken == token:
             break

@@ -98,10 +98,16 @@ async def _settle_row(context: ServiceContext, row: dict[str, Any]) -> str:
         deadline=Deadline.after(context.settings.server.request_deadline_seconds),
         clock=context.clock,
         safe_age=timedelta(hours=context.settings.reconciler.safe_age_hours),
+        liveness_key=context.liveness_key,
     )
     try:
         async with payment_lease(
-            call.entity, identity.client_name, identity.payment_id, call.deadline, what=identity.describe()
+            call.entity,
+            identity.client_name,
+            identity.payment_id,
+            call.deadline,
+            holder_key=call.liveness_key,
+            what=identity.describe(),
         ):
             # Read again under the lease: the caller's own retry may have settled it meanwhile.
             attempt = await find_attempt(call.entity, identity, call.installation_id)

@@ -11,6 +11,6 @@ __all__ = ["DEMO_DATA_FILES"]
 
 # The Moqui component's gateway configs first, then the example's store and Stripe settings that point at them.
 DEMO_DATA_FILES = (
-    package_path("moqui_bridge.component", "data", "StripeDemoData.xml"),
+    package_path("moqui_bridge.component", "data", "20_StripeGatewayConfigData.xml"),
     package_path(__name__, "demo_data.xml"),
 )

@@ -168,7 +168,7 @@ async def running_checkout(
         await site.start()
         port = runner.addresses[0][1]
         server = CheckoutServer(f"http://127.0.0.1:{port}", app, settings, emulator_url)
-        await load_files(server.entity, DEMO_DATA_FILES)
+        await load_files(server.entity, DEMO_DATA_FILES, types=None)
         yield server
     finally:
         await runner.cleanup()

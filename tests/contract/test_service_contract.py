@@ -2,8 +2,6 @@
 
 - The six services have exactly the in/out parameters (name, Moqui type, required) of the Mantle interface each
   implements (``mantle-usl/service/PaymentServices-interfaces.xml``), as the registry describes them.
-- Every service the written Moqui component names (service XML and PaymentGatewayConfig rows) is in our registry,
-  remote-callable, with the parameters the component declares.
 - Every Mantle entity the services name exists in Mantle's entity XML (and in our entity-defs, whose fields
   tests/contract/test_entity_defs_contract.py checks one by one), and the PaymentGatewayResponse fields we fill are
   Mantle's, with values that fit Mantle's columns.
@@ -23,16 +21,14 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from moqui_bridge.component.writer import GATEWAY_CONFIG_IDS, Transport, write_component
 from moqui_bridge.data import MANTLE_SEED_DATA
 from moqui_bridge.entity import EntityRegistry
 from moqui_bridge.entity.data_loader import DataRecord, parse_data, read_data_file
 from moqui_bridge.entity.sql_types import DEFAULT_SQL_TYPES, max_length
-from moqui_bridge.service import ServiceDefinition, ServiceRegistry
+from moqui_bridge.service import ServiceRegistry
 from service.context import ServiceContext
 from service.database_setup import load_entity_registry
 from service.payment_services.standalone_client import STANDALONE_SERVICE_NAMES
-from service.rest_api import stripe_rest_api
 from service.service_catalogue import register_services
 from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.outcome import MESSAGE_TEXT, SHORT_TEXT, GatewayOutcome
@@ -62,7 +58,7 @@ SCANNED_CODE = (REPO_ROOT / "service", REPO_ROOT / "moqui_bridge" / "mantle")
 ENTITY_NAME = re.compile(r"(?:mantle|moqui)\.[a-z][\w.]*\.[A-Z]\w*")
 PAYMENT_STATUS = re.compile(r"Pmnt[A-Z]\w*")
 PAYMENT_OPERATION = re.compile(r"Pgo[A-Z]\w*")
-# Only in our component's seed: Mantle has no Stripe gateway type (test_component_contract checks it is there).
+# Only in our component's seed: Mantle has no Stripe gateway type (tests/moqui_side/test_component_data.py loads it).
 OURS_NOT_MANTLES = {("moqui.basic.Enumeration", ("PgtStripe",))}
 
 # (type, required) by parameter name
@@ -147,79 +143,6 @@ def test_parameters_are_the_interfaces(
     interface = interfaces[IMPLEMENTS[name]]
     assert _registered(definition.in_parameters) == _declared(interface, "in-parameters")
     assert _registered(definition.out_parameters) == _declared(interface, "out-parameters")
-
-
-# ----- the component against the registry -----
-
-
-def _component_services(component: Path) -> dict[str, etree._Element]:
-    services: dict[str, etree._Element] = {}
-    for path in sorted((component / "service").rglob("*.xml")):
-        package = ".".join(path.relative_to(component / "service").with_suffix("").parts)
-        for service in etree.parse(str(path)).getroot().iterchildren("service"):
-            services[f"{package}.{service.get('verb')}#{service.get('noun')}"] = service
-    return services
-
-
-@pytest.fixture(scope="module", params=["json-rpc", "rest"])
-def component(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Transport, Path]:
-    transport: Transport = request.param
-    out_dir = tmp_path_factory.mktemp(f"component-{transport}") / "moqui-stripe"
-    write_component(out_dir, server_url="https://pay.example.test", api_key="key", transport=transport)
-    return transport, out_dir
-
-
-def _served_name(service_name: str, service: etree._Element) -> str:
-    # remote-json-rpc calls `method` on our /rpc/json; remote-rest calls a path we map to the same-named service.
-    method = service.get("method")
-    if service.get("type") == "remote-json-rpc" and method:
-        return method
-    return service_name
-
-
-def test_every_component_service_is_ours_and_callable_as_declared(
-    registry: ServiceRegistry[ServiceContext], component: tuple[Transport, Path]
-) -> None:
-    _, folder = component
-    services = _component_services(folder)
-    assert set(IMPLEMENTS) <= set(services)
-    rest_routed = stripe_rest_api().service_names()
-    for name, service in services.items():
-        served = _served_name(name, service)
-        definition: ServiceDefinition[ServiceContext] | None = registry.get(served)
-        assert definition is not None, f"{name} calls {served}, which the server does not have"
-        assert definition.allow_remote, served
-        if service.get("type") == "remote-rest":
-            assert served in rest_routed, f"{served} has no /rest/s1/stripe route"
-        # Moqui cleans the parameters against the component's declaration before sending: it must send what we
-        # take, and read back what we answer.
-        assert _declared(service, "in-parameters") == _registered(definition.in_parameters), name
-        assert _declared(service, "out-parameters") == _registered(definition.out_parameters), name
-        implemented = service.find("implements")
-        if implemented is not None:
-            assert implemented.get("service") == definition.implements, name
-
-
-def test_gateway_configs_name_registered_services(
-    registry: ServiceRegistry[ServiceContext], component: tuple[Transport, Path]
-) -> None:
-    _, folder = component
-    services = _component_services(folder)
-    configs = [
-        record
-        for record in read_data_file(folder / "data" / "StripeDemoData.xml")
-        if record.tag == "mantle.account.method.PaymentGatewayConfig"
-    ]
-    assert tuple(config.get("paymentGatewayConfigId") for config in configs) == GATEWAY_CONFIG_IDS
-    for config in configs:
-        for field in ("authorizeServiceName", "captureServiceName", "releaseServiceName", "refundServiceName"):
-            name = config.get(field)
-            if name:  # StripeGatewayAuthCapture has an empty captureServiceName on purpose
-                assert registry.require(_served_name(name, services[name])).allow_remote, name
-        details = config.get("detailsServiceName")
-        assert details and registry.require(_served_name(details, services[details])).implements == (
-            f"{INTERFACE_PACKAGE}.get#PaymentGatewayDetails"
-        )
 
 
 # ----- entities and fields -----

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity.liveness import ProcessLiveness
 from service.payment_services.payment_lease import PAYMENT_LEASE
 from stripe_emulator.control import EmulatorControl
 from tests.gateway_api.conftest import (
@@ -62,8 +63,9 @@ async def test_concurrent_capture_and_release_one_wins(world: GatewayWorld) -> N
 
 
 async def _connections_in_use(entity: EntityFacade) -> int:
+    """Pooled connections checked out, less the one the process's liveness lock keeps for good (liveness.py)."""
     pool = entity.pool
-    return pool.get_size() - pool.get_idle_size()
+    return pool.get_size() - pool.get_idle_size() - 1
 
 
 async def test_no_connection_is_held_while_stripe_is_called(world: GatewayWorld) -> None:
@@ -76,10 +78,16 @@ async def test_no_connection_is_held_while_stripe_is_called(world: GatewayWorld)
     assert in_use == 0
 
 
-async def _hold_lease(entity: EntityFacade, payment_id: str, expires: datetime) -> None:
+async def _hold_lease(entity: EntityFacade, payment_id: str, expires: datetime, holder_key: int = 0) -> None:
     await entity.store(
         PAYMENT_LEASE,
-        {"clientName": CLIENT_A, "paymentId": payment_id, "leaseToken": "holder-that-died", "leaseExpires": expires},
+        {
+            "clientName": CLIENT_A,
+            "paymentId": payment_id,
+            "leaseToken": "holder-that-died",
+            "leaseExpires": expires,
+            "holderKey": holder_key,
+        },
     )
 
 
@@ -88,6 +96,30 @@ async def test_a_dead_holders_lease_expires(world: GatewayWorld) -> None:
     # Its holder was killed mid-call: the lease outlived its holder's deadline, so the next request takes it over.
     await _hold_lease(world.entity, payment_id, datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1))
     assert (await world.authorize(payment_id)).flags == {"resultSuccess"}
+
+
+async def test_a_lease_whose_holder_process_is_gone_is_taken_over_at_once(world: GatewayWorld) -> None:
+    payment_id = next_payment_id()
+    # A process killed with SIGKILL holds no liveness lock any more: its unexpired lease is free at once.
+    unheld_key = ProcessLiveness(world.entity.pool).key
+    await _hold_lease(world.entity, payment_id, _in_five_minutes(), holder_key=unheld_key)
+    assert (await world.authorize(payment_id)).flags == {"resultSuccess"}
+
+
+async def test_a_lease_whose_holder_process_lives_is_waited_for(world: GatewayWorld) -> None:
+    payment_id = next_payment_id()
+    holder = ProcessLiveness(world.entity.pool)  # another live process, as far as PostgreSQL can tell
+    await holder.start()
+    try:
+        await _hold_lease(world.entity, payment_id, _in_five_minutes(), holder_key=holder.key)
+        assert (await world.authorize(payment_id)).status == 409
+    finally:
+        await holder.stop()
+    assert (await world.authorize(payment_id)).flags == {"resultSuccess"}
+
+
+def _in_five_minutes() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5)
 
 
 async def test_a_live_lease_is_waited_for_until_the_deadline_then_409(world: GatewayWorld) -> None:

@@ -205,3 +205,17 @@ async def test_a_webhook_body_with_a_raw_nul_byte_is_a_400(hostile: HostileWorld
     signature = sign_payload(body, WEBHOOK_SECRET, int(time.time())) if signed else "t=1,v1=00"
     # Unsigned, the body also ends in a byte that is no UTF-8; signed, it is exactly what was signed.
     await refused_delivery(hostile, body.encode("utf-8") + (b"" if signed else b"\xfe"), signature)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"paymentGatewayConfigId": "StripeGateway", "amount": "0E1000000000000000000"}',
+        '{"paymentGatewayConfigId": "StripeGateway", "amount": 0E1000000000000000000}',
+        '{"paymentGatewayConfigId": "StripeGateway", "amount": "1E-1000000000000000000"}',
+    ],
+    ids=["text", "number", "tiny-text"],
+)
+async def test_an_exponent_beyond_what_decimal_holds_is_a_400(hostile: HostileWorld, body: str) -> None:
+    # Python's Decimal refuses exponents past 10**18 with InvalidOperation (found by schemathesis): a 400, not a 500.
+    assert_moqui_error(*await hostile.raw("POST", "/rest/s1/stripe/payments/100000/capture", body))
