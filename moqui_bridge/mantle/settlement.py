@@ -278,14 +278,19 @@ async def _apply_gateway_status(
         gateway_status in (names.PMNT_DELIVERED, names.PMNT_CONFIRMED)
         and payment.get("statusId") != names.PMNT_DELIVERED
     ):
-        # Confirmed is only reachable through Delivered in the status flow.
-        payment = await change_payment_status(
-            entity,
-            connection,
-            payment,
-            names.PMNT_DELIVERED,
-            {"effectiveDate": effective_date or delivered_date(payment)},
-        )
+        # Confirmed is only reachable through Delivered in the status flow. A capture learnt here (its own answer was
+        # lost, or a webhook came first) splits the Payment as capture#SinglePayment does when it hears of it itself.
+        captured = await _captured_amount(call, details)
+        if captured is not None and payment.get("amount") and captured < payment["amount"]:
+            payment = await _split_partial_capture(call, payment, captured)
+        else:
+            payment = await change_payment_status(
+                entity,
+                connection,
+                payment,
+                names.PMNT_DELIVERED,
+                {"effectiveDate": effective_date or delivered_date(payment)},
+            )
     if gateway_status == names.PMNT_CONFIRMED:
         payment = await change_payment_status(
             entity, connection, payment, names.PMNT_CONFIRMED, {"settlementDate": settlement_date or now_timestamp()}
@@ -295,6 +300,18 @@ async def _apply_gateway_status(
     if announce:
         call.note(f"Status for Payment {payment['paymentId']} updated from gateway transaction status")
     return payment
+
+
+async def _captured_amount(call: RuleCall, details: Mapping[str, Any]) -> Decimal | None:
+    """What the gateway captured, from the details call's PGR (None when it wrote none or said no amount)."""
+    response_id = details.get("paymentGatewayResponseId")
+    if not response_id:
+        return None
+    response = await call.entity.find_one(
+        names.GATEWAY_RESPONSE, {"paymentGatewayResponseId": str(response_id)}, connection=call.connection
+    )
+    amount = response.get("amount") if response is not None else None
+    return amount if isinstance(amount, Decimal) else None
 
 
 def _timestamp(value: Any) -> Any:

@@ -20,7 +20,7 @@ from service.payment_services.answer import gateway_answer, gateway_response
 from service.payment_services.attempt import unreachable_outcome
 from service.payment_services.gateway_call import GatewayCall, checked_id, gateway_call
 from service.payment_services.intent_link import PAYMENT_INTENT_LINK, required_link
-from service.payment_services.journal import GATEWAY_OPERATION, SGO_COMPLETED
+from service.payment_services.journal import GATEWAY_OPERATION
 from service.payment_services.parameters import DetailsIn, DetailsOut
 from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.operations import SETTLEMENT_EXPAND, retrieve_payment_intent
@@ -95,6 +95,8 @@ def _deadline(call: GatewayCall) -> asyncio.Timeout:
 
 
 async def _released_here(request: DetailsRequest) -> bool:
+    """Whether this client sent a release of the PaymentIntent: finished, or in doubt (its answer was lost) — a
+    refused release leaves no row. A canceled PaymentIntent we released is Promised again, whichever we learn first."""
     call = request.call
     released = await call.entity.find(
         GATEWAY_OPERATION,
@@ -103,7 +105,6 @@ async def _released_here(request: DetailsRequest) -> bool:
             "paymentId": call.payment_id,
             "operationName": GatewayOperation.RELEASE.value,
             "paymentIntentId": request.payment_intent_id,
-            "operationStatusId": SGO_COMPLETED,
         },
         limit=1,
     )

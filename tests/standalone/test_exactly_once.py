@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from moqui_bridge.mantle import names
 from tests.standalone.conftest import StandaloneWorld, flags_set
 
 IN_DOUBT = "SgoInDoubt"
@@ -183,3 +184,38 @@ async def test_a_rule_that_rolls_back_after_the_gateway_answered_gets_the_same_r
     assert [found.amount for found in await world.refunds(intent.id)] == [1500]
     journal = [row for row in await world.journal(payment_id) if row["operationName"] == "refund"]
     assert [(row["attemptNum"], row["operationStatusId"]) for row in journal] == [(0, COMPLETED)]
+
+
+# Found by bench/soak.py (seed 7, sequence 183): a partial capture learnt from the capture pre-check's details call
+# rather than from the capture's own answer must split the Payment as the capture's answer does.
+async def test_a_partial_capture_whose_answer_was_lost_still_splits_the_payment(world: StandaloneWorld) -> None:
+    payment_id = await world.new_payment("341.67")
+    await world.gateway_call("authorize", payment_id)
+    intent = await world.only_intent(payment_id)
+    await world.emulator.add_fault(f"/v1/payment_intents/{intent.id}/capture", "lose_response", method="POST")
+
+    lost = await world.gateway_call("capture", payment_id, Decimal("190.72"))
+    assert flags_set(lost["paymentGatewayResponse"]) == {"resultError"}
+    await world.gateway_call("capture", payment_id, Decimal("190.72"))
+
+    payment = await world.payment(payment_id)
+    assert (payment["statusId"], Decimal(str(payment["amount"]))) == ("PmntDelivered", Decimal("190.72"))
+    charges = await world.charges(intent.id)
+    assert len(charges) == 1 and charges[0].amount_captured == 19072
+
+
+# Found by bench/soak.py (seed 2027, sequence 442): a release whose answer was lost, then Stripe's
+# payment_intent.canceled, leaves the Payment Promised as Mantle's release does, never Void.
+async def test_a_release_whose_answer_was_lost_leaves_the_payment_promised(world: StandaloneWorld) -> None:
+    payment_id = await world.new_payment("46.83")
+    await world.gateway_call("authorize", payment_id)
+    intent = await world.only_intent(payment_id)
+    await world.emulator.add_fault(f"/v1/payment_intents/{intent.id}/cancel", "lose_response", method="POST")
+
+    await world.gateway_call("release", payment_id)
+    assert (await world.responses(payment_id))[-1]["resultError"] == "Y"
+    assert await world.status(payment_id) == "PmntAuthorized"
+    assert (await world.only_intent(payment_id)).status == "canceled"
+    # What the payment_intent.canceled webhook does: Mantle's details refresh (no REST path: in process).
+    await world.context.call_service(names.GET_SINGLE_PAYMENT_GATEWAY_DETAILS, {"paymentId": payment_id})
+    assert await world.status(payment_id) == "PmntPromised"
