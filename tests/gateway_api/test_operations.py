@@ -159,3 +159,4 @@ async def test_no_operation_uses_stripes_search(world: GatewayWorld) -> None:
     assert (await world.on_intent("details", refunded_id, refunded)).body["gatewayStatusId"] == "PmntDelivered"
     [search_fault] = await world.emulator.faults()
     assert search_fault["remaining"] == 1000
+    assert await world.emulator.search_request_count() == 0
