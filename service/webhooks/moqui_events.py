@@ -35,16 +35,13 @@ from service.stripe_gateway.outcome import StripeRequestRejected
 from service.webhooks.context import MoquiRecipient, WebhookContext
 from service.webhooks.disputes import DISPUTE_EVENTS
 from service.webhooks.outcome import Handled
-from service.webhooks.payment_lookup import intent_metadata
-from service.webhooks.refund_events import REFUND_EVENTS
+from service.webhooks.payment_lookup import CONFIG_KEY, intent_metadata
+from service.webhooks.refund_events import MONEY_MOVED, REFUND_EVENTS
 
 __all__ = ["handle_moqui_event"]
 
 _CANCELED: Final = "payment_intent.canceled"
 _CHARGE_REFUNDED: Final = "charge.refunded"
-_CONFIG_KEY: Final = "paymentGatewayConfigId"
-# Refunds that moved (or are moving) money: Moqui records them as refund Payments.
-_MONEY_MOVED: Final = frozenset({"succeeded", "pending"})
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,7 @@ async def _moqui_payment_of(context: WebhookContext, client_name: str, intent_id
     except StripeRequestRejected:
         return None
     metadata = intent_metadata(intent)
-    if metadata.get(CLIENT_METADATA) != client_name or metadata.get(_CONFIG_KEY, config_id) != config_id:
+    if metadata.get(CLIENT_METADATA) != client_name or metadata.get(CONFIG_KEY, config_id) != config_id:
         return None
     return metadata.get(PAYMENT_ID) or None
 
@@ -129,7 +126,7 @@ async def _send_refund(event: _MoquiEvent, refund: stripe.Refund) -> str:
         return f"refund {refund.id} failed ({stripe_refund.failure_reason}): sent to Moqui"
     if ours:
         return f"refund {refund.id} was made through the gateway API; Moqui recorded it"
-    if status not in _MONEY_MOVED:
+    if status not in MONEY_MOVED:
         return f"refund {refund.id} is {status}; nothing refunded, nothing sent"
     recorded = await event.moqui.side.record_stripe_refund(event.payment_id, stripe_refund)
     done = "recorded" if recorded.created else "already recorded"
