@@ -28,6 +28,7 @@ from moqui_bridge.web.json_rpc import add_json_rpc_route
 from moqui_bridge.web.rest import add_rest_routes
 from service import metrics
 from service.checkout.pages import CheckoutServices, add_checkout_routes
+from service.clock import SYSTEM_CLOCK, Clock
 from service.config import Settings
 from service.context import IDEMPOTENCY_KEY_HEADER, ServiceContext
 from service.database_setup import load_entity_registry, prepare_database
@@ -68,6 +69,7 @@ class AppState:
     database_dsn: str
     # False in `serve --workers N` workers: the parent prepared the database once before starting them.
     prepare_schema: bool = True
+    clock: Clock = SYSTEM_CLOCK
     runtime: Runtime | None = field(default=None)
 
     def require_runtime(self) -> Runtime:
@@ -143,17 +145,20 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=metrics.render(), content_type="text/plain")
 
 
-def create_app(settings: Settings, database_dsn: str, *, prepare_schema: bool = True) -> web.Application:
+def create_app(
+    settings: Settings, database_dsn: str, *, prepare_schema: bool = True, clock: Clock = SYSTEM_CLOCK
+) -> web.Application:
     """The whole service as one aiohttp application, connecting to `database_dsn` on startup.
 
-    `prepare_schema=False` skips the schema and seed work (a `serve --workers N` parent did it once).
+    `prepare_schema=False` skips the schema and seed work (a `serve --workers N` parent did it once). `clock` is what
+    the journal and the reconciler read as now (tests pass one they move).
     """
     # Parameters named after entity fields are checked against their columns before anything runs.
     registry: ServiceRegistry[ServiceContext] = ServiceRegistry(
         column_limits=ColumnLimits.from_entities(load_entity_registry())
     )
     register_services(registry)
-    state = AppState(settings, registry, build_authenticator(settings), database_dsn, prepare_schema)
+    state = AppState(settings, registry, build_authenticator(settings), database_dsn, prepare_schema, clock)
 
     # Inside the metrics middleware, so replays and refusals are counted like any other answer.
     idempotency = idempotent_requests_middleware(
@@ -247,6 +252,7 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
                     settings=settings,
                     services=state.registry,
                     installation_id=installation_id,
+                    clock=state.clock,
                     liveness_key=liveness.key,
                 )
                 moqui_client = _remote_moqui_client(settings)

@@ -1,4 +1,5 @@
-"""The `moqui-stripe` command: serve, the Stripe emulator, the Moqui component writer, checkout links, the demo."""
+"""The `moqui-stripe` command: serve, the Stripe emulator, the Moqui component writer, checkout links, the demo, and
+the operator's commands on this service's database (reconcile, rekey)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,17 @@ from service.logging_setup import configure_logging, configured_secrets
 log = logging.getLogger("moqui_stripe")
 
 
+def _database_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
+    """This service's database URL, when given (every command that works on the database takes one)."""
+    return {"database": {"url": arguments.database_url}} if arguments.database_url else {}
+
+
 def _serve_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
+    overrides = _database_overrides(arguments)
     given = (("host", arguments.host), ("port", arguments.port), ("workers", arguments.workers))
     server = {key: value for key, value in given if value is not None}
     if server:
         overrides["server"] = server
-    if arguments.database_url:
-        overrides["database"] = {"url": arguments.database_url}
     return overrides
 
 
@@ -105,6 +109,61 @@ def _command_checkout_url(arguments: argparse.Namespace) -> int:
     return 0
 
 
+async def _reconcile_once(settings: Settings) -> str:
+    from aiohttp import web
+
+    from service.app import APP_STATE, create_app
+    from service.payment_services.reconcile import reconcile_in_doubt
+    from service.server import database_for
+
+    async with database_for(settings) as dsn:
+        # The app's own start-up (schema, installation id, Stripe clients) without serving anything.
+        app = create_app(settings, dsn)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            report = await reconcile_in_doubt(app[APP_STATE].require_runtime().base_context)
+        finally:
+            await runner.cleanup()
+    return report.summary()
+
+
+def _command_reconcile(arguments: argparse.Namespace) -> int:
+    settings = _load(arguments, _database_overrides(arguments))
+    configure_logging(settings.log_level, configured_secrets(settings))
+    print(asyncio.run(_reconcile_once(settings)))
+    return 0
+
+
+async def _rekey(settings: Settings) -> tuple[str, str]:
+    from moqui_bridge.database.pool import create_pool
+    from moqui_bridge.entity import EntityFacade
+    from service.database_setup import load_entity_registry, prepare_database
+    from service.payment_services.installation import rekey_installation
+    from service.server import database_for
+
+    async with database_for(settings) as dsn:
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        try:
+            entity = EntityFacade(pool, load_entity_registry())
+            await prepare_database(entity, list(settings.gateways))
+            return await rekey_installation(entity)
+        finally:
+            await pool.close()
+
+
+def _command_rekey(arguments: argparse.Namespace) -> int:
+    if not arguments.staging_copy:
+        raise ConfigError(
+            "rekey gives this database a new installation id: run it only on a copy restored for staging, never on "
+            "production or a disaster-recovery restore (which keeps its id); confirm with --staging-copy"
+        )
+    settings = _load(arguments, _database_overrides(arguments))
+    old, new = asyncio.run(_rekey(settings))
+    print(f"installation id {old} replaced by {new}: this copy's Stripe idempotency keys are its own")
+    return 0
+
+
 def _command_demo(arguments: argparse.Namespace) -> int:
     from moqui_bridge.database.postgres_server import PostgresServerError
 
@@ -156,6 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--error-url", required=True)
     link.add_argument("--lifetime", type=int, help="seconds the link stays valid")
     link.set_defaults(handler=_command_checkout_url)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="settle the journal's in-doubt attempts once (replay or read Stripe) and print a report"
+    )
+    rekey = commands.add_parser(
+        "rekey",
+        help="give a database copied for staging a new installation id (never production's, never a DR restore)",
+    )
+    rekey.add_argument("--staging-copy", action="store_true", help="confirm that this database is a staging copy")
+    for command, handler in ((reconcile, _command_reconcile), (rekey, _command_rekey)):
+        command.add_argument("--config", help="TOML configuration file")
+        command.add_argument("--database-url", help="PostgreSQL URL of this service's own database")
+        command.set_defaults(handler=handler)
 
     demo = commands.add_parser("demo", help="PostgreSQL, the emulator, the service and the SaaS example, on loopback")
     demo.add_argument("--port", type=int, default=8080)

@@ -185,6 +185,21 @@ class RetentionSettings(_Frozen):
     prune_interval_seconds: float = Field(default=3600.0, ge=10.0)
 
 
+# Stripe forgets an idempotency key after 24 hours; a key replayed later runs as a new request.
+STRIPE_KEY_MEMORY_HOURS = 24.0
+
+
+class ReconcilerSettings(_Frozen):
+    """In-doubt attempts (docs/payment-services.md, "In-doubt attempts"): replayed with their key while Stripe still
+    remembers it, read from Stripe past `safe_age_hours`; the background reconciler's pace."""
+
+    # Well under Stripe's 24 hours, so no key is ever replayed after Stripe may have forgotten it.
+    safe_age_hours: float = Field(default=12.0, gt=0, lt=STRIPE_KEY_MEMORY_HOURS)
+    interval_seconds: float = Field(default=60.0, ge=1.0)
+    # Younger rows are left to the caller's own retry (it may be running right now).
+    min_age_seconds: float = Field(default=60.0, ge=0.0)
+
+
 class Settings(_Frozen):
     """The whole configuration of one moqui-stripe process."""
 
@@ -194,6 +209,7 @@ class Settings(_Frozen):
     checkout: CheckoutSettings = CheckoutSettings()
     gateways: Mapping[str, GatewaySettings] = Field(default_factory=dict)
     retention: RetentionSettings = RetentionSettings()
+    reconciler: ReconcilerSettings = ReconcilerSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
@@ -229,7 +245,7 @@ class Settings(_Frozen):
 _LIST_KEYS = {("checkout", "allowed_redirect_origins")}
 
 
-_SECTIONS = ("server", "database", "moqui", "checkout", "retention")
+_SECTIONS = ("server", "database", "moqui", "checkout", "retention", "reconciler")
 
 
 def _named_keys(value: str, *, names_required: bool = False) -> dict[str, str]:

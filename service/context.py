@@ -16,6 +16,7 @@ from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Connection
 from moqui_bridge.service import ServiceRegistry
 from moqui_bridge.web.auth import Principal
+from service.clock import SYSTEM_CLOCK, Clock
 from service.config import Settings
 from service.stripe_gateway.client import StripeGateways
 from service.stripe_gateway.deadline import Deadline
@@ -36,7 +37,7 @@ class ServiceContext:
     is the caller's Idempotency-Key header, if any; `arrived` is the request's deadline, set when it arrived
     (None for in-process work, which gets one per call). `installation_id` is this database's (every Stripe
     idempotency key carries it). `transaction` is the open transaction of a Mantle rule calling a service
-    in-process (None otherwise).
+    in-process (None otherwise). `clock` is the one the journal and the reconciler read (tests move theirs).
     """
 
     entity: EntityFacade
@@ -49,6 +50,7 @@ class ServiceContext:
     arrived: Deadline | None = None
     transaction: Connection | None = None
     acting_for: str | None = None
+    clock: Clock = SYSTEM_CLOCK
     # This process's ProcessLiveness key (0: none), written on the leases it takes so a dead holder is seen at once.
     liveness_key: int = 0
 

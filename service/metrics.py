@@ -65,6 +65,12 @@ GATEWAY_OPERATIONS = Counter(
     ["operation", "outcome"],
     registry=None,
 )
+RECONCILED_ATTEMPTS = Counter(
+    f"{_PREFIX}reconciled_attempts",
+    "In-doubt attempts the reconciler settled, by how they ended (done, not_done, unknown)",
+    ["outcome"],
+    registry=None,
+)
 STRIPE_REQUESTS = Counter(
     f"{_PREFIX}stripe_requests", "HTTP requests sent to Stripe", ["gateway", "operation", "status"], registry=None
 )
@@ -96,6 +102,7 @@ _ALL = (
     HTTP_REQUESTS,
     HTTP_LATENCY,
     GATEWAY_OPERATIONS,
+    RECONCILED_ATTEMPTS,
     STRIPE_REQUESTS,
     STRIPE_LATENCY,
     STRIPE_RATE_LIMITED,
@@ -159,6 +166,11 @@ def operation_outcome(outcome: GatewayOutcome, *, definitive: bool) -> Operation
 def count_gateway_operation(operation: str, outcome: GatewayOutcome, *, definitive: bool) -> None:
     """Count one journaled Stripe call of a gateway service (`operation`: Mantle's PaymentOperation enum id)."""
     GATEWAY_OPERATIONS.labels(operation, operation_outcome(outcome, definitive=definitive)).inc()
+
+
+def count_reconciled(outcome: str) -> None:
+    """Count one in-doubt attempt the reconciler examined, by how it ended."""
+    RECONCILED_ATTEMPTS.labels(outcome).inc()
 
 
 def observe_pool(size: int, idle: int, max_size: int) -> None:

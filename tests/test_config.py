@@ -162,6 +162,9 @@ README_ROWS: dict[str, tuple[str, str, object]] = {
     "retention.idempotent_request_days": ("2", "2", 2.0),
     "retention.webhook_event_days": ("30", "30", 30.0),
     "retention.prune_interval_seconds": ("60", "60", 60.0),
+    "reconciler.safe_age_hours": ("6", "6", 6.0),
+    "reconciler.interval_seconds": ("30", "30", 30.0),
+    "reconciler.min_age_seconds": ("5", "5", 5.0),
     "log_level": ('"DEBUG"', "debug", "DEBUG"),
 }
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -279,3 +282,12 @@ def test_matching_keys_of_either_mode_are_accepted() -> None:
         gateway = {"secret_key": f"rk_{mode}_a1", "publishable_key": f"pk_{mode}_b2"}
         settings = load_settings(environment={}, overrides={"gateways": {"G": gateway}})
         assert settings.gateways["G"].publishable_key == f"pk_{mode}_b2"
+
+
+@pytest.mark.parametrize("hours", ["24", "30", "0"])
+def test_a_safe_age_stripe_may_outlive_is_refused_at_start_up(hours: str) -> None:
+    # Stripe forgets an idempotency key after 24 hours (docs.stripe.com/api/idempotent_requests): a replay past that
+    # runs as a new request, so in-doubt attempts must be read from Stripe before then.
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environment={"MOQUI_STRIPE_RECONCILER_SAFE_AGE_HOURS": hours})
+    assert str(caught.value).startswith("invalid configuration: reconciler.safe_age_hours:")

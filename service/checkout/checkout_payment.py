@@ -135,6 +135,7 @@ async def reuse_or_create_intent(
         STANDALONE_CLIENT,
         payment_id,
         context.deadline,
+        context.clock,
         liveness_key=context.liveness_key,
     )
     request = JournaledRequest(
@@ -152,13 +153,18 @@ async def reuse_or_create_intent(
         return intent
     if attempt is None:
         kind = CHECKOUT_AUTOMATIC if payable.capture_method == "automatic" else CHECKOUT_MANUAL
-        attempt = await begin_attempt(entity, request, kind, context.installation_id)
+        attempt = await begin_attempt(entity, request, kind, context.installation_id, clock=context.clock)
     made = await send_write(call, attempt)
     if not isinstance(made, stripe.PaymentIntent):
         raise StripeIntegrityError(made.id, "object", "payment_intent", made.object)
     await _record_link(context, made, payment, config_id, attempt.operation_id)
     await finish_attempt(
-        entity, attempt, answer={"paymentIntentId": made.id}, stripe_object_id=made.id, stripe_request_id=None
+        entity,
+        attempt,
+        answer={"paymentIntentId": made.id},
+        stripe_object_id=made.id,
+        stripe_request_id=None,
+        clock=context.clock,
     )
     return made
 

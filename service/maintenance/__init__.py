@@ -1,4 +1,5 @@
-"""Housekeeping of the running service: the prune job (prune.py), run under service.background's single leader.
+"""Housekeeping of the running service, run under service.background's single leader: the prune job (prune.py) and
+the reconciler of in-doubt attempts (service/payment_services/reconcile.py).
 
 `install_background_jobs(app)` adds to a service app (after `create_app`, before it starts) a BackgroundJobs of its
 own that connects to the app's database once the app is up, registers the maintenance jobs and stops with the app.
@@ -14,10 +15,12 @@ from aiohttp import web
 from service.app import APP_STATE, AppState
 from service.background import BackgroundJobs
 from service.maintenance.prune import prune_expired_records
+from service.payment_services.reconcile import reconcile_in_doubt
 
-__all__ = ["BACKGROUND_JOBS", "PRUNE_JOB", "install_background_jobs", "register_jobs"]
+__all__ = ["BACKGROUND_JOBS", "PRUNE_JOB", "RECONCILE_JOB", "install_background_jobs", "register_jobs"]
 
 PRUNE_JOB = "prune-expired-records"
+RECONCILE_JOB = "reconcile-in-doubt"
 BACKGROUND_JOBS = web.AppKey("moqui_stripe_background_jobs", BackgroundJobs)
 
 
@@ -30,6 +33,11 @@ def register_jobs(jobs: BackgroundJobs, state: AppState) -> None:
 
     # The first prune a minute after start: a restart loop never turns into a prune loop.
     jobs.register(PRUNE_JOB, settings.retention.prune_interval_seconds, prune, first_delay_seconds=60)
+
+    async def reconcile() -> None:
+        await reconcile_in_doubt(state.require_runtime().base_context)
+
+    jobs.register(RECONCILE_JOB, settings.reconciler.interval_seconds, reconcile)
 
 
 def install_background_jobs(app: web.Application, *, retry_seconds: float = 5.0) -> None:

@@ -4,7 +4,9 @@ Under the lease of (client, payment):
 
 1. The journal row of the attempt's identity decides first. Other parameters than it was journaled with: 400.
    Completed: its recorded answer, `replayed: "Y"`, without calling Stripe. Unresolved (in doubt, or its holder
-   died before recording): its journaled write is sent again with its own key.
+   died before recording): `settle_attempt` — younger than the safe age, its journaled write is sent again with its
+   own key; older (Stripe may have forgotten the key), Stripe is read (lost_writes.py): what the write made is the
+   answer, and a write that never happened frees the identity for a new attempt.
 2. A new identity while another attempt of the same payment and operation is unresolved: 409.
 3. Otherwise the operation plans its write (it may refuse the request, or find nothing to write), the attempt is
    journaled and committed, and the write is sent once, under the request's deadline.
@@ -20,7 +22,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import stripe
@@ -33,6 +34,7 @@ from service.payment_services.gateway_call import GatewayCall
 from service.payment_services.intent_link import IntentLink, record_intent, required_link
 from service.payment_services.journal import (
     SGO_COMPLETED,
+    UNRESOLVED,
     Attempt,
     JournaledRequest,
     begin_attempt,
@@ -40,6 +42,7 @@ from service.payment_services.journal import (
     forget_attempt,
     read_attempts,
 )
+from service.payment_services.lost_writes import READABLE_WRITES, WriteNotMade, read_write
 from service.payment_services.payment_lease import payment_lease
 from service.payment_services.stripe_writes import NONE, StripeWrite, capture_method, outcome_of, send_write
 from service.stripe_gateway.deadline import Deadline
@@ -47,7 +50,7 @@ from service.stripe_gateway.operations import StripeIntegrityError
 from service.stripe_gateway.outcome import GatewayOutcome, StripeRequestRejected, outcome_from_error, safe_message
 from service.stripe_gateway.rate_limit import stripe_waits_until
 
-__all__ = ["STRIPE_REFUND", "Plan", "planned_write", "run_attempt", "unreachable_outcome"]
+__all__ = ["STRIPE_REFUND", "Plan", "planned_write", "run_attempt", "settle_attempt", "unreachable_outcome"]
 
 STRIPE_REFUND: Final = "stripe.StripeRefund"
 # Waits before repeating a rate-limited request (same key); cut to the deadline.
@@ -110,7 +113,11 @@ async def run_attempt(
             recorded = attempt.answer
             if attempt.status == SGO_COMPLETED and recorded is not None:
                 return {**recorded, "replayed": "Y"}
-        else:
+            settled = await settle_attempt(call, attempt)
+            if settled is not None:
+                return settled
+            attempt = None  # Stripe never made it: a new attempt below, with a new key
+        if attempt is None:
             unresolved = journaled.unresolved_num()
             if unresolved is not None:
                 raise ServiceError(
@@ -123,17 +130,35 @@ async def run_attempt(
                 if chosen.answer is None:
                     raise ValueError("a plan without a write must give the answer")
                 if chosen.journal:
-                    recorded_attempt = await begin_attempt(entity, request, NONE, call.installation_id)
+                    recorded_attempt = await begin_attempt(
+                        entity, request, NONE, call.installation_id, clock=call.clock
+                    )
                     await finish_attempt(
                         entity,
                         recorded_attempt,
                         answer=chosen.answer,
                         stripe_object_id=chosen.answer.get("paymentIntentId"),
                         stripe_request_id=None,
+                        clock=call.clock,
                     )
                 return chosen.answer
-            attempt = await begin_attempt(entity, request, chosen.stripe_call, call.installation_id)
-        return await _send_and_record(call, attempt)
+            attempt = await begin_attempt(entity, request, chosen.stripe_call, call.installation_id, clock=call.clock)
+        return await _send_and_record(call, attempt, send_write)
+
+
+async def settle_attempt(call: GatewayCall, attempt: Attempt) -> dict[str, Any] | None:
+    """The answer of an unresolved attempt (the caller holds the payment's lease): its write sent again with its key
+    while Stripe still remembers the key, past `call.safe_age` read from Stripe instead. None when Stripe shows the
+    write never happened: the row is forgotten and the identity is free for a new attempt with a new key."""
+    if attempt.status not in UNRESOLVED:
+        raise ValueError(f"journal row {attempt.operation_id} is not unresolved")
+    if call.clock.now() - attempt.started < call.safe_age or attempt.stripe_call not in READABLE_WRITES:
+        return await _send_and_record(call, attempt, send_write)
+    try:
+        return await _send_and_record(call, attempt, read_write)
+    except WriteNotMade:
+        await forget_attempt(call.entity, attempt)
+        return None
 
 
 def _changed_request_message(attempt: Attempt, next_num: int) -> str:
@@ -156,7 +181,10 @@ async def _with_rate_limit_backoff(send: Callable[[], Awaitable[StripeWrite]], d
     return await send()
 
 
-async def _send_and_record(call: GatewayCall, attempt: Attempt) -> dict[str, Any]:
+async def _send_and_record(
+    call: GatewayCall, attempt: Attempt, obtain: Callable[[GatewayCall, Attempt], Awaitable[StripeWrite]]
+) -> dict[str, Any]:
+    """`obtain` the attempt's Stripe object (send its write, or read what it made) and record the answer."""
     request = attempt.request
     identity = request.identity
     answer_object: StripeWrite | None = None
@@ -165,7 +193,7 @@ async def _send_and_record(call: GatewayCall, attempt: Attempt) -> dict[str, Any
     try:
         with stripe_waits_until(call.deadline.for_stripe()):
             async with asyncio.timeout(call.deadline.for_stripe()):
-                answer_object = await _with_rate_limit_backoff(lambda: send_write(call, attempt), call.deadline)
+                answer_object = await _with_rate_limit_backoff(lambda: obtain(call, attempt), call.deadline)
         outcome = outcome_of(attempt, answer_object)
         request_id = _request_id(answer_object)
     except StripeRequestRejected as rejected:
@@ -211,6 +239,7 @@ async def _send_and_record(call: GatewayCall, attempt: Attempt) -> dict[str, Any
         answer=answer if definitive else None,
         stripe_object_id=getattr(answer_object, "id", None) or outcome.sub_reference or intent_id,
         stripe_request_id=request_id,
+        clock=call.clock,
     )
     return answer
 
@@ -251,7 +280,7 @@ async def _record_objects(
                 "refundStatus": answer.status,
                 "originEnumId": "SroService",
                 "operationId": attempt.operation_id,
-                "createdDate": datetime.now(UTC).replace(tzinfo=None),
+                "createdDate": call.clock.now(),
             },
             # A webhook may have recorded it first (as Stripe's): it is ours, so it takes our operation.
             update=("refundStatus", "originEnumId", "operationId"),

@@ -11,6 +11,11 @@ one (the checkout page made it, so it is linked to this client's payment): it is
 - `requires_action` / `processing`: only the shopper or the bank can move it on; answered as pending (no flag set).
 - canceled (released, expired): a new PaymentIntent, as without one.
 
+A re-authorization (the named PaymentIntent is canceled, or the journal shows the PaymentMethod already used in an
+earlier PaymentIntent of this payment) needs a PaymentMethod saved to the party's Stripe Customer: Stripe refuses a
+second use of one attached to no Customer. Without `stripeCustomerId`, or when a read of the PaymentMethod shows it is
+not attached to that Customer, the answer is a decline saying the card must be entered again, and nothing is created.
+
 A card that insists on authentication is declined with reason `authentication_required` (nobody can answer 3-D
 Secure in a server-to-server call; the shopper can pay on the checkout page).
 """
@@ -30,16 +35,24 @@ from service.payment_services.answer import gateway_answer, gateway_response
 from service.payment_services.attempt import Plan, run_attempt, unreachable_outcome
 from service.payment_services.gateway_call import GatewayCall, checked_attempt, checked_id, gateway_call
 from service.payment_services.intent_link import required_link
-from service.payment_services.journal import JournaledRequest
+from service.payment_services.journal import GATEWAY_OPERATION, JournaledRequest
 from service.payment_services.parameters import AuthorizeIn, GatewayAnswerOut
 from service.payment_services.stripe_writes import CAPTURE, CONFIRM, CREATE
 from service.stripe_gateway.idempotency import GatewayOperation
-from service.stripe_gateway.operations import DEFAULT_EXPAND, retrieve_payment_intent
-from service.stripe_gateway.outcome import StripeRequestRejected, outcome_from_payment_intent
+from service.stripe_gateway.operations import DEFAULT_EXPAND, retrieve_payment_intent, retrieve_payment_method
+from service.stripe_gateway.outcome import (
+    GatewayOutcome,
+    StripeRequestRejected,
+    field_value,
+    outcome_from_payment_intent,
+)
 
 __all__ = ["AuthorizeRequest", "authorize_payment"]
 
 _CONFIRMABLE: Final = frozenset({"requires_payment_method", "requires_confirmation"})
+# The journal's writes that put a PaymentMethod into a PaymentIntent.
+_USES_PAYMENT_METHOD: Final = (CREATE, CONFIRM)
+REUSE_DECLINED_CODE: Final = "payment_method_not_reusable"
 
 
 @dataclass(frozen=True)
@@ -102,10 +115,57 @@ def _require_payment_method(request: AuthorizeRequest) -> None:
         )
 
 
+async def _used_before(request: AuthorizeRequest) -> bool:
+    """Whether the journal shows this payment's PaymentMethod already put into an earlier PaymentIntent."""
+    call = request.call
+    rows = await call.entity.find(
+        GATEWAY_OPERATION,
+        {
+            "clientName": call.client_name,
+            "paymentGatewayConfigId": call.payment_gateway_config_id,
+            "paymentId": call.payment_id,
+            "stripePaymentMethodId": request.payment_method,
+            "stripeCall": list(_USES_PAYMENT_METHOD),
+        },
+        limit=1,
+    )
+    return bool(rows)
+
+
+async def _new_authorization(request: AuthorizeRequest, *, reauthorization: bool) -> Plan:
+    """Create a PaymentIntent; a re-authorization only with a PaymentMethod saved to the request's Customer."""
+    _require_payment_method(request)
+    if not reauthorization:
+        return Plan(CREATE)
+    call, method_id = request.call, str(request.payment_method)
+    if request.customer is not None:
+        try:
+            method = await retrieve_payment_method(call.gateway, method_id)
+        except StripeRequestRejected:
+            method = None
+        except stripe.StripeError as error:
+            return Plan(answer=_answer(request, request.operation, unreachable_outcome(error)), journal=False)
+        owner = field_value(method, "customer") if method is not None else None
+        owner_id = owner if isinstance(owner, str) or owner is None else field_value(owner, "id")
+        if owner_id == request.customer:
+            return Plan(CREATE)
+    saved = f"saved to Stripe Customer {request.customer}" if request.customer else "saved to a Stripe Customer"
+    declined = GatewayOutcome(
+        result_declined=True,
+        reason_code=REUSE_DECLINED_CODE,
+        reason_message=(
+            f"The card must be entered again: PaymentMethod {method_id} was used for an earlier authorization of "
+            f"payment {call.payment_id} and is not {saved}, so Stripe will not charge it again"
+        ),
+        reference_num=request.payment_intent_id,
+    )
+    return Plan(answer=_answer(request, request.operation, declined))
+
+
 async def _plan(request: AuthorizeRequest) -> Plan:
     if request.payment_intent_id is None:
-        _require_payment_method(request)
-        return Plan(CREATE)
+        reauthorization = request.payment_method is not None and await _used_before(request)
+        return await _new_authorization(request, reauthorization=reauthorization)
     call = request.call
     await required_link(
         call.entity, call.client_name, call.payment_gateway_config_id, call.payment_id, request.payment_intent_id
@@ -120,8 +180,7 @@ async def _plan(request: AuthorizeRequest) -> Plan:
         # Nothing happened: answered as an error, not journaled, so the same attempt may simply come again.
         return Plan(answer=_answer(request, request.operation, unreachable_outcome(error)), journal=False)
     if intent.status == "canceled":
-        _require_payment_method(request)
-        return Plan(CREATE)
+        return await _new_authorization(request, reauthorization=True)
     if (
         intent.amount != to_minor_units(request.amount, request.currency)
         or intent.currency != stripe_currency(request.currency).stripe_code

@@ -10,11 +10,14 @@ characters, a currency Stripe and this gateway take, an amount the currency hold
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import ClassVar, Final, Self
 
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.service import ServiceError
+from service.clock import SYSTEM_CLOCK, Clock
+from service.config import ReconcilerSettings
 from service.context import ServiceContext
 from service.money import InvalidCurrency, MoneyError, stripe_currency, to_minor_units
 from service.payment_services.journal import AttemptIdentity, JournaledRequest
@@ -39,7 +42,8 @@ MAX_ID_LENGTH: Final = 255
 
 @dataclass(frozen=True)
 class GatewayCall:
-    """One request to the gateway API: the client, the gateway config and payment it names, and its deadline."""
+    """One request to the gateway API: the client, the gateway config and payment it names, and its deadline;
+    the clock the journal reads and the age past which an in-doubt attempt is read from Stripe, not replayed."""
 
     entity: EntityFacade
     gateway: StripeGateway
@@ -47,6 +51,8 @@ class GatewayCall:
     client_name: str
     payment_id: str
     deadline: Deadline
+    clock: Clock = SYSTEM_CLOCK
+    safe_age: timedelta = timedelta(hours=ReconcilerSettings().safe_age_hours)
     # The process's liveness key, named on the payment's lease (payment_lease.py).
     liveness_key: int = 0
 
@@ -128,6 +134,8 @@ def gateway_call(context: ServiceContext, payment_gateway_config_id: str, paymen
         client_name=context.client_name,
         payment_id=payment_id,
         deadline=context.deadline,
+        clock=context.clock,
+        safe_age=timedelta(hours=context.settings.reconciler.safe_age_hours),
         liveness_key=context.liveness_key,
     )
 

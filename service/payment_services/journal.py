@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
 from moqui_bridge.entity import EntityFacade
+from service.clock import SYSTEM_CLOCK, Clock
 from service.money import from_minor_units, to_minor_units
 from service.stripe_gateway.idempotency import GatewayOperation, idempotency_key
 
@@ -26,6 +27,7 @@ __all__ = [
     "SGO_COMPLETED",
     "SGO_IN_DOUBT",
     "SGO_STARTED",
+    "UNRESOLVED",
     "Attempt",
     "AttemptIdentity",
     "JournaledRequest",
@@ -41,11 +43,7 @@ GATEWAY_OPERATION: Final = "stripe.StripeGatewayOperation"
 SGO_STARTED: Final = "SgoStarted"
 SGO_COMPLETED: Final = "SgoCompleted"
 SGO_IN_DOUBT: Final = "SgoInDoubt"
-_UNRESOLVED: Final = (SGO_STARTED, SGO_IN_DOUBT)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+UNRESOLVED: Final = (SGO_STARTED, SGO_IN_DOUBT)
 
 
 @dataclass(frozen=True)
@@ -137,6 +135,12 @@ class Attempt:
         return str(self.row["operationStatusId"])
 
     @property
+    def started(self) -> datetime:
+        """When the attempt was journaled (its key exists since), naive UTC."""
+        started: datetime = self.row["startedDate"]
+        return started
+
+    @property
     def stripe_call(self) -> str:
         """The Stripe write this attempt makes (create, confirm, capture, cancel, refund) or none."""
         return str(self.row["stripeCall"])
@@ -191,7 +195,7 @@ class OperationAttempts:
             (
                 int(row["attemptNum"])
                 for row in self.rows
-                if row["operationStatusId"] in _UNRESOLVED and row["attemptNum"] != self.identity.attempt_num
+                if row["operationStatusId"] in UNRESOLVED and row["attemptNum"] != self.identity.attempt_num
             ),
             default=None,
         )
@@ -216,7 +220,12 @@ async def find_attempt(entity: EntityFacade, identity: AttemptIdentity, installa
 
 
 async def begin_attempt(
-    entity: EntityFacade, request: JournaledRequest, stripe_call: str, installation_id: str
+    entity: EntityFacade,
+    request: JournaledRequest,
+    stripe_call: str,
+    installation_id: str,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Attempt:
     """Journal a new attempt (committed before Stripe is called): its key exists from now on."""
     created = await entity.create(
@@ -233,7 +242,7 @@ async def begin_attempt(
             "orderId": request.order_id,
             "orderPartSeqId": request.order_part_seq_id,
             "operationStatusId": SGO_STARTED,
-            "startedDate": _now(),
+            "startedDate": clock.now(),
         },
     )
     return Attempt(created, installation_id)
@@ -246,11 +255,12 @@ async def finish_attempt(
     answer: dict[str, Any] | None,
     stripe_object_id: str | None,
     stripe_request_id: str | None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> None:
     """Record Stripe's answer: with `answer`, completed (replayed to repeats); without, in doubt (sent again)."""
     values: dict[str, Any] = {
         "operationStatusId": SGO_COMPLETED if answer is not None else SGO_IN_DOUBT,
-        "completedDate": _now(),
+        "completedDate": clock.now(),
     }
     if answer is not None:
         values["answerText"] = json.dumps(answer, sort_keys=True)

@@ -39,6 +39,7 @@ __all__ = [
     "OPERATION_METADATA",
     "REFUND",
     "StripeWrite",
+    "operation_reference",
     "outcome_of",
     "send_write",
 ]
@@ -60,6 +61,11 @@ CLIENT_METADATA: Final = "moquiStripeClient"
 OPERATION_METADATA: Final = "moquiStripeOperation"
 
 
+def operation_reference(call: GatewayCall, attempt: Attempt) -> str:
+    """`<installationId>/<operationId>`: our metadata naming the journal row on what its write made."""
+    return f"{call.installation_id}/{attempt.operation_id}"
+
+
 def capture_method(operation: GatewayOperation) -> CaptureMethod:
     """authorizeAndCapture captures at once; everything else is authorized to be captured later."""
     return "automatic" if operation is GatewayOperation.AUTHORIZE_AND_CAPTURE else "manual"
@@ -72,7 +78,7 @@ def intent_request(
     request = attempt.request
     metadata = {
         CLIENT_METADATA: request.identity.client_name,
-        OPERATION_METADATA: f"{call.installation_id}/{attempt.operation_id}",
+        OPERATION_METADATA: operation_reference(call, attempt),
     }
     if request.order_part_seq_id:
         metadata["orderPartSeqId"] = request.order_part_seq_id
@@ -135,6 +141,7 @@ async def send_write(call: GatewayCall, attempt: Attempt) -> StripeWrite:
             currency=currency,
             payment_id=request.identity.payment_id,
             idempotency_key=key,
+            metadata={OPERATION_METADATA: operation_reference(call, attempt)},
         )
     raise ValueError(f"journal row {attempt.operation_id} has no Stripe write ({kind})")
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         PaymentIntentCaptureParams,
         PaymentIntentConfirmParams,
         PaymentIntentCreateParams,
+        PaymentIntentListParams,
         PaymentIntentRetrieveParams,
         RefundCreateParams,
         RefundListParams,
@@ -46,10 +47,13 @@ __all__ = [
     "confirm_payment_intent",
     "create_payment_intent",
     "create_refund",
+    "list_payment_intents",
     "list_refunds",
     "metadata_value",
     "retrieve_dispute",
     "retrieve_payment_intent",
+    "retrieve_payment_method",
+    "retrieve_refund",
 ]
 
 CaptureMethod = Literal["manual", "automatic"]
@@ -273,12 +277,19 @@ async def create_refund(
     currency: str,
     payment_id: str,
     idempotency_key: str,
+    metadata: Mapping[str, str] | None = None,
 ) -> stripe.Refund:
-    """Refund `amount` of a PaymentIntent (None: all that is left); several partial refunds are allowed."""
+    """Refund `amount` of a PaymentIntent (None: all that is left); several partial refunds are allowed.
+
+    `metadata` is added to ours (the journal's operation, so a refund whose answer was lost is found by listing)."""
     minor = to_minor_units(amount, currency) if amount is not None else None
     params: RefundCreateParams = {
         "payment_intent": payment_intent_id,
-        "metadata": {PAYMENT_ID: payment_id, GATEWAY_CONFIG_ID: gateway.payment_gateway_config_id},
+        "metadata": {
+            **(metadata or {}),
+            PAYMENT_ID: payment_id,
+            GATEWAY_CONFIG_ID: gateway.payment_gateway_config_id,
+        },
     }
     if minor is not None:
         params["amount"] = minor
@@ -299,6 +310,39 @@ async def list_refunds(gateway: StripeGateway, payment_intent_id: str) -> list[s
     with _refusals_as_rejections():
         page = await gateway.client.v1.refunds.list_async(params)
         return [refund async for refund in page.auto_paging_iter()]
+
+
+async def retrieve_refund(gateway: StripeGateway, refund_id: str) -> stripe.Refund:
+    """One Refund by id."""
+    with _refusals_as_rejections():
+        refund = await gateway.client.v1.refunds.retrieve_async(refund_id)
+    _check(refund.id, "id", refund_id, refund.id)
+    return refund
+
+
+async def list_payment_intents(
+    gateway: StripeGateway, *, created_from: int, created_to: int, customer: str | None = None
+) -> list[stripe.PaymentIntent]:
+    """The PaymentIntents created between two epoch seconds (of `customer`, when given), nothing expanded.
+
+    A list, not the Search API: lists are consistent at once and not rate-limited apart (docs.stripe.com/search)."""
+    params: PaymentIntentListParams = {
+        "created": {"gte": created_from, "lte": created_to},
+        "limit": 100,
+    }
+    if customer:
+        params["customer"] = customer
+    with _refusals_as_rejections():
+        page = await gateway.client.v1.payment_intents.list_async(params)
+        return [intent async for intent in page.auto_paging_iter()]
+
+
+async def retrieve_payment_method(gateway: StripeGateway, payment_method_id: str) -> stripe.PaymentMethod:
+    """One PaymentMethod (whether it is attached to a Customer, and to which)."""
+    with _refusals_as_rejections():
+        method = await gateway.client.v1.payment_methods.retrieve_async(payment_method_id)
+    _check(method.id, "id", payment_method_id, method.id)
+    return method
 
 
 async def retrieve_dispute(gateway: StripeGateway, dispute_id: str) -> stripe.Dispute:

@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.web import moqui_json
 from service.app import APP_STATE, create_app
+from service.clock import SYSTEM_CLOCK, Clock
 from service.config import load_settings
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateway
 from stripe_emulator.control import EmulatorControl
@@ -81,6 +82,7 @@ class GatewayWorld:
     entity: EntityFacade
     emulator: EmulatorControl
     observer: stripe.StripeClient
+    app: web.Application
 
     async def call(
         self,
@@ -199,15 +201,20 @@ def gateway_settings(stripe_emulator_url: str, **server: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def running_world(
-    database_dsn: str, stripe_emulator_url: str, emulator_control: EmulatorControl, overrides: dict[str, Any]
+    database_dsn: str,
+    stripe_emulator_url: str,
+    emulator_control: EmulatorControl,
+    overrides: dict[str, Any],
+    *,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> AsyncIterator[GatewayWorld]:
-    """The app on 127.0.0.1 with these settings, for as long as the block runs."""
-    app = create_app(load_settings(environment={}, overrides=overrides), database_dsn)
+    """The app on 127.0.0.1 with these settings (and this clock), for as long as the block runs."""
+    app = create_app(load_settings(environment={}, overrides=overrides), database_dsn, clock=clock)
     client: Client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     observer = StripeGateway("observer", StripeAccountSettings(SECRET_KEY, api_base=stripe_emulator_url))
     try:
-        yield GatewayWorld(client, app[APP_STATE].require_runtime().entity, emulator_control, observer.client)
+        yield GatewayWorld(client, app[APP_STATE].require_runtime().entity, emulator_control, observer.client, app)
     finally:
         await observer.close()
         await client.close()

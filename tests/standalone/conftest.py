@@ -174,6 +174,22 @@ class StandaloneWorld:
         created = await self.integrator.ok("POST", "/parties/paymentMethods", body)
         return str(created["paymentMethodId"])
 
+    async def saved_card(self, config_id: str = CONFIG_ID) -> str:
+        """A card saved to the customer's Stripe Customer (as the saved-cards flow leaves it): a Customer, a real
+        PaymentMethod (not a pm_card_* token) attached to it, and the party's stripe.StripeCustomer row; its id.
+        Re-authorizations need one (issue 10 item 6)."""
+        customer = await self.stripe_client.v1.customers.create_async({"name": "Saved card"})
+        method = await self.stripe_client.v1.payment_methods.create_async(
+            {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+        )
+        await self.stripe_client.v1.payment_methods.attach_async(method.id, {"customer": customer.id})
+        await self.entity.create_or_update(
+            "stripe.StripeCustomer",
+            {"partyId": CUSTOMER, "paymentGatewayConfigId": config_id, "customerId": customer.id},
+            update=("customerId",),
+        )
+        return str(method.id)
+
     async def add_payment(self, order_id: str, part_seq_id: str, method_id: str) -> str:
         """POST /orders/{id}/parts/{seq}/payments: a Promised payment for what the part still needs paid."""
         added = await self.integrator.ok(

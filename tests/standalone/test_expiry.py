@@ -11,7 +11,8 @@ PAST_AUTHORIZATION_WINDOW = 7 * 24 * 3600 + 60
 
 
 async def _authorized_then_lapsed(world: StandaloneWorld) -> str:
-    payment_id = await world.new_payment("80.00")
+    # A saved card: the re-authorization after the lapse needs one (issue 10 item 6).
+    payment_id = await world.new_payment("80.00", card=await world.saved_card())
     await world.gateway_call("authorize", payment_id)
     assert await world.status(payment_id) == "PmntAuthorized"
     await world.emulator.advance_clock(PAST_AUTHORIZATION_WINDOW)

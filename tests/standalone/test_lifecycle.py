@@ -106,7 +106,8 @@ async def test_refund_beyond_the_payment_is_refused_by_mantle_before_stripe(worl
 
 
 async def test_release_then_authorize_again(world: StandaloneWorld) -> None:
-    payment_id = await world.new_payment("25.00")
+    # A saved card: a new authorization after a release needs one (issue 10 item 6).
+    payment_id = await world.new_payment("25.00", card=await world.saved_card())
     await world.gateway_call("authorize", payment_id)
     first = await world.payment(payment_id)
     assert first["statusId"] == "PmntAuthorized" and first["paymentRefNum"]
@@ -132,6 +133,24 @@ async def test_release_then_authorize_again(world: StandaloneWorld) -> None:
     await world.gateway_call("capture", payment_id)
     assert await world.status(payment_id) == "PmntDelivered"
     assert (await world.intents(payment_id))[1].status == "succeeded"
+
+
+async def test_release_then_authorize_again_without_a_saved_card_is_declined(world: StandaloneWorld) -> None:
+    card = await world.stripe_client.v1.payment_methods.create_async(
+        {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+    )
+    payment_id = await world.new_payment("25.00", card=card.id)
+    await world.gateway_call("authorize", payment_id)
+    await world.gateway_call("release", payment_id)
+
+    await world.gateway_call("authorize", payment_id)
+
+    # Mantle takes the decline (PmntDeclined); the PGR tells the shopper's card must be entered again.
+    assert await world.status(payment_id) == "PmntDeclined"
+    declined = (await world.responses(payment_id))[-1]
+    assert flags_set(declined) == {"resultDeclined"}
+    assert str(declined["reasonMessage"]).startswith("The card must be entered again")
+    assert [pi.status for pi in await world.intents(payment_id)] == ["canceled"]
 
 
 async def test_releasing_a_captured_payment_is_refused(world: StandaloneWorld) -> None:

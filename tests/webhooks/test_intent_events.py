@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from moqui_bridge.mantle import names
-from tests.webhooks.conftest import INTENT_LINK, WebhookWorld
+from tests.webhooks.conftest import CONFIG_ID, INTENT_LINK, WebhookWorld
 
 
 async def test_a_customer_who_never_returned_is_authorized_by_the_webhook(world: WebhookWorld) -> None:
@@ -79,7 +79,15 @@ async def test_canceled_before_authorized_leaves_the_payment_promised(world: Web
 
 
 async def test_a_late_cancel_of_a_released_intent_does_not_touch_the_new_authorization(world: WebhookWorld) -> None:
-    payment_id = await world.add_payment()
+    # A card saved to the party's Stripe Customer: the new authorization after the release needs one (issue 10 item 6).
+    customer = await world.stripe_client.v1.customers.create_async({"name": "Saved card"})
+    card = await world.stripe_client.v1.payment_methods.attach_async("pm_card_visa", {"customer": customer.id})
+    payment_id = await world.add_payment(card=card.id)
+    payment = await world.payment(payment_id)
+    await world.entity.create(
+        "stripe.StripeCustomer",
+        {"partyId": payment["fromPartyId"], "paymentGatewayConfigId": CONFIG_ID, "customerId": customer.id},
+    )
     await world.call(names.AUTHORIZE_SINGLE_PAYMENT, paymentId=payment_id)
     await world.call(names.RELEASE_SINGLE_PAYMENT, paymentId=payment_id)
     await world.call(names.AUTHORIZE_SINGLE_PAYMENT, paymentId=payment_id)
