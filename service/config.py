@@ -108,6 +108,8 @@ class MoquiSettings(_Frozen):
     password: SecretStr | None = None
     api_key: SecretStr | None = None
     timeout_seconds: float = Field(default=30.0, gt=0)
+    # The client (an api key's name) whose PaymentIntents are Moqui's: webhooks about them go to Moqui.
+    client_name: str = ""
 
 
 class CheckoutSettings(_Frozen):
@@ -222,6 +224,16 @@ class Settings(_Frozen):
                     f"{MAX_REQUEST_DEADLINE_SECONDS:.0f} s within which Moqui needs an answer"
                 )
         return self
+
+    def moqui_client_name(self) -> str | None:
+        """The client whose payments the configured Moqui records: `moqui.client_name`, else the name of the one api
+        key; None without a Moqui or when several keys leave it open."""
+        if not self.moqui.base_url:
+            return None
+        if self.moqui.client_name:
+            return self.moqui.client_name
+        names = list(self.server.api_keys)
+        return names[0] if len(names) == 1 else None
 
     def gateway(self, payment_gateway_config_id: str) -> GatewaySettings | None:
         """The Stripe settings of one gateway config, or None when none are configured for it."""

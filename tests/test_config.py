@@ -71,6 +71,18 @@ def test_an_empty_database_url_means_the_embedded_database() -> None:
     assert settings.database.url is None
 
 
+def test_moqui_client_is_the_named_client_else_the_one_api_key() -> None:
+    moqui = {"MOQUI_STRIPE_MOQUI_BASE_URL": "https://erp.example"}
+    one_key = {**moqui, "MOQUI_STRIPE_SERVER_API_KEYS": "moqui-eu=k-0123456789"}
+    two_keys = {**moqui, "MOQUI_STRIPE_SERVER_API_KEYS": "moqui-eu=k-0123456789,moqui-test=k-9876543210"}
+    assert load_settings(environment=one_key).moqui_client_name() == "moqui-eu"
+    assert load_settings(environment=two_keys).moqui_client_name() is None
+    named = {**two_keys, "MOQUI_STRIPE_MOQUI_CLIENT_NAME": "moqui-test"}
+    assert load_settings(environment=named).moqui_client_name() == "moqui-test"
+    # Without a Moqui nothing is sent anywhere, whatever the keys.
+    assert load_settings(environment={"MOQUI_STRIPE_SERVER_API_KEYS": "a=k-0123456789"}).moqui_client_name() is None
+
+
 @pytest.mark.parametrize(
     ("environment", "message"),
     [
@@ -127,6 +139,7 @@ README_ROWS: dict[str, tuple[str, str, object]] = {
     "moqui.password": ('"moqui-pw"', "moqui-pw", "moqui-pw"),
     "moqui.api_key": ('"moqui-key"', "moqui-key", "moqui-key"),
     "moqui.timeout_seconds": ("12", "12", 12.0),
+    "moqui.client_name": ('"moqui-eu"', "moqui-eu", "moqui-eu"),
     "checkout.link_secret": ('"link-secret"', "link-secret", "link-secret"),
     "checkout.allowed_redirect_origins": (
         '["https://a.example", "https://b.example"]',

@@ -5,10 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from moqui_bridge.entity import EntityFacade
+from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
 from moqui_bridge.mantle.side import MantleSide
 from service.stripe_gateway.client import StripeGateway, StripeGateways
 
-__all__ = ["WebhookContext"]
+__all__ = ["MoquiRecipient", "WebhookContext"]
+
+
+@dataclass(frozen=True)
+class MoquiRecipient:
+    """The configured Moqui and the client its component calls as: events about that client's PaymentIntents are
+    sent to the component's REST resources."""
+
+    side: RemoteMantleSide
+    client_name: str
 
 
 @dataclass(frozen=True)
@@ -19,6 +29,7 @@ class WebhookContext:
     gateways: StripeGateways
     mantle: MantleSide
     payment_gateway_config_id: str
+    moqui: MoquiRecipient | None = None
 
     @property
     def gateway(self) -> StripeGateway:

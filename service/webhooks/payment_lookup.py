@@ -22,10 +22,10 @@ from service.stripe_gateway.operations import retrieve_payment_intent
 from service.stripe_gateway.outcome import StripeRequestRejected, field_value
 from service.webhooks.context import WebhookContext
 
-__all__ = ["Foreign", "LockedPayment", "intent_metadata", "load_locked", "payment_of_intent"]
+__all__ = ["CONFIG_KEY", "Foreign", "LockedPayment", "intent_metadata", "load_locked", "payment_of_intent"]
 
 _PAYMENT_ID_KEY: Final = "paymentId"
-_CONFIG_KEY: Final = "paymentGatewayConfigId"
+CONFIG_KEY: Final = "paymentGatewayConfigId"
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ async def payment_of_intent(
     payment_id = metadata.get(_PAYMENT_ID_KEY)
     if not payment_id:
         return Foreign(f"PaymentIntent {payment_intent_id} has no metadata.paymentId: not made through moqui-stripe")
-    if metadata.get(_CONFIG_KEY, config_id) != config_id:
-        return Foreign(f"PaymentIntent {payment_intent_id} belongs to gateway config {metadata[_CONFIG_KEY]}")
+    if metadata.get(CONFIG_KEY, config_id) != config_id:
+        return Foreign(f"PaymentIntent {payment_intent_id} belongs to gateway config {metadata[CONFIG_KEY]}")
     payment = await context.entity.find_one(PAYMENT, {"paymentId": payment_id})
     if payment is None:
         return Foreign(f"PaymentIntent {payment_intent_id} names payment {payment_id}, which does not exist")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import stripe
 
+from moqui_bridge.moqui_rest_client import MoquiBadRequestError
 from moqui_bridge.service import ServiceError
 from service.stripe_gateway.outcome import StripeRequestRejected, safe_message
 from service.webhooks.context import WebhookContext
@@ -27,6 +29,7 @@ from service.webhooks.event_log import (
     record_received,
 )
 from service.webhooks.intent_events import INTENT_EVENTS, handle_intent_event
+from service.webhooks.moqui_events import handle_moqui_event
 from service.webhooks.outcome import Handled, PermanentFailure
 from service.webhooks.refund_events import REFUND_EVENTS, handle_refund_event
 
@@ -78,24 +81,33 @@ async def process_event(context: WebhookContext, event: dict[str, Any], payload:
             )
         else:
             webhook_event_id = str(row["webhookEventId"])
-        result = await _run_handler(context, event_id, event_type, snapshot)
+        occurred = _occurred(event)
+        result = await _run_handler(context, event_id, event_type, snapshot, occurred)
         await finish_event(context.entity, webhook_event_id, result.status_id, result.message)
     log.info("webhook event %s (%s): %s %s", event_id, event_type, result.status_id, result.message or "")
     return result
 
 
+def _occurred(event: dict[str, Any]) -> datetime:
+    """When Stripe made the event (its `created`), else now."""
+    created = event.get("created")
+    return datetime.fromtimestamp(created, UTC) if isinstance(created, int) else datetime.now(UTC)
+
+
 async def _run_handler(
-    context: WebhookContext, event_id: str, event_type: str, snapshot: dict[str, Any]
+    context: WebhookContext, event_id: str, event_type: str, snapshot: dict[str, Any], occurred: datetime
 ) -> DeliveryResult:
     handler = _HANDLERS.get(event_type)
     if handler is None:
         handled = Handled.ignored(f"event type {event_type} is not acted on")
         return DeliveryResult(handled.status_id, handled.message)
     try:
-        handled = await handler(context, event_type, snapshot)
+        # A Moqui client's payment is Moqui's to record; anything else is acted on here.
+        moqui_handled = await handle_moqui_event(context, event_type, snapshot, occurred)
+        handled = moqui_handled if moqui_handled is not None else await handler(context, event_type, snapshot)
     except (PermanentFailure, StripeRequestRejected) as error:
         return _permanent(event_id, error.message)
-    except ServiceError as error:
+    except (ServiceError, MoquiBadRequestError) as error:
         # A Mantle rule refused (e.g. a refund larger than what is left): the same event would be refused again.
         return _permanent(event_id, str(error))
     except stripe.StripeError as error:

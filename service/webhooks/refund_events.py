@@ -37,7 +37,7 @@ from service.webhooks.context import WebhookContext
 from service.webhooks.outcome import Handled
 from service.webhooks.payment_lookup import Foreign, LockedPayment, intent_metadata, load_locked, payment_of_intent
 
-__all__ = ["REFUND_EVENTS", "handle_refund_event"]
+__all__ = ["MONEY_MOVED", "REFUND_EVENTS", "handle_refund_event"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ REFUND_EVENTS: Final = frozenset({"charge.refunded", "charge.refund.updated"})
 STRIPE_ORIGIN: Final = "SroStripe"
 _REFUND_OPERATION: Final = GatewayOperation.REFUND.payment_operation_enum_id
 # Refunds that moved (or are moving) money; failed and canceled ones gave nothing back.
-_MONEY_MOVED: Final = frozenset({"succeeded", "pending"})
+MONEY_MOVED: Final = frozenset({"succeeded", "pending"})
 
 
 @dataclass(frozen=True)
@@ -96,14 +96,14 @@ async def _sync_refund(context: WebhookContext, locked: LockedPayment, refund: s
     if existing is not None:
         if existing["refundStatus"] != refund.status:
             await entity.update(STRIPE_REFUND, {"refundId": refund.id}, {"refundStatus": refund.status})
-            if refund.status not in _MONEY_MOVED and existing["refundStatus"] in _MONEY_MOVED:
+            if refund.status not in MONEY_MOVED and existing["refundStatus"] in MONEY_MOVED:
                 # Mantle's refund Payment now claims money that came back; a person decides what to do.
                 log.warning("refund %s of payment %s is now %s", refund.id, subject.payment_id, refund.status)
             return f"refund {refund.id} ({existing['originEnumId']}) is now {refund.status}"
         return f"refund {refund.id} ({existing['originEnumId']}) already recorded"
     if intent_metadata(refund).get(PAYMENT_ID) == subject.payment_id:
         return f"refund {refund.id} was made by refund#Payment, which records it"
-    if refund.status not in _MONEY_MOVED:
+    if refund.status not in MONEY_MOVED:
         return f"refund {refund.id} is {refund.status}; nothing refunded, nothing recorded"
     outcome = outcome_from_refund(refund)
     amount = from_minor_units(refund.amount, refund.currency)
@@ -145,7 +145,7 @@ async def _not_in_mantle(context: WebhookContext, payment_id: str) -> list[_ToRe
             "paymentId": payment_id,
             "originEnumId": STRIPE_ORIGIN,
             "refundPaymentId": None,
-            "refundStatus": list(_MONEY_MOVED),
+            "refundStatus": list(MONEY_MOVED),
         },
         order_by=["createdDate"],
     )

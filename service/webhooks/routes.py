@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
+from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.web import moqui_json
-from service.webhooks.context import WebhookContext
+from service.webhooks.context import MoquiRecipient, WebhookContext
 from service.webhooks.processing import process_event
 from service.webhooks.rejections import NOT_AN_EVENT, RejectionCounters
 from service.webhooks.signature import SIGNATURE_HEADER, SignatureError, verify_signature
@@ -94,11 +95,18 @@ async def _receive(request: web.Request) -> web.Response:
         reason = "signed body is not a Stripe event"
         endpoint.rejections.record(config_id, NOT_AN_EVENT, reason, payload, request.remote)
         return _answer(400, {"error": "not a Stripe event"})
+    mantle = endpoint.mantle_side(runtime)
+    moqui_client = state.settings.moqui_client_name()
     context = WebhookContext(
         entity=runtime.entity,
         gateways=runtime.gateways,
-        mantle=endpoint.mantle_side(runtime),
+        mantle=mantle,
         payment_gateway_config_id=config_id,
+        moqui=(
+            MoquiRecipient(mantle, moqui_client)
+            if isinstance(mantle, RemoteMantleSide) and moqui_client is not None
+            else None
+        ),
     )
     result = await process_event(context, event, payload)
     body = {"received": True, "status": result.status_id, "duplicate": result.duplicate}

@@ -35,7 +35,14 @@ def test_the_configuration_has_no_moqui_database_credentials() -> None:
         "database.pool_min_size",
         "database.pool_max_size",
     }
-    assert set(MoquiSettings.model_fields) == {"base_url", "username", "password", "api_key", "timeout_seconds"}
+    assert set(MoquiSettings.model_fields) == {
+        "base_url",
+        "username",
+        "password",
+        "api_key",
+        "timeout_seconds",
+        "client_name",
+    }
     assert "mode" not in Settings.model_fields["server"].annotation.model_fields  # type: ignore[union-attr]
 
 
