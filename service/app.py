@@ -19,7 +19,9 @@ from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Pool
 from moqui_bridge.entity.liveness import ProcessLiveness
 from moqui_bridge.mantle.local_side import LocalMantleSide
+from moqui_bridge.mantle.party_cards import LocalPartyCards, PartyCardsSide
 from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
+from moqui_bridge.mantle.remote_party_cards import RemotePartyCards
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.moqui_rest_client import MoquiRestClient
 from moqui_bridge.service import ColumnLimits, ServiceRegistry
@@ -53,6 +55,8 @@ class Runtime:
     gateways: StripeGateways
     base_context: ServiceContext
     mantle: MantleSide
+    # Saved cards' Mantle side (docs/saved-cards.md): the Moqui's component resources, else the local tables.
+    cards: PartyCardsSide
 
     def require_mantle(self) -> MantleSide:
         """The Mantle side checkout and webhooks ask to act."""
@@ -261,7 +265,12 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
                     if moqui_client is not None
                     else LocalMantleSide(lambda: base_context)
                 )
-                state.runtime = Runtime(pool, entity, gateways, base_context, mantle)
+                cards: PartyCardsSide = (
+                    RemotePartyCards(moqui_client)
+                    if moqui_client is not None
+                    else LocalPartyCards(lambda: base_context)
+                )
+                state.runtime = Runtime(pool, entity, gateways, base_context, mantle, cards)
                 try:
                     yield
                 finally:
