@@ -37,6 +37,7 @@ from service.database_setup import load_entity_registry, prepare_database
 from service.idempotent_requests import idempotent_requests_middleware
 from service.payment_services.installation import ensure_installation_id
 from service.rest_api import rest_apis
+from service.saved_cards.pages import SavedCardServices, add_saved_cards_routes
 from service.service_catalogue import register_services
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateways
 from service.stripe_gateway.rate_limit import SharedTokenBucket, StripeAdmission, StripeLimits
@@ -174,6 +175,7 @@ def create_app(
     add_json_rpc_route(app, registry, factory, state.authenticator)
     add_rest_routes(app, rest_apis(), registry, factory, state.authenticator)
     add_checkout_routes(app, lambda: _checkout_services(state))
+    add_saved_cards_routes(app, lambda: _saved_card_services(state))
     add_webhook_routes(app, state, lambda runtime: runtime.require_mantle())
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
@@ -184,6 +186,11 @@ def create_app(
 def _checkout_services(state: AppState) -> CheckoutServices:
     runtime = state.require_runtime()
     return CheckoutServices(runtime.base_context, runtime.require_mantle())
+
+
+def _saved_card_services(state: AppState) -> SavedCardServices:
+    runtime = state.require_runtime()
+    return SavedCardServices(runtime.base_context, runtime.cards)
 
 
 @contextlib.asynccontextmanager
