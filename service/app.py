@@ -37,6 +37,7 @@ from service.database_setup import load_entity_registry, prepare_database
 from service.idempotent_requests import idempotent_requests_middleware
 from service.payment_services.installation import ensure_installation_id
 from service.rest_api import rest_apis
+from service.saved_cards.checkout_cards import add_checkout_card_routes
 from service.saved_cards.pages import SavedCardServices, add_saved_cards_routes
 from service.service_catalogue import register_services
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateways
@@ -176,6 +177,7 @@ def create_app(
     add_rest_routes(app, rest_apis(), registry, factory, state.authenticator)
     add_checkout_routes(app, lambda: _checkout_services(state))
     add_saved_cards_routes(app, lambda: _saved_card_services(state))
+    add_checkout_card_routes(app, lambda: _saved_card_services(state))
     add_webhook_routes(app, state, lambda runtime: runtime.require_mantle())
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
@@ -190,7 +192,7 @@ def _checkout_services(state: AppState) -> CheckoutServices:
 
 def _saved_card_services(state: AppState) -> SavedCardServices:
     runtime = state.require_runtime()
-    return SavedCardServices(runtime.base_context, runtime.cards)
+    return SavedCardServices(runtime.base_context, runtime.cards, runtime.require_mantle())
 
 
 @contextlib.asynccontextmanager

@@ -13,10 +13,12 @@ delete#PaymentMethod sets `thruDate` (or, while a payment of it is still open, `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from moqui_bridge.entity import advisory_lock
 from moqui_bridge.entity.connection import Connection
 from moqui_bridge.mantle import names
 from moqui_bridge.mantle.context import MantleContext, now_timestamp
@@ -187,7 +189,7 @@ class LocalPartyCards:
         clear: the masked number goes into the PaymentMethod's description, as Mantle's create#CreditCard puts it.
         """
         context = self._context_factory()
-        async with context.entity.transaction() as connection:
+        async with _card_transaction(context, card.gateway_cim_id) as connection:
             current = await _current_method(context, card.gateway_cim_id, card.owner_party_id, connection)
             if current is not None:
                 return await _record_of(context, current, connection)
@@ -221,7 +223,7 @@ class LocalPartyCards:
         """update#CreditCard: the old method expired, a copy with the new expiry and number made (nothing when
         nothing changed)."""
         context = self._context_factory()
-        async with context.entity.transaction() as connection:
+        async with _card_transaction(context, change.gateway_cim_id) as connection:
             current = await _current_method(context, change.gateway_cim_id, None, connection)
             if current is None:
                 return None
@@ -263,7 +265,7 @@ class LocalPartyCards:
     async def expire_saved_card(self, gateway_cim_id: str, owner_party_id: str | None) -> SavedCardRecord | None:
         """delete#PaymentMethod: thruDate now, or thruDateSetAuto while one of its payments is still open."""
         context = self._context_factory()
-        async with context.entity.transaction() as connection:
+        async with _card_transaction(context, gateway_cim_id) as connection:
             current = await _current_method(context, gateway_cim_id, owner_party_id, connection)
             if current is None:
                 return None
@@ -277,6 +279,14 @@ class LocalPartyCards:
             values = {"thruDateSetAuto": "Y"} if open_payments else {"thruDate": now_timestamp()}
             await context.entity.update(names.PAYMENT_METHOD, key, values, connection=connection)
             return await _record_of(context, {**current, **values}, connection)
+
+
+@asynccontextmanager
+async def _card_transaction(context: MantleContext, gateway_cim_id: str) -> AsyncIterator[Connection]:
+    # One change of a saved card at a time (the page's return and Stripe's webhook may record the same card at once),
+    # as Moqui serializes them on the party's row.
+    async with context.entity.transaction() as connection, advisory_lock(connection, f"saved-card:{gateway_cim_id}"):
+        yield connection
 
 
 def _person_name(person: dict[str, Any] | None) -> str | None:

@@ -23,6 +23,7 @@ import stripe
 from aiohttp import web
 
 from moqui_bridge.mantle.party_cards import PartyCardsSide
+from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.moqui_rest_client import MoquiRestError
 from moqui_bridge.resources import package_path
 from moqui_bridge.service import ServiceError
@@ -70,33 +71,15 @@ _NOTICES: Final = {
 
 @dataclass(frozen=True)
 class SavedCardServices:
-    """What the page works with: the service context and where Mantle's saved cards are recorded."""
+    """What the pages work with: the service context, where Mantle's saved cards are recorded, and the Mantle side
+    the checkout's payment is made through (checkout_cards.py)."""
 
     context: ServiceContext
     cards: PartyCardsSide
+    mantle: MantleSide
 
 
 SavedCardsProvider = Callable[[], SavedCardServices]
-
-
-def add_saved_cards_routes(app: web.Application, provider: SavedCardsProvider) -> None:
-    """Mount the page, its actions and its static files on `app`."""
-    pages = _SavedCardPages(provider)
-    app.router.add_get(SAVED_CARDS_PATH, pages.show)
-    app.router.add_post(f"{SAVED_CARDS_PATH}/add", pages.add)
-    app.router.add_get(f"{SAVED_CARDS_PATH}/return", pages.setup_return)
-    app.router.add_post(f"{SAVED_CARDS_PATH}/remove", pages.remove)
-    app.router.add_post(f"{SAVED_CARDS_PATH}/default", pages.make_default)
-    add_static_assets(app, STATIC_PREFIX, _HERE / "static", ("saved-cards.css", "saved-cards.js"))
-
-
-@dataclass(frozen=True)
-class _Opened:
-    services: SavedCardServices
-    link: SavedCardsLink
-    signed: dict[str, str]
-    owner: CustomerOwner
-    gateway: GatewaySettings
 
 
 @dataclass(frozen=True)
@@ -108,6 +91,81 @@ class _Card:
     last_four: str
     expires: str
     is_default: bool
+
+    def as_json(self) -> dict[str, object]:
+        """The card as the checkout's script reads it."""
+        return {
+            "paymentMethodId": self.payment_method_id,
+            "brand": self.brand,
+            "lastFour": self.last_four,
+            "expires": self.expires,
+            "isDefault": self.is_default,
+        }
+
+
+async def listed_cards(services: SavedCardServices, owner: CustomerOwner) -> list[_Card] | None:
+    """The party's saved cards as Stripe lists them (none without a Customer); None when Stripe or Mantle cannot be
+    reached."""
+    context = services.context
+    try:
+        customer_id = await known_customer(context, services.cards, owner)
+        if customer_id is None:
+            return []
+        gateway = context.gateways.get(owner.payment_gateway_config_id)
+        customer = await retrieve_customer(gateway, customer_id)
+        methods = await customer_cards(gateway, customer_id)
+    except _STRIPE_PROBLEMS + _MANTLE_PROBLEMS:
+        log.exception("saved cards: listing the cards of party %s failed", owner.party_id)
+        return None
+    default = field_value(field_value(customer, "invoice_settings"), "default_payment_method")
+    default_id = default if isinstance(default, str) else field_value(default, "id")
+    cards = []
+    for method in methods:
+        card = field_value(method, "card")
+        cards.append(
+            _Card(
+                method.id,
+                str(field_value(card, "display_brand") or field_value(card, "brand") or "card").replace("_", " "),
+                str(field_value(card, "last4") or ""),
+                f"{int(field_value(card, 'exp_month') or 0):02d}/{field_value(card, 'exp_year')}",
+                method.id == default_id,
+            )
+        )
+    return cards
+
+
+def same_origin_post(request: web.Request, public_url: str) -> bool:
+    """False for a POST another site's page made (its `Origin` is neither this host's nor the public URL's)."""
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        return True
+    allowed = {origin_of(f"{request.scheme}://{request.host}"), origin_of(public_url) if public_url else ""}
+    return origin_of(origin) in allowed
+
+
+def add_saved_cards_routes(app: web.Application, provider: SavedCardsProvider) -> None:
+    """Mount the page, its actions and its static files on `app`."""
+    pages = _SavedCardPages(provider)
+    app.router.add_get(SAVED_CARDS_PATH, pages.show)
+    app.router.add_post(f"{SAVED_CARDS_PATH}/add", pages.add)
+    app.router.add_get(f"{SAVED_CARDS_PATH}/return", pages.setup_return)
+    app.router.add_post(f"{SAVED_CARDS_PATH}/remove", pages.remove)
+    app.router.add_post(f"{SAVED_CARDS_PATH}/default", pages.make_default)
+    add_static_assets(
+        app,
+        STATIC_PREFIX,
+        _HERE / "static",
+        ("saved-cards.css", "saved-cards.js", "checkout-saved-cards.js", "checkout-saved-cards.css"),
+    )
+
+
+@dataclass(frozen=True)
+class _Opened:
+    services: SavedCardServices
+    link: SavedCardsLink
+    signed: dict[str, str]
+    owner: CustomerOwner
+    gateway: GatewaySettings
 
 
 class _SavedCardPages:
@@ -169,41 +227,15 @@ class _SavedCardPages:
 
     async def _open_post(self, request: web.Request) -> _Opened | web.Response:
         # The signed link is the capability; a form posted from another site's page is refused all the same.
-        origin = request.headers.get("Origin")
-        if origin and origin != "null" and origin_of(origin) != origin_of(f"{request.scheme}://{request.host}"):
-            public_url = self._provider().context.settings.server.public_url
-            if not public_url or origin_of(origin) != origin_of(public_url):
-                return self._message(403, "Request refused", "This request did not come from the saved cards page.")
+        if not same_origin_post(request, self._provider().context.settings.server.public_url):
+            return self._message(403, "Request refused", "This request did not come from the saved cards page.")
         return await self._open(request)
 
     # -- the page ----------------------------------------------------------------------------------------------
 
     async def _listed(self, opened: _Opened) -> list[_Card] | web.Response:
-        context = opened.services.context
-        try:
-            customer_id = await known_customer(context, opened.services.cards, opened.owner)
-            if customer_id is None:
-                return []
-            gateway = context.gateways.get(opened.owner.payment_gateway_config_id)
-            customer = await retrieve_customer(gateway, customer_id)
-            methods = await customer_cards(gateway, customer_id)
-        except _STRIPE_PROBLEMS + _MANTLE_PROBLEMS:
-            log.exception("saved cards: listing the cards of party %s failed", opened.owner.party_id)
-            return self._unavailable(opened)
-        default = field_value(field_value(customer, "invoice_settings"), "default_payment_method")
-        cards = []
-        for method in methods:
-            card = field_value(method, "card")
-            cards.append(
-                _Card(
-                    method.id,
-                    str(field_value(card, "display_brand") or field_value(card, "brand") or "card").replace("_", " "),
-                    str(field_value(card, "last4") or ""),
-                    f"{int(field_value(card, 'exp_month') or 0):02d}/{field_value(card, 'exp_year')}",
-                    method.id == (default if isinstance(default, str) else field_value(default, "id")),
-                )
-            )
-        return cards
+        cards = await listed_cards(opened.services, opened.owner)
+        return self._unavailable(opened) if cards is None else cards
 
     def _render(
         self,

@@ -20,7 +20,7 @@ from service.stripe_gateway.outcome import rejected_request
 
 __all__ = [
     "OPERATION_METADATA",
-    "attach_options",
+    "confirm_with_saved_card",
     "create_customer",
     "create_setup_intent",
     "customer_cards",
@@ -28,6 +28,7 @@ __all__ = [
     "find_customer_by_operation",
     "retrieve_customer",
     "retrieve_setup_intent",
+    "set_card_saving",
     "set_default_card",
 ]
 
@@ -128,7 +129,29 @@ async def retrieve_setup_intent(gateway: StripeGateway, setup_intent_id: str) ->
         return await gateway.client.v1.setup_intents.retrieve_async(setup_intent_id, {"expand": ["payment_method"]})
 
 
-def attach_options(customer_id: str) -> dict[str, str]:
-    """The PaymentIntent parameters that save the card it is paid with to the Customer for later off-session use
-    (docs.stripe.com/payments/save-during-payment: `setup_future_usage=off_session` with `customer`)."""
-    return {"customer": customer_id, "setup_future_usage": "off_session"}
+async def set_card_saving(
+    gateway: StripeGateway, payment_intent_id: str, customer_id: str, *, save: bool
+) -> stripe.PaymentIntent:
+    """POST /v1/payment_intents/{id}: the checkout's PaymentIntent for the party's Customer, saving the card it is
+    confirmed with (`setup_future_usage=off_session`) or not (an empty value unsets it,
+    docs.stripe.com/api/payment_intents/update)."""
+    params: stripe.params.PaymentIntentUpdateParams = {
+        "customer": customer_id,
+        "setup_future_usage": "off_session" if save else "",
+    }
+    with _refusals_as_rejections():
+        return await gateway.client.v1.payment_intents.update_async(payment_intent_id, params)
+
+
+async def confirm_with_saved_card(
+    gateway: StripeGateway, payment_intent_id: str, customer_id: str, payment_method_id: str, return_url: str
+) -> stripe.PaymentIntent:
+    """The checkout's PaymentIntent paid with a saved card while the customer is on the page: the Customer set
+    (Stripe requires the card's own Customer on the PaymentIntent), then confirmed with the card and a return URL for
+    3-D Secure (docs.stripe.com/api/payment_intents/confirm). A decline comes back as stripe.CardError; a confirm of
+    a PaymentIntent already confirmed is refused by Stripe, so a double click never pays twice."""
+    update: stripe.params.PaymentIntentUpdateParams = {"customer": customer_id}
+    confirm: stripe.params.PaymentIntentConfirmParams = {"payment_method": payment_method_id, "return_url": return_url}
+    with _refusals_as_rejections():
+        await gateway.client.v1.payment_intents.update_async(payment_intent_id, update)
+        return await gateway.client.v1.payment_intents.confirm_async(payment_intent_id, confirm)
