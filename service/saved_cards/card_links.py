@@ -16,8 +16,16 @@ from urllib.parse import urlencode
 
 from moqui_bridge.service.json_text import storable_text
 from service.checkout.links import CheckoutLinkError, check_redirect_url, link_signature, signed_fields_text
+from service.config import Settings
 
-__all__ = ["SIGNED_KEYS", "SavedCardsLink", "saved_cards_url", "sign_saved_cards_query", "verify_saved_cards_query"]
+__all__ = [
+    "SIGNED_KEYS",
+    "SavedCardsLink",
+    "link_secret",
+    "saved_cards_url",
+    "sign_saved_cards_query",
+    "verify_saved_cards_query",
+]
 
 _KIND: Final = "saved-cards-v1"
 SIGNED_KEYS: Final = ("customerPartyId", "doneUrl", "expires", "signature")
@@ -40,6 +48,12 @@ class SavedCardsLink:
             "expires": str(self.expires),
             "signature": signature,
         }
+
+
+def link_secret(settings: Settings) -> str:
+    """The configured link secret (`checkout.link_secret`), empty when none is set (every link is then refused)."""
+    secret = settings.checkout.link_secret
+    return secret.get_secret_value() if secret is not None else ""
 
 
 def _text(customer_party_id: str, done_url: str, expires: int) -> bytes:

@@ -32,12 +32,14 @@ from service.checkout.checkout_payment import prepare_checkout_payment
 from service.checkout.links import CheckoutLink, CheckoutLinkError, verify_checkout_query
 from service.checkout.order_check import CheckoutRefused, PayableOrder, load_payable_order
 from service.checkout.pages import CHECKOUT_PATH, RETURN_PATH
-from service.checkout.web_support import content_security_policy, page_headers
+from service.checkout.web_support import content_security_policy, page_headers, see_other
 from service.context import STANDALONE_CLIENT
-from service.saved_cards.customers import CustomerOwner, find_or_create_customer, known_customer
+from service.saved_cards.card_links import link_secret
+from service.saved_cards.card_owner import NotYourCard, customer_of_card
+from service.saved_cards.customers import CustomerOwner, find_or_create_customer
 from service.saved_cards.pages import SavedCardServices, SavedCardsProvider, listed_cards, same_origin_post
 from service.saved_cards.stripe_cards import confirm_with_saved_card, set_card_saving
-from service.stripe_gateway.operations import StripeIntegrityError, retrieve_payment_method
+from service.stripe_gateway.operations import StripeIntegrityError
 from service.stripe_gateway.outcome import StripeRequestRejected, field_value
 
 __all__ = ["add_checkout_card_routes"]
@@ -82,7 +84,7 @@ class _CheckoutCards:
     async def _open(self, request: web.Request) -> _Checkout | None:
         services = self._provider()
         settings = services.context.settings
-        secret = settings.checkout.link_secret.get_secret_value() if settings.checkout.link_secret else ""
+        secret = link_secret(settings)
         signed = {key: request.query.get(key, "") for key in _CHECKOUT_KEYS}
         try:
             link = verify_checkout_query(secret, signed, settings.checkout.allowed_redirect_origins)
@@ -103,13 +105,17 @@ class _CheckoutCards:
         cards = sorted(listed, key=lambda card: not card.is_default)
         return _json(200, {"cards": [card.as_json() for card in cards]})
 
-    async def save_card(self, request: web.Request) -> web.Response:
-        """POST {"save": true|false}: the consent choice, applied to the checkout's PaymentIntent."""
+    async def _open_post(self, request: web.Request) -> _Checkout | web.Response:
         if not same_origin_post(request, self._provider().context.settings.server.public_url):
             return _json(403, {"error": "Request refused."})
         checkout = await self._open(request)
-        if checkout is None:
-            return _json(400, {"error": "This payment link is not valid."})
+        return _json(400, {"error": "This payment link is not valid."}) if checkout is None else checkout
+
+    async def save_card(self, request: web.Request) -> web.Response:
+        """POST {"save": true|false}: the consent choice, applied to the checkout's PaymentIntent."""
+        checkout = await self._open_post(request)
+        if isinstance(checkout, web.Response):
+            return checkout
         try:
             body = await request.json()
         except ValueError:
@@ -131,55 +137,40 @@ class _CheckoutCards:
 
     async def pay(self, request: web.Request) -> web.Response:
         """POST paymentMethodId: pay with that saved card (it must be this customer's), one click."""
-        if not same_origin_post(request, self._provider().context.settings.server.public_url):
-            return _json(403, {"error": "Request refused."})
-        checkout = await self._open(request)
-        if checkout is None:
-            return _json(400, {"error": "This payment link is not valid."})
-        form = await request.post()
-        method_id = str(form.get("paymentMethodId", ""))
+        checkout = await self._open_post(request)
+        if isinstance(checkout, web.Response):
+            return checkout
+        method_id = str((await request.post()).get("paymentMethodId", ""))
         back_to_checkout = f"{CHECKOUT_PATH}?{urlencode(checkout.signed)}"
-        context = checkout.services.context
-        gateway = context.gateways.get(checkout.payable.payment_gateway_config_id)
-        refused = _json(400, {"error": "This card is not one of your saved cards."})
-        if not method_id.startswith("pm_") or len(method_id) > 255 or not method_id.isprintable():
-            return refused
+        services = checkout.services
+        context = services.context
         try:
-            customer_id = await known_customer(context, checkout.services.cards, checkout.owner)
-            method = await retrieve_payment_method(gateway, method_id) if customer_id is not None else None
-        except StripeRequestRejected:
-            return refused  # no such PaymentMethod at Stripe
+            customer_id = await customer_of_card(context, services.cards, checkout.owner, method_id)
+        except NotYourCard:
+            log.warning(
+                "checkout: order %s asked to pay with card %r, not its customer's", checkout.link.order_id, method_id
+            )
+            return _json(400, {"error": "This card is not one of your saved cards."})
         except _STRIPE_PROBLEMS + _MANTLE_PROBLEMS:
             log.exception("checkout: reading saved card %s failed", method_id)
-            return _redirect(back_to_checkout)
-        owner = None if method is None else field_value(method, "customer")
-        if customer_id is None or (owner if isinstance(owner, str) else field_value(owner, "id")) != customer_id:
-            log.warning(
-                "checkout: order %s asked to pay with card %s, not its customer's", checkout.link.order_id, method_id
-            )
-            return refused
+            return see_other(back_to_checkout)
         base = context.settings.server.public_url or f"{request.scheme}://{request.host}"
         return_url = f"{base.rstrip('/')}{RETURN_PATH}?{urlencode(checkout.signed)}"
+        gateway = context.gateways.get(checkout.payable.payment_gateway_config_id)
         try:
-            prepared = await prepare_checkout_payment(context, checkout.services.mantle, checkout.payable)
+            prepared = await prepare_checkout_payment(context, services.mantle, checkout.payable)
             intent = await confirm_with_saved_card(gateway, prepared.intent.id, customer_id, method_id, return_url)
         except stripe.CardError:
             # Declined: the checkout page shows why (the PaymentIntent's last_payment_error) and takes another card.
-            return _redirect(back_to_checkout)
+            return see_other(back_to_checkout)
         except _STRIPE_PROBLEMS + _MANTLE_PROBLEMS:
             # Refused (already confirmed by a first click, ...) or unreachable: the checkout page knows what to show.
             log.warning(
                 "checkout: paying order %s with saved card %s did not go through", checkout.link.order_id, method_id
             )
-            return _redirect(back_to_checkout)
+            return see_other(back_to_checkout)
         action = field_value(intent, "next_action")
         redirect = field_value(field_value(action, "redirect_to_url"), "url")
         if intent.status == "requires_action" and isinstance(redirect, str):
-            return _redirect(redirect)
-        return _redirect(return_url)
-
-
-def _redirect(url: str) -> web.Response:
-    headers = page_headers(content_security_policy())
-    headers["Location"] = url
-    return web.Response(status=303, headers=headers)
+            return see_other(redirect)
+        return see_other(return_url)

@@ -14,7 +14,7 @@ is recorded in Mantle as well (card_records.py, the PartyCardsSide).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlencode
@@ -34,11 +34,13 @@ from service.checkout.web_support import (
     add_static_assets,
     content_security_policy,
     page_headers,
+    see_other,
     stripe_origins,
 )
 from service.config import GatewaySettings
 from service.context import STANDALONE_CLIENT, ServiceContext
-from service.saved_cards.card_links import SIGNED_KEYS, SavedCardsLink, verify_saved_cards_query
+from service.saved_cards.card_links import SIGNED_KEYS, SavedCardsLink, link_secret, verify_saved_cards_query
+from service.saved_cards.card_owner import NotYourCard, customer_of_card
 from service.saved_cards.card_records import NotACard, record_saved_card
 from service.saved_cards.customers import CustomerOwner, find_or_create_customer, known_customer
 from service.saved_cards.stripe_cards import (
@@ -183,9 +185,7 @@ class _SavedCardPages:
 
     @staticmethod
     def _redirect(url: str) -> web.Response:
-        headers = page_headers(content_security_policy())
-        headers["Location"] = url
-        return web.Response(status=303, headers=headers)
+        return see_other(url)
 
     def _page_url(self, opened: _Opened, **extra: str) -> str:
         return f"{SAVED_CARDS_PATH}?{urlencode({**opened.signed, **extra})}"
@@ -203,7 +203,7 @@ class _SavedCardPages:
     async def _open(self, request: web.Request) -> _Opened | web.Response:
         services = self._provider()
         settings = services.context.settings
-        secret = settings.checkout.link_secret.get_secret_value() if settings.checkout.link_secret else ""
+        secret = link_secret(settings)
         signed = {key: request.query.get(key, "") for key in SIGNED_KEYS}
         try:
             link = verify_saved_cards_query(secret, signed, settings.checkout.allowed_redirect_origins)
@@ -347,66 +347,42 @@ class _SavedCardPages:
             return self._unavailable(opened)
         return self._redirect(self._page_url(opened, notice="saved"))
 
-    async def _owned_card(self, request: web.Request, opened: _Opened) -> tuple[str, str] | web.Response:
-        """The posted card id and the party's Customer, when Stripe says the card is attached to that Customer."""
-        form = await request.post()
-        method_id = str(form.get("paymentMethodId", ""))
-        context = opened.services.context
-        refused = self._message(
-            400, "This card is not one of your saved cards", "Nothing has been changed.", self._page_url(opened)
-        )
-        if not method_id.startswith("pm_") or len(method_id) > 255 or not method_id.isprintable():
-            return refused
-        gateway = context.gateways.get(opened.owner.payment_gateway_config_id)
+    async def _card_action(
+        self, request: web.Request, act: Callable[[_Opened, str, str], Awaitable[object]], notice: str
+    ) -> web.Response:
+        """A POSTed change of one card (its id in `paymentMethodId`): only a card attached to the link's party's
+        Customer is changed, by `act(opened, card id, Customer id)`; then back to the list."""
+        opened = await self._open_post(request)
+        if isinstance(opened, web.Response):
+            return opened
+        method_id = str((await request.post()).get("paymentMethodId", ""))
+        services = opened.services
         try:
-            customer_id = await known_customer(context, opened.services.cards, opened.owner)
-            if customer_id is None:
-                return refused
-            method = await retrieve_payment_method(gateway, method_id)
-        except StripeRequestRejected:
-            return refused  # no such PaymentMethod at Stripe
+            customer_id = await customer_of_card(services.context, services.cards, opened.owner, method_id)
+            await act(opened, method_id, customer_id)
+        except NotYourCard:
+            log.warning("saved cards: party %s sent card %r, which is not theirs", opened.owner.party_id, method_id)
+            title = "This card is not one of your saved cards"
+            return self._message(400, title, "Nothing has been changed.", self._page_url(opened))
         except _STRIPE_PROBLEMS + _MANTLE_PROBLEMS:
-            log.exception("saved cards: reading card %s failed", method_id)
+            log.exception("saved cards: changing card %s (%s) failed", method_id, notice)
             return self._unavailable(opened)
-        owner = method.customer if isinstance(method.customer, str) else field_value(method.customer, "id")
-        if owner != customer_id:
-            log.warning(
-                "saved cards: party %s asked to change card %s, which is not theirs", opened.owner.party_id, method_id
-            )
-            return refused
-        return method_id, customer_id
+        return self._redirect(self._page_url(opened, notice=notice))
 
     async def remove(self, request: web.Request) -> web.Response:
         """POST /stripe/SavedCards/remove: detach the card at Stripe and expire its Mantle PaymentMethod."""
-        opened = await self._open_post(request)
-        if isinstance(opened, web.Response):
-            return opened
-        owned = await self._owned_card(request, opened)
-        if isinstance(owned, web.Response):
-            return owned
-        method_id, _customer_id = owned
-        gateway = opened.services.context.gateways.get(opened.owner.payment_gateway_config_id)
-        try:
-            await detach_card(gateway, method_id)
+
+        async def detach(opened: _Opened, method_id: str, _customer_id: str) -> None:
+            await detach_card(opened.services.context.gateways.get(opened.owner.payment_gateway_config_id), method_id)
             await opened.services.cards.expire_saved_card(method_id, opened.owner.party_id)
-        except _STRIPE_PROBLEMS + _MANTLE_PROBLEMS:
-            log.exception("saved cards: removing card %s failed", method_id)
-            return self._unavailable(opened)
-        return self._redirect(self._page_url(opened, notice="removed"))
+
+        return await self._card_action(request, detach, "removed")
 
     async def make_default(self, request: web.Request) -> web.Response:
         """POST /stripe/SavedCards/default: the Customer's default card at Stripe."""
-        opened = await self._open_post(request)
-        if isinstance(opened, web.Response):
-            return opened
-        owned = await self._owned_card(request, opened)
-        if isinstance(owned, web.Response):
-            return owned
-        method_id, customer_id = owned
-        gateway = opened.services.context.gateways.get(opened.owner.payment_gateway_config_id)
-        try:
+
+        async def make_it_default(opened: _Opened, method_id: str, customer_id: str) -> None:
+            gateway = opened.services.context.gateways.get(opened.owner.payment_gateway_config_id)
             await set_default_card(gateway, customer_id, method_id)
-        except _STRIPE_PROBLEMS:
-            log.exception("saved cards: making card %s the default failed", method_id)
-            return self._unavailable(opened)
-        return self._redirect(self._page_url(opened, notice="default"))
+
+        return await self._card_action(request, make_it_default, "default")

@@ -3,20 +3,18 @@
 Writes carry an idempotency key (`moqui-stripe/v1/<installationId>/<operationId>`, docs/gateway-api.md) where the
 journal names one (the Customer create); the other writes are naturally idempotent at Stripe (a detach of a detached
 card is refused and read as done, setting the default twice sets it once). A refused request becomes
-`StripeRequestRejected`, as in stripe_gateway.operations.
+`StripeRequestRejected` (stripe_gateway.operations.refusals_as_rejections).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Final
 
 import stripe
 
 from service.stripe_gateway.client import StripeGateway
-from service.stripe_gateway.operations import metadata_value
-from service.stripe_gateway.outcome import rejected_request
+from service.stripe_gateway.operations import metadata_value, refusals_as_rejections
 
 __all__ = [
     "OPERATION_METADATA",
@@ -37,14 +35,6 @@ __all__ = [
 OPERATION_METADATA: Final = "moquiStripeOperation"
 
 
-@contextmanager
-def _refusals_as_rejections() -> Iterator[None]:
-    try:
-        yield
-    except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
-        raise rejected_request(error) from error
-
-
 async def create_customer(
     gateway: StripeGateway,
     *,
@@ -59,7 +49,7 @@ async def create_customer(
         params["name"] = name
     if email:
         params["email"] = email
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         return await gateway.client.v1.customers.create_async(params, {"idempotency_key": idempotency_key})
 
 
@@ -71,7 +61,7 @@ async def find_customer_by_operation(
     params: stripe.params.CustomerListParams = {"limit": 100}
     if email:
         params["email"] = email
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         page = await gateway.client.v1.customers.list_async(params)
         async for customer in page.auto_paging_iter():
             if metadata_value(customer, OPERATION_METADATA) == operation:
@@ -81,13 +71,13 @@ async def find_customer_by_operation(
 
 async def retrieve_customer(gateway: StripeGateway, customer_id: str) -> stripe.Customer:
     """GET /v1/customers/{id} (a deleted Customer comes back with `deleted`)."""
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         return await gateway.client.v1.customers.retrieve_async(customer_id)
 
 
 async def customer_cards(gateway: StripeGateway, customer_id: str) -> list[stripe.PaymentMethod]:
     """GET /v1/customers/{id}/payment_methods?type=card (docs.stripe.com/api/payment_methods/customer_list)."""
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         page = await gateway.client.v1.customers.payment_methods.list_async(customer_id, {"type": "card", "limit": 100})
         return [method async for method in page.auto_paging_iter()]
 
@@ -95,7 +85,7 @@ async def customer_cards(gateway: StripeGateway, customer_id: str) -> list[strip
 async def detach_card(gateway: StripeGateway, payment_method_id: str) -> stripe.PaymentMethod:
     """POST /v1/payment_methods/{id}/detach (docs.stripe.com/api/payment_methods/detach): it can never be used
     again."""
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         return await gateway.client.v1.payment_methods.detach_async(payment_method_id)
 
 
@@ -103,7 +93,7 @@ async def set_default_card(gateway: StripeGateway, customer_id: str, payment_met
     """POST /v1/customers/{id} with `invoice_settings[default_payment_method]`: Stripe's own notion of the default
     card (Mantle has none)."""
     params: stripe.params.CustomerUpdateParams = {"invoice_settings": {"default_payment_method": payment_method_id}}
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         return await gateway.client.v1.customers.update_async(customer_id, params)
 
 
@@ -119,13 +109,13 @@ async def create_setup_intent(
         "metadata": dict(metadata),
     }
     options: stripe.RequestOptions = {"idempotency_key": idempotency_key} if idempotency_key else {}
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         return await gateway.client.v1.setup_intents.create_async(params, options)
 
 
 async def retrieve_setup_intent(gateway: StripeGateway, setup_intent_id: str) -> stripe.SetupIntent:
     """GET /v1/setup_intents/{id} with its PaymentMethod expanded."""
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         return await gateway.client.v1.setup_intents.retrieve_async(setup_intent_id, {"expand": ["payment_method"]})
 
 
@@ -139,7 +129,7 @@ async def set_card_saving(
         "customer": customer_id,
         "setup_future_usage": "off_session" if save else "",
     }
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         return await gateway.client.v1.payment_intents.update_async(payment_intent_id, params)
 
 
@@ -152,6 +142,6 @@ async def confirm_with_saved_card(
     a PaymentIntent already confirmed is refused by Stripe, so a double click never pays twice."""
     update: stripe.params.PaymentIntentUpdateParams = {"customer": customer_id}
     confirm: stripe.params.PaymentIntentConfirmParams = {"payment_method": payment_method_id, "return_url": return_url}
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         await gateway.client.v1.payment_intents.update_async(payment_intent_id, update)
         return await gateway.client.v1.payment_intents.confirm_async(payment_intent_id, confirm)
