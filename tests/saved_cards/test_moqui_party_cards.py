@@ -18,10 +18,12 @@ from moqui_bridge.entity import EntityFacade
 from moqui_bridge.mantle.party_cards import PartyContact, SavedCard, SavedCardChange
 from moqui_bridge.mantle.remote_party_cards import RemotePartyCards
 from moqui_bridge.moqui_rest_client import MoquiBadRequestError, MoquiRestClient
+from service.saved_cards.customers import CustomerOwner, find_or_create_customer
 from tests.moqui_harness.mantle_services import MANTLE_SERVICES
 from tests.moqui_harness.moqui_call import MoquiHarness
 from tests.moqui_harness.moqui_database import CUSTOMER
 from tests.moqui_harness.moqui_rest import MoquiRestStandIn, moqui_rest_app
+from tests.standalone.conftest import StandaloneWorld
 
 REST_FILE = TEMPLATE_ROOT / "service" / "moqui-stripe.rest.xml"
 MOQUI_USER_KEY = "the-service-logs-in-to-moqui-with-this"
@@ -144,3 +146,26 @@ async def test_a_card_type_that_is_no_credit_card_type_is_refused(moqui_cards: M
     with pytest.raises(MoquiBadRequestError, match="not a CreditCardType"):
         await moqui_cards.cards.record_saved_card(card)
     assert await moqui_cards.facade.find(PAYMENT_METHOD, {"gatewayCimId": "pm_saved2"}) == []
+
+
+async def test_a_moqui_partys_customer_is_made_once_and_kept_in_party_gateway_cim_id(
+    moqui_cards: MoquiCards, world: StandaloneWorld
+) -> None:
+    await _person(moqui_cards.facade, "joe@example.com")
+    owner = CustomerOwner("moqui", "StripeGateway", CUSTOMER)
+    first = await find_or_create_customer(world.context, moqui_cards.cards, owner)
+    again = await find_or_create_customer(world.context, moqui_cards.cards, owner)
+    assert first == again and first.startswith("cus_")
+    party = await moqui_cards.facade.find_one("mantle.party.Party", {"partyId": CUSTOMER})
+    assert party is not None and party["gatewayCimId"] == first
+    page = await world.stripe_client.v1.customers.list_async({"limit": 10})
+    [customer] = page.data
+    assert (customer.id, customer.name, customer.email) == (first, "Joe Public", "joe@example.com")
+    assert customer.metadata is not None and customer.metadata["moquiStripeClient"] == "moqui"
+    path = f"/rest/s1/moqui-stripe/parties/{CUSTOMER}/stripeCustomer"
+    # The second need reads Moqui's Party.gatewayCimId and makes nothing.
+    assert moqui_cards.requests() == [
+        ("GET", path, None),
+        ("POST", path, {"customerId": first, "paymentGatewayConfigId": "StripeGateway"}),
+        ("GET", path, None),
+    ]
