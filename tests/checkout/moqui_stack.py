@@ -43,9 +43,6 @@ MOQUI_USER_KEY = "the-checkout-logs-in-to-moqui-with-this"
 PUBLISHABLE_KEY = "pk_test_moquicheckout000000000000"
 WEBHOOK_SECRET = "whsec_moquicheckout0000000000000"
 LINK_SECRET = "moqui-checkout-link-secret-0123456789"
-SHOP = "http://shop.test"
-DONE_URL = f"{SHOP}/done"
-ERROR_URL = f"{SHOP}/error"
 CONFIG_ID = "StripeGateway"
 ORDER_PATH = f"/rest/s1/moqui-stripe/orders/{ORDER_ID}"
 CHECKOUT_READ = ("GET", f"{ORDER_PATH}/checkout", None)
@@ -60,6 +57,8 @@ class MoquiCheckout:
 
     url: str
     app: web.Application
+    # The shop's pages the browser comes back to (a loopback server answering any path).
+    shop_url: str
     moqui: MoquiHarness
     stand_in: MoquiRestStandIn
     facade: EntityFacade
@@ -67,6 +66,16 @@ class MoquiCheckout:
     emulator_url: str
     _moqui_runner: web.AppRunner
     _moqui_port: int
+
+    @property
+    def done_url(self) -> str:
+        """The link's done URL."""
+        return f"{self.shop_url}/done"
+
+    @property
+    def error_url(self) -> str:
+        """The link's error URL."""
+        return f"{self.shop_url}/error"
 
     def link(self, order_id: str = ORDER_ID) -> str:
         """A checkout link for the customer's order, signed as Moqui's get#CheckoutUrl signs it."""
@@ -76,15 +85,14 @@ class MoquiCheckout:
         """Where Stripe sends the shopper back (the same signed parameters)."""
         return f"{self.url}/stripe/Checkout/return?{urlencode(self.signed_query(order_id))}"
 
-    @staticmethod
-    def signed_query(order_id: str) -> dict[str, str]:
+    def signed_query(self, order_id: str) -> dict[str, str]:
         """The link's signed query."""
         return sign_checkout_query(
             LINK_SECRET,
             order_id=order_id,
             customer_party_id=CUSTOMER,
-            done_url=DONE_URL,
-            error_url=ERROR_URL,
+            done_url=self.done_url,
+            error_url=self.error_url,
             lifetime_seconds=600,
         )
 
@@ -135,6 +143,25 @@ class MoquiCheckout:
         rows = await self.service_entity.find("stripe.StripeGatewayOperation", {}, order_by=["startedDate"])
         return [(r["clientName"], r["operationName"], r["attemptNum"], r["stripeCall"]) for r in rows]
 
+    async def assert_recorded_once(self, payment_id: str, intent_id: str) -> None:
+        """Moqui holds the Payment authorized with the page's PaymentIntent, one response, the order placed; the
+        service's journal shows the page's create and Moqui's authorize answered without a Stripe write."""
+        [payment] = await self.payments()
+        assert (payment["paymentId"], payment["statusId"], payment["paymentRefNum"]) == (
+            payment_id,
+            "PmntAuthorized",
+            intent_id,
+        )
+        responses = await self.responses(payment_id)
+        assert [(r["paymentOperationEnumId"], r["referenceNum"], r["resultSuccess"]) for r in responses] == [
+            ("PgoAuthorize", intent_id, "Y")
+        ]
+        assert await self.order_status() == "OrderPlaced"
+        assert await self.journal() == [
+            (MOQUI_CLIENT, "checkout", 0, "checkout-manual"),
+            (MOQUI_CLIENT, "authorize", 0, "none"),
+        ]
+
     async def stripe(self, method: str, path: str, data: dict[str, str] | None = None) -> dict[str, Any]:
         """Call Stripe (the emulator) with the account's secret key, as the service would; the JSON answer."""
         async with (
@@ -168,12 +195,12 @@ class MoquiCheckout:
         return [delivery.event_type for delivery in delivered]
 
 
-def _settings(moqui_url: str, emulator_url: str) -> Settings:
+def _settings(moqui_url: str, emulator_url: str, shop_url: str) -> Settings:
     return Settings(
         server=ServerSettings(api_keys={MOQUI_CLIENT: SecretStr(MOQUI_API_KEY)}),
         moqui=MoquiSettings(base_url=moqui_url, api_key=SecretStr(MOQUI_USER_KEY), timeout_seconds=20),
         checkout=CheckoutSettings(
-            link_secret=SecretStr(LINK_SECRET), allowed_redirect_origins=(SHOP,), place_order=True
+            link_secret=SecretStr(LINK_SECRET), allowed_redirect_origins=(shop_url,), place_order=True
         ),
         gateways={
             CONFIG_ID: GatewaySettings(
@@ -215,7 +242,11 @@ async def running_moqui_checkout(
     await moqui_runner.setup()
     await web.TCPSite(moqui_runner, "127.0.0.1", 0).start()
     moqui_port = moqui_runner.addresses[0][1]
-    service = TestServer(create_app(_settings(f"http://127.0.0.1:{moqui_port}", emulator_url), database_dsn))
+    shop = TestServer(_shop_app(), host="127.0.0.1")
+    await shop.start_server()
+    shop_url = str(shop.make_url("")).rstrip("/")
+    settings = _settings(f"http://127.0.0.1:{moqui_port}", emulator_url, shop_url)
+    service = TestServer(create_app(settings, database_dsn), host="127.0.0.1")
     await service.start_server()
     service_url = str(service.make_url("")).rstrip("/")
     # The component calls this service (the one that knows Moqui), as MoquiConf's moqui_stripe_url says.
@@ -224,11 +255,30 @@ async def running_moqui_checkout(
         await emulator.set_webhook_auto_delivery(False)
         await emulator.add_webhook_endpoint(f"{service_url}/stripe/webhook/{CONFIG_ID}", secret=WEBHOOK_SECRET)
         yield MoquiCheckout(
-            service_url, service.app, moqui, stand_in, moqui_facade, emulator, emulator_url, moqui_runner, moqui_port
+            service_url,
+            service.app,
+            shop_url,
+            moqui,
+            stand_in,
+            moqui_facade,
+            emulator,
+            emulator_url,
+            moqui_runner,
+            moqui_port,
         )
     finally:
         await service.close()
+        await shop.close()
         await moqui_runner.cleanup()
+
+
+def _shop_app() -> web.Application:
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=f"<h1 id='shop-page'>{request.path}</h1>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    return app
 
 
 def payment_body(payment_id: str, intent_id: str, method: str) -> dict[str, Any]:

@@ -16,8 +16,6 @@ from tests.checkout.moqui_stack import (
     ADD_PAYMENT,
     CHECKOUT_READ,
     CONFIG_ID,
-    DONE_URL,
-    ERROR_URL,
     RECORD_PATH,
     MoquiCheckout,
     payment_body,
@@ -39,26 +37,6 @@ async def _open_checkout(stack: MoquiCheckout, client: aiohttp.ClientSession) ->
 async def _confirm(stack: MoquiCheckout, intent_id: str, card: str = "pm_card_visa") -> dict[str, object]:
     """What the Payment Element does when the shopper presses Pay."""
     return await stack.stripe("POST", f"/v1/payment_intents/{intent_id}/confirm", {"payment_method": card})
-
-
-async def _assert_recorded_once(stack: MoquiCheckout, payment_id: str, intent_id: str) -> None:
-    """Moqui holds the Payment authorized with the page's PaymentIntent, one response, the order placed; the
-    service's journal shows the page's create and Moqui's authorize answered without a Stripe write."""
-    [payment] = await stack.payments()
-    assert (payment["paymentId"], payment["statusId"], payment["paymentRefNum"]) == (
-        payment_id,
-        "PmntAuthorized",
-        intent_id,
-    )
-    responses = await stack.responses(payment_id)
-    assert [(r["paymentOperationEnumId"], r["referenceNum"], r["resultSuccess"]) for r in responses] == [
-        ("PgoAuthorize", intent_id, "Y")
-    ]
-    assert await stack.order_status() == "OrderPlaced"
-    assert await stack.journal() == [
-        (MOQUI_CLIENT, "checkout", 0, "checkout-manual"),
-        (MOQUI_CLIENT, "authorize", 0, "none"),
-    ]
 
 
 async def test_paying_reaches_moqui_through_the_components_resources(
@@ -89,7 +67,7 @@ async def test_paying_reaches_moqui_through_the_components_resources(
     assert confirmed["status"] == "requires_capture"
     status, _, headers = await fetch(browser_like_client, stack.return_url())
 
-    assert (status, headers["Location"]) == (303, DONE_URL)
+    assert (status, headers["Location"]) == (303, stack.done_url)
     record = stack.stand_in.requests[-1]
     assert stack.take_requests() == [
         CHECKOUT_READ,
@@ -100,13 +78,13 @@ async def test_paying_reaches_moqui_through_the_components_resources(
     # Mantle's authorize#SinglePayment ran the component's authorize#Payment: one call to the gateway API.
     [sent] = record.result.sent
     assert sent.uri.endswith("/rest/s1/moqui-stripe/v1/gateway/authorize")
-    await _assert_recorded_once(stack, payment_id, intent_id)
+    await stack.assert_recorded_once(payment_id, intent_id)
     # Stripe's log: one PaymentIntent created, one charge (events of one second come in any order).
     assert sorted(await stack.stripe_events(intent_id)) == PAID_EVENTS
 
     # Back again (reload, back button): the order is paid, Moqui is only read.
     status, _, headers = await fetch(browser_like_client, stack.return_url())
-    assert (status, headers["Location"]) == (303, DONE_URL)
+    assert (status, headers["Location"]) == (303, stack.done_url)
     assert stack.take_requests() == [CHECKOUT_READ]
     # Stripe's events then change nothing: the return page recorded the payment first.
     assert await stack.deliver_webhooks()
@@ -117,7 +95,7 @@ async def test_paying_reaches_moqui_through_the_components_resources(
         payment_body(payment_id, intent_id, str(confirmed["payment_method"])),
     )
     assert stack.stand_in.requests[-1].result.calls == []  # type: ignore[union-attr]
-    await _assert_recorded_once(stack, payment_id, intent_id)
+    await stack.assert_recorded_once(payment_id, intent_id)
 
 
 async def test_a_shopper_who_closes_the_tab_is_recorded_by_the_webhook(
@@ -133,7 +111,7 @@ async def test_a_shopper_who_closes_the_tab_is_recorded_by_the_webhook(
     assert "payment_intent.amount_capturable_updated" in delivered
     body = payment_body(payment_id, intent_id, str(confirmed["payment_method"]))
     assert stack.requests() == [("POST", RECORD_PATH, body)]
-    await _assert_recorded_once(stack, payment_id, intent_id)
+    await stack.assert_recorded_once(payment_id, intent_id)
     # Stripe delivers the event again: the event log answers it, nothing reaches Moqui.
     for delivery in await stack.emulator.deliveries():
         if delivery.event_type == "payment_intent.amount_capturable_updated":
@@ -143,9 +121,9 @@ async def test_a_shopper_who_closes_the_tab_is_recorded_by_the_webhook(
     # The shopper comes back later: the order is paid.
     stack.take_requests()
     status, _, headers = await fetch(browser_like_client, stack.return_url())
-    assert (status, headers["Location"]) == (303, DONE_URL)
+    assert (status, headers["Location"]) == (303, stack.done_url)
     assert stack.requests() == [CHECKOUT_READ]
-    await _assert_recorded_once(stack, payment_id, intent_id)
+    await stack.assert_recorded_once(payment_id, intent_id)
 
 
 async def test_moqui_unreachable_on_return_loses_nothing(
@@ -172,9 +150,9 @@ async def test_moqui_unreachable_on_return_loses_nothing(
     # The next visit records it.
     status, _, headers = await fetch(browser_like_client, stack.return_url())
 
-    assert (status, headers["Location"]) == (303, DONE_URL)
+    assert (status, headers["Location"]) == (303, stack.done_url)
     assert [(method, path) for method, path, _ in stack.requests()] == [CHECKOUT_READ[:2], ("POST", RECORD_PATH)]
-    await _assert_recorded_once(stack, payment_id, intent_id)
+    await stack.assert_recorded_once(payment_id, intent_id)
 
 
 async def test_moqui_unreachable_while_recording_says_so_and_the_webhook_records_it(
@@ -190,7 +168,7 @@ async def test_moqui_unreachable_while_recording_says_so_and_the_webhook_records
 
     assert status == 503
     assert "Your card was accepted, but we could not confirm your order just now" in page
-    assert DONE_URL in page  # the way on, not an error
+    assert stack.done_url in page  # the way on, not an error
     [payment] = await stack.payments()
     assert payment["statusId"] == "PmntPromised"
     stack.stand_in.unavailable.clear()
@@ -199,7 +177,7 @@ async def test_moqui_unreachable_while_recording_says_so_and_the_webhook_records
     await stack.deliver_webhooks()
 
     assert [(method, path) for method, path, _ in stack.requests()] == [("POST", RECORD_PATH)]
-    await _assert_recorded_once(stack, payment_id, intent_id)
+    await stack.assert_recorded_once(payment_id, intent_id)
 
 
 async def test_a_declined_card_then_a_good_one_makes_one_payment_intent(
@@ -225,12 +203,12 @@ async def test_a_declined_card_then_a_good_one_makes_one_payment_intent(
     paid = await _confirm(stack, intent_id)
     status, _, headers = await fetch(browser_like_client, stack.return_url())
 
-    assert (status, headers["Location"]) == (303, DONE_URL)
+    assert (status, headers["Location"]) == (303, stack.done_url)
     assert stack.take_requests() == [
         CHECKOUT_READ,
         ("POST", RECORD_PATH, payment_body(payment_id, intent_id, str(paid["payment_method"]))),
     ]
-    await _assert_recorded_once(stack, payment_id, intent_id)
+    await stack.assert_recorded_once(payment_id, intent_id)
     events = await stack.stripe_events(intent_id)
     assert events.count("payment_intent.created") == 1
     assert (events.count("charge.failed"), events.count("charge.succeeded")) == (1, 1)
@@ -243,7 +221,7 @@ async def test_a_link_for_an_order_moqui_does_not_have_goes_to_the_error_url(
 
     status, _, headers = await fetch(browser_like_client, stack.link("NO_SUCH_ORDER"))
 
-    assert status == 303 and headers["Location"].startswith(f"{ERROR_URL}?checkoutError=order_not_found")
+    assert status == 303 and headers["Location"].startswith(f"{stack.error_url}?checkoutError=order_not_found")
     assert stack.requests() == [("GET", "/rest/s1/moqui-stripe/orders/NO_SUCH_ORDER/checkout", None)]
     assert await stack.payments() == []
 
