@@ -3,7 +3,8 @@
 RemoteMantleSide (the service's side) calls a Moqui stand-in whose routes come from the component's own
 moqui-stripe.rest.xml and whose services are the component's XML, run by the harness on Mantle's schema (Mantle's
 services by the stand-ins of tests/moqui_harness/mantle_services.py). Each test asserts the exact requests sent and
-the rows Moqui ends up with.
+the rows Moqui ends up with. The checkout page's whole flow through these resources (read, add, record with Mantle's
+authorize) is in tests/checkout/test_checkout_moqui.py and tests/browser/test_checkout_moqui.py.
 """
 
 from __future__ import annotations
