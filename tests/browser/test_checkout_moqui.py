@@ -8,14 +8,8 @@ showing exactly one PaymentIntent created and one card charge per confirmation.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from moqui_bridge.entity import EntityFacade
-from moqui_bridge.entity.connection import Pool
-from stripe_emulator.control import EmulatorControl
 from tests.browser.test_checkout_in_browser import DECLINED_CARD, GOOD_CARD, assert_shown_once, csp_violations, pay_with
 from tests.checkout.moqui_stack import (
     ADD_PAYMENT,
@@ -23,26 +17,7 @@ from tests.checkout.moqui_stack import (
     RECORD_PATH,
     MoquiCheckout,
     payment_body,
-    running_moqui_checkout,
 )
-from tests.moqui_harness.groovy_runner import GroovyRunner
-from tests.moqui_harness.xml_actions import ServiceCatalogue
-
-
-@pytest.fixture
-async def moqui_checkout(
-    moqui_pool: Pool,
-    moqui_facade: EntityFacade,
-    component_services: ServiceCatalogue,
-    groovy_runner: GroovyRunner,
-    database_dsn: str,
-    emulator_control: EmulatorControl,
-) -> AsyncIterator[MoquiCheckout]:
-    """The service with a Moqui, the Moqui REST stand-in and the emulator, all on loopback."""
-    async with running_moqui_checkout(
-        moqui_pool, moqui_facade, component_services, groovy_runner, database_dsn, emulator_control
-    ) as stack:
-        yield stack
 
 
 async def _open(page: Any, stack: MoquiCheckout) -> None:
@@ -50,12 +25,21 @@ async def _open(page: Any, stack: MoquiCheckout) -> None:
     await page.wait_for_selector("#pay-button:enabled")
 
 
-async def _paid_intent(stack: MoquiCheckout) -> tuple[str, str, str]:
-    """The order's one Payment in Moqui, its PaymentIntent and the card Stripe charged."""
+async def _paid_through_moqui(stack: MoquiCheckout) -> str:
+    """The PaymentIntent of the order's one Payment in Moqui, recorded once, after Moqui received exactly: the read
+    and the add when the page opened, the read and the record when the shopper came back (a decline in the browser
+    sends nothing)."""
     [payment] = await stack.payments()
-    intent_id = str(payment["paymentRefNum"])
+    payment_id, intent_id = str(payment["paymentId"]), str(payment["paymentRefNum"])
     intent = await stack.stripe("GET", f"/v1/payment_intents/{intent_id}")
-    return str(payment["paymentId"]), intent_id, str(intent["payment_method"])
+    assert stack.requests() == [
+        CHECKOUT_READ,
+        ADD_PAYMENT,
+        CHECKOUT_READ,
+        ("POST", RECORD_PATH, payment_body(payment_id, intent_id, str(intent["payment_method"]))),
+    ]
+    await stack.assert_recorded_once(payment_id, intent_id)
+    return intent_id
 
 
 async def test_paying_a_moqui_order_in_the_browser(page: Any, moqui_checkout: MoquiCheckout) -> None:
@@ -66,20 +50,13 @@ async def test_paying_a_moqui_order_in_the_browser(page: Any, moqui_checkout: Mo
     await pay_with(page, GOOD_CARD)
     await page.wait_for_url(stack.done_url)
 
-    payment_id, intent_id, method = await _paid_intent(stack)
-    assert stack.requests() == [
-        CHECKOUT_READ,
-        ADD_PAYMENT,
-        CHECKOUT_READ,
-        ("POST", RECORD_PATH, payment_body(payment_id, intent_id, method)),
-    ]
+    intent_id = await _paid_through_moqui(stack)
     record = stack.stand_in.requests[-1].result
     assert record is not None and record.committed
     assert [name.rsplit(".", 1)[-1] for name, _ in record.calls] == ["authorize#SinglePayment", "place#Order"]
     [sent] = record.sent  # the component's authorize#Payment, to the gateway API
     assert sent.uri.endswith("/rest/s1/moqui-stripe/v1/gateway/authorize")
-    # Found authorized: one response in Moqui, the journal's authorize attempt made no Stripe write.
-    await stack.assert_recorded_once(payment_id, intent_id)
+    # Found authorized: one response in Moqui, the journal's authorize attempt made no Stripe write (checked above).
     events = await stack.stripe_events(intent_id)
     assert sorted(events) == ["charge.succeeded", "payment_intent.amount_capturable_updated", "payment_intent.created"]
     assert csp_violations(page) == []
@@ -97,14 +74,7 @@ async def test_a_declined_card_then_a_good_one_in_the_browser(page: Any, moqui_c
     await pay_with(page, GOOD_CARD)
     await page.wait_for_url(stack.done_url)
 
-    payment_id, intent_id, method = await _paid_intent(stack)
-    assert stack.requests() == [
-        CHECKOUT_READ,
-        ADD_PAYMENT,
-        CHECKOUT_READ,
-        ("POST", RECORD_PATH, payment_body(payment_id, intent_id, method)),
-    ]
-    await stack.assert_recorded_once(payment_id, intent_id)
+    intent_id = await _paid_through_moqui(stack)
     events = await stack.stripe_events(intent_id)
     assert events.count("payment_intent.created") == 1
     assert (events.count("charge.failed"), events.count("charge.succeeded")) == (1, 1)

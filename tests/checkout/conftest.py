@@ -1,5 +1,5 @@
-"""Fixtures of the checkout page tests: the service on a real port with a fresh database and the emulator, standalone
-or with a Moqui (tests/checkout/moqui_stack.py)."""
+"""Fixtures of the checkout page tests: the service on a real port with a fresh database and the emulator (with a
+Moqui: `moqui_checkout`, tests/fixtures/moqui.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from moqui_bridge.entity import EntityFacade
-from moqui_bridge.entity.connection import Pool
-from stripe_emulator.control import EmulatorControl
 from tests.checkout.harness import CheckoutServer, running_checkout
-from tests.checkout.moqui_stack import MoquiCheckout, running_moqui_checkout
-from tests.moqui_harness.groovy_runner import GroovyRunner
-from tests.moqui_harness.xml_actions import ServiceCatalogue
 
 
 @pytest.fixture
@@ -29,19 +23,3 @@ async def browser_like_client() -> AsyncIterator[aiohttp.ClientSession]:
     """An HTTP client that does not follow redirects, so each Location can be checked."""
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-@pytest.fixture
-async def moqui_checkout(
-    moqui_pool: Pool,
-    moqui_facade: EntityFacade,
-    component_services: ServiceCatalogue,
-    groovy_runner: GroovyRunner,
-    database_dsn: str,
-    emulator_control: EmulatorControl,
-) -> AsyncIterator[MoquiCheckout]:
-    """The checkout with a Moqui: the service (`moqui.base_url`), the Moqui REST stand-in, the emulator."""
-    async with running_moqui_checkout(
-        moqui_pool, moqui_facade, component_services, groovy_runner, database_dsn, emulator_control
-    ) as stack:
-        yield stack
