@@ -188,13 +188,19 @@ class _CheckoutPages:
             back_url=error_redirect_url(link, "payment_unavailable", "The payment service was unavailable."),
         )
 
-    def _not_recorded_yet(self, request: web.Request, link: CheckoutLink) -> web.Response:
-        # Stripe holds the money; the order system could not take it now. The webhook or the next visit records it.
+    def _not_confirmed_yet(self, request: web.Request, link: CheckoutLink, *, paid: bool) -> web.Response:
+        # Back from Stripe while the order system cannot be reached. If Stripe holds the money, the webhook or the
+        # next visit records it: nothing is lost and nothing is charged again.
+        title, opening = (
+            ("Your payment is received", "Your card was accepted, but we could not confirm your order just now.")
+            if paid
+            else ("We could not confirm your order yet", "We could not reach the shop to confirm your order just now.")
+        )
         return self._message(
             503,
-            "Your payment is received",
-            "Your card was accepted, but we could not confirm your order just now. You will not be charged again: "
-            "we will confirm it shortly. You can also try again in a moment.",
+            title,
+            f"{opening} If your card was accepted you will not be charged again: we will confirm your order shortly. "
+            "You can also try again in a moment.",
             retry_url=str(request.rel_url),
             back_url=link.done_url,
         )
@@ -234,7 +240,7 @@ class _CheckoutPages:
             log.warning(
                 "checkout: Moqui cannot record payment %s now (%s); the webhook or next visit will", payment_id, error
             )
-            return self._not_recorded_yet(request, link)
+            return self._not_confirmed_yet(request, link, paid=True)
         except MANTLE_PROBLEMS:
             log.exception("checkout: recording authorized payment %s failed", payment_id)
             status = None
@@ -267,8 +273,11 @@ class _CheckoutPages:
             return self._refused(link, refused)
         return _Opened(context, side, link)
 
-    async def _payable(self, request: web.Request, opened: _Opened) -> PayableOrder | web.Response:
-        """The order the link pays for, or where the browser goes instead. Called under the order's checkout lock."""
+    async def _payable(
+        self, request: web.Request, opened: _Opened, *, returning: bool = False
+    ) -> PayableOrder | web.Response:
+        """The order the link pays for, or where the browser goes instead (`returning`: back from Stripe). Called
+        under the order's checkout lock."""
         context, side, link = opened.context, opened.side, opened.link
         try:
             return await load_payable_order(side, context.entity, context.settings, link)
@@ -278,6 +287,8 @@ class _CheckoutPages:
             return self._refused(link, refused)
         except MOQUI_UNAVAILABLE as error:
             log.warning("checkout: order %s cannot be read from Moqui now: %s", link.order_id, error)
+            if returning:
+                return self._not_confirmed_yet(request, link, paid=False)
             return self._unavailable(request, link)
         except MANTLE_PROBLEMS as error:
             log.error("checkout: order %s cannot be read: %s", link.order_id, error)
@@ -362,7 +373,7 @@ class _CheckoutPages:
         context, side, link = opened.context, opened.side, opened.link
         back_to_checkout = self._redirect(f"{CHECKOUT_PATH}?{urlencode(self._signed_query(request))}")
         async with checkout_lock(context.entity, link.order_id):
-            payable = await self._payable(request, opened)
+            payable = await self._payable(request, opened, returning=True)
             if isinstance(payable, web.Response):
                 return payable
             for payment in payable.checkout_payments:

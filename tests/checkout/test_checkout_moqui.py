@@ -144,7 +144,7 @@ async def test_moqui_unreachable_on_return_loses_nothing(
     status, page, _ = await fetch(browser_like_client, stack.return_url())
 
     assert status == 503
-    assert "We could not reach the payment service" in page
+    assert "We could not confirm your order yet" in page and "you will not be charged again" in page
     [payment] = await stack.payments()
     assert payment["statusId"] == "PmntPromised"
     # The webhook comes while Moqui is still down: Stripe is asked to retry (nothing is lost).
