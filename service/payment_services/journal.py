@@ -32,10 +32,12 @@ __all__ = [
     "AttemptIdentity",
     "JournaledRequest",
     "OperationAttempts",
+    "answer_text",
     "begin_attempt",
     "find_attempt",
     "finish_attempt",
     "forget_attempt",
+    "new_attempt",
     "read_attempts",
 ]
 
@@ -213,10 +215,32 @@ async def read_attempts(entity: EntityFacade, identity: AttemptIdentity, install
     return OperationAttempts(identity, tuple(rows), installation_id)
 
 
+def answer_text(answer: dict[str, Any]) -> str:
+    """An answer as the journal keeps it (answerText), replayed to a repeated request."""
+    return json.dumps(answer, sort_keys=True)
+
+
 async def find_attempt(entity: EntityFacade, identity: AttemptIdentity, installation_id: str) -> Attempt | None:
     """The journal row of this identity, if any."""
     rows = await entity.find(GATEWAY_OPERATION, identity.conditions(), limit=1)
     return Attempt(rows[0], installation_id) if rows else None
+
+
+def _new_row(request: JournaledRequest, stripe_call: str, started: datetime) -> dict[str, Any]:
+    return {
+        **request.identity.conditions(),
+        "requestFingerprint": request.fingerprint(),
+        "stripeCall": stripe_call,
+        "paymentIntentId": request.payment_intent_id,
+        "amount": request.amount,
+        "amountUomId": request.currency,
+        "stripePaymentMethodId": request.payment_method,
+        "stripeCustomerId": request.customer,
+        "orderId": request.order_id,
+        "orderPartSeqId": request.order_part_seq_id,
+        "operationStatusId": SGO_STARTED,
+        "startedDate": started,
+    }
 
 
 async def begin_attempt(
@@ -228,24 +252,24 @@ async def begin_attempt(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Attempt:
     """Journal a new attempt (committed before Stripe is called): its key exists from now on."""
-    created = await entity.create(
-        GATEWAY_OPERATION,
-        {
-            **request.identity.conditions(),
-            "requestFingerprint": request.fingerprint(),
-            "stripeCall": stripe_call,
-            "paymentIntentId": request.payment_intent_id,
-            "amount": request.amount,
-            "amountUomId": request.currency,
-            "stripePaymentMethodId": request.payment_method,
-            "stripeCustomerId": request.customer,
-            "orderId": request.order_id,
-            "orderPartSeqId": request.order_part_seq_id,
-            "operationStatusId": SGO_STARTED,
-            "startedDate": clock.now(),
-        },
-    )
+    created = await entity.create(GATEWAY_OPERATION, _new_row(request, stripe_call, clock.now()))
     return Attempt(created, installation_id)
+
+
+async def new_attempt(
+    entity: EntityFacade,
+    request: JournaledRequest,
+    stripe_call: str,
+    installation_id: str,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Attempt:
+    """A new attempt's row as `begin_attempt` would journal it, with its id, not yet written (journal_functions.py
+    writes it together with the payment's lease)."""
+    row = dict.fromkeys(entity.definition(GATEWAY_OPERATION).field_names)
+    row.update(_new_row(request, stripe_call, clock.now()))
+    row["operationId"] = await entity.sequenced_id(GATEWAY_OPERATION)
+    return Attempt(row, installation_id)
 
 
 async def finish_attempt(
@@ -263,7 +287,7 @@ async def finish_attempt(
         "completedDate": clock.now(),
     }
     if answer is not None:
-        values["answerText"] = json.dumps(answer, sort_keys=True)
+        values["answerText"] = answer_text(answer)
     if stripe_object_id is not None:
         values["stripeObjectId"] = stripe_object_id
     if stripe_request_id is not None:

@@ -38,6 +38,10 @@ _SOURCES: Final = (
     ("attempt functions", re.compile(r"moqui_stripe_\w+_attempt", re.IGNORECASE)),
     ("payment lease", re.compile(r"\bSTRIPE_PAYMENT_LEASE\b", re.IGNORECASE)),
     ("journal", re.compile(r"\bSTRIPE_GATEWAY_OPERATION\b", re.IGNORECASE)),
+    (
+        "Mantle tables (standalone client)",
+        re.compile(r"\b(PAYMENT|PAYMENT_METHOD|PAYMENT_GATEWAY_RESPONSE|STRIPE_CUSTOMER)\b"),
+    ),
     ("PaymentIntent link", re.compile(r"\bSTRIPE_PAYMENT_INTENT\b", re.IGNORECASE)),
     ("refund row", re.compile(r"\bSTRIPE_REFUND\b", re.IGNORECASE)),
     ("rate-limit bucket", re.compile(r"\bSTRIPE_RATE_BUCKET\b", re.IGNORECASE)),
@@ -51,10 +55,6 @@ _SOURCES: Final = (
     ("connection reset", re.compile(r"^(SELECT pg_advisory_unlock_all\(\)|CLOSE ALL|UNLISTEN \*|RESET ALL)$")),
     ("liveness", re.compile(r"advisory_lock\(\$1, \$2\)|^SELECT 1$")),
     ("transaction", re.compile(r"^(BEGIN|COMMIT|ROLLBACK)", re.IGNORECASE)),
-    (
-        "Mantle tables (standalone client)",
-        re.compile(r"\b(PAYMENT|PAYMENT_METHOD|PAYMENT_GATEWAY_RESPONSE|STRIPE_CUSTOMER)\b"),
-    ),
 )
 
 
