@@ -47,7 +47,7 @@ async def acquire(pool: Pool, wait_seconds: float) -> AsyncIterator[PoolConnecti
         await pool.release(connection)
 
 
-class SessionAwareConnection(asyncpg.Connection):  # type: ignore[type-arg]
+class SessionAwareConnection(asyncpg.Connection):
     """A connection whose pool reset runs asyncpg's reset statement only after session state was noted on it."""
 
     __slots__ = ("_session_state",)

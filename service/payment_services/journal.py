@@ -226,21 +226,35 @@ async def find_attempt(entity: EntityFacade, identity: AttemptIdentity, installa
     return Attempt(rows[0], installation_id) if rows else None
 
 
-def _new_row(request: JournaledRequest, stripe_call: str, started: datetime) -> dict[str, Any]:
-    return {
-        **request.identity.conditions(),
-        "requestFingerprint": request.fingerprint(),
-        "stripeCall": stripe_call,
-        "paymentIntentId": request.payment_intent_id,
-        "amount": request.amount,
-        "amountUomId": request.currency,
-        "stripePaymentMethodId": request.payment_method,
-        "stripeCustomerId": request.customer,
-        "orderId": request.order_id,
-        "orderPartSeqId": request.order_part_seq_id,
-        "operationStatusId": SGO_STARTED,
-        "startedDate": started,
-    }
+async def new_attempt(
+    entity: EntityFacade,
+    request: JournaledRequest,
+    stripe_call: str,
+    installation_id: str,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Attempt:
+    """A new attempt's row, with its id, not yet written: `begin_attempt` writes it alone, journal_functions.py
+    together with the payment's lease."""
+    row: dict[str, Any] = dict.fromkeys(entity.definition(GATEWAY_OPERATION).field_names)
+    row.update(
+        {
+            **request.identity.conditions(),
+            "operationId": await entity.sequenced_id(GATEWAY_OPERATION),
+            "requestFingerprint": request.fingerprint(),
+            "stripeCall": stripe_call,
+            "paymentIntentId": request.payment_intent_id,
+            "amount": request.amount,
+            "amountUomId": request.currency,
+            "stripePaymentMethodId": request.payment_method,
+            "stripeCustomerId": request.customer,
+            "orderId": request.order_id,
+            "orderPartSeqId": request.order_part_seq_id,
+            "operationStatusId": SGO_STARTED,
+            "startedDate": clock.now(),
+        }
+    )
+    return Attempt(row, installation_id)
 
 
 async def begin_attempt(
@@ -252,24 +266,8 @@ async def begin_attempt(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Attempt:
     """Journal a new attempt (committed before Stripe is called): its key exists from now on."""
-    created = await entity.create(GATEWAY_OPERATION, _new_row(request, stripe_call, clock.now()))
-    return Attempt(created, installation_id)
-
-
-async def new_attempt(
-    entity: EntityFacade,
-    request: JournaledRequest,
-    stripe_call: str,
-    installation_id: str,
-    *,
-    clock: Clock = SYSTEM_CLOCK,
-) -> Attempt:
-    """A new attempt's row as `begin_attempt` would journal it, with its id, not yet written (journal_functions.py
-    writes it together with the payment's lease)."""
-    row = dict.fromkeys(entity.definition(GATEWAY_OPERATION).field_names)
-    row.update(_new_row(request, stripe_call, clock.now()))
-    row["operationId"] = await entity.sequenced_id(GATEWAY_OPERATION)
-    return Attempt(row, installation_id)
+    attempt = await new_attempt(entity, request, stripe_call, installation_id, clock=clock)
+    return Attempt(await entity.create(GATEWAY_OPERATION, attempt.row), installation_id)
 
 
 async def finish_attempt(

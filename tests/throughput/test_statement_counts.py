@@ -37,6 +37,9 @@ GATEWAY_API_BOUNDS = {
     "refund": (2, 2),
     "details": (1, 1),
 }
+# The gateway API's authorize from an integrator with an Idempotency-Key (idempotent_requests.py): the key's row is
+# looked up, the key's session lock taken (and its connection reset when given back), its row reserved and completed.
+KEYED_AUTHORIZE_BOUND = (7, 10)
 STANDALONE_BOUNDS = {
     "authorize": (4, 4),
     "capture": (4, 4),
@@ -119,6 +122,27 @@ async def test_gateway_api_operations_stay_within_their_statement_budget(counted
     measured["details"] = await counted.cost([on_intent("details", p) for p in captured])
     for name, bound in GATEWAY_API_BOUNDS.items():
         _check(f"gateway API {name}", measured[name], bound)
+
+
+async def test_a_keyed_request_stays_within_its_statement_budget(counted: Counted) -> None:
+    world = counted.world
+
+    def authorize(payment_id: str) -> Callable[[], Awaitable[Any]]:
+        async def call() -> None:
+            params = {
+                "paymentGatewayConfigId": CONFIG_ID,
+                "paymentId": payment_id,
+                "attemptNum": 0,
+                "amount": "10.00",
+                "currencyUomId": "USD",
+                "stripePaymentMethodId": "pm_card_visa",
+            }
+            _ok(await world.call("authorize", params, headers={"Idempotency-Key": f"key-{payment_id}"}))
+
+        return call
+
+    measured = await counted.cost([authorize(f"SK{n}") for n in range(CALLS)])
+    _check("gateway API authorize with an Idempotency-Key", measured, KEYED_AUTHORIZE_BOUND)
 
 
 async def test_standalone_operations_stay_within_their_statement_budget(counted: Counted) -> None:
