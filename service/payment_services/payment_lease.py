@@ -112,10 +112,14 @@ class PaymentLease:
                     )
                 await asyncio.sleep(poll)
                 poll = min(poll * 2, _LONGEST_POLL_SECONDS)
+        except asyncio.CancelledError:
+            # Cancelled while a try was under way: it may have taken the lease.
+            await asyncio.shield(self.give_back())
+            raise
+        try:
             yield
         finally:
-            # Given back even when the request was cancelled (a try may have taken it just before): shielded, so a
-            # cancelled request does not leave the payment blocked until the lease expires.
+            # Shielded, so a cancelled request does not leave the payment blocked until the lease expires.
             await asyncio.shield(self.give_back())
 
 
