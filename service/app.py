@@ -27,6 +27,7 @@ from moqui_bridge.web.auth import Authenticator, Principal
 from moqui_bridge.web.json_rpc import add_json_rpc_route
 from moqui_bridge.web.rest import add_rest_routes
 from service import metrics
+from service.checkout.merchant import add_merchant_logo_route
 from service.checkout.pages import CheckoutServices, add_checkout_routes
 from service.clock import SYSTEM_CLOCK, Clock
 from service.config import Settings
@@ -170,6 +171,7 @@ def create_app(
     add_json_rpc_route(app, registry, factory, state.authenticator)
     add_rest_routes(app, rest_apis(), registry, factory, state.authenticator)
     add_checkout_routes(app, lambda: _checkout_services(state))
+    add_merchant_logo_route(app, settings.checkout)
     add_webhook_routes(app, state, lambda runtime: runtime.require_mantle())
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)

@@ -30,7 +30,9 @@ from moqui_bridge.resources import package_path
 from moqui_bridge.service import ServiceError
 from service.checkout.checkout_payment import checkout_lock, prepare_checkout_payment
 from service.checkout.links import CheckoutLink, CheckoutLinkError, LinkProblem, verify_checkout_query
+from service.checkout.merchant import merchant_values
 from service.checkout.order_check import CheckoutRefused, PayableOrder, load_payable_order
+from service.checkout.order_summary import order_summary
 from service.checkout.shopper_messages import messages_for_browser, shopper_message
 from service.checkout.web_support import (
     PageRenderer,
@@ -323,6 +325,8 @@ class _CheckoutPages:
             error_messages=messages_for_browser(),
             cancel_url=error_redirect_url(link, "canceled", "The payment was canceled."),
             test_mode=gateway.publishable_key.startswith("pk_test_"),
+            summary=order_summary(payable),
+            **merchant_values(context.settings.checkout),
         )
         csp = content_security_policy(stripe_origins(gateway.stripe_js_url, gateway.api_base))
         return web.Response(text=body, content_type="text/html", headers=page_headers(csp))

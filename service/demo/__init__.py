@@ -27,6 +27,7 @@ from aiohttp import web
 
 from moqui_bridge.database.postgres_server import PostgresServer
 from moqui_bridge.entity.data_loader import load_files
+from moqui_bridge.resources import package_path
 from service.app import APP_STATE, create_app
 from service.config import ConfigError, Settings, load_settings
 from service.http_limits import apply_http_limits, runner_options
@@ -47,6 +48,8 @@ DEMO_PUBLISHABLE_KEY: Final = "pk_test_moquistripe_demo_0000000000000000"
 # The two gateway configs of the demo data (StripeDemoData.xml): authorize then capture, and charge at once.
 DEMO_GATEWAY_CONFIG_IDS: Final = ("StripeGateway", "StripeGatewayAuthCapture")
 LOOPBACK: Final = "127.0.0.1"
+# The example shop's logo, shown by the checkout pages as the merchant's (checkout.merchant_logo).
+DEMO_MERCHANT_LOGO: Final = package_path("service.saas_example") / "static" / "acme-logo.svg"
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,13 @@ def demo_settings(
                 "public_url": public_url,
                 "api_keys": {"demo": api_key},
             },
-            "checkout": {"link_secret": link_secret, "allowed_redirect_origins": [public_url], "place_order": True},
+            "checkout": {
+                "link_secret": link_secret,
+                "allowed_redirect_origins": [public_url],
+                "place_order": True,
+                "merchant_name": "Acme Cloud",
+                "merchant_logo": str(DEMO_MERCHANT_LOGO),
+            },
             "gateways": {config_id: gateway for config_id in DEMO_GATEWAY_CONFIG_IDS},
         },
     )

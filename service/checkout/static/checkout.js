@@ -25,8 +25,10 @@
     messages = {};
   }
 
+  // The page's one place for errors (hidden while empty); brought into view so a shopper on a phone sees it.
   function showError(text) {
     message.textContent = text || "";
+    if (text && message.scrollIntoView) message.scrollIntoView({ block: "nearest" });
   }
 
   // The shopper's text for a Stripe error: by decline code, then code, then type (the server's table).
