@@ -246,6 +246,7 @@ ACCEPTS: dict[tuple[str, str], Accepts] = {
         stripe_js=STRIPE_JS_CONFIRM,
     ),
     ("POST", "/v1/setup_intents/{id}/cancel"): Accepts("SetupIntentCancelParams", _names("cancellation_reason expand")),
+    ("GET", "/v1/setup_attempts"): Accepts("SetupAttemptListParams", _names(f"{_LIST} setup_intent")),
     # -- Events ------------------------------------------------------------------------------------------------
     ("GET", "/v1/events"): Accepts("EventListParams", _names(f"{_LIST} type types"), _names("delivery_success")),
     ("GET", "/v1/events/{id}"): Accepts("EventRetrieveParams", _names("expand")),
