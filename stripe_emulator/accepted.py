@@ -194,6 +194,7 @@ ACCEPTS: dict[tuple[str, str], Accepts] = {
         _names("allow_redisplay billing_details card expand metadata type"),
         # `customer` and `payment_method` together clone a PaymentMethod onto a connected account (Connect).
         _names(f"{_PM_TYPES_UNSUPPORTED} customer payment_method radar_options"),
+        stripe_js=STRIPE_JS_EXTRAS,
     ),
     ("GET", "/v1/payment_methods"): Accepts(
         "PaymentMethodListParams",

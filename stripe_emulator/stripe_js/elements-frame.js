@@ -160,6 +160,44 @@
       });
   }
 
+  // The fields checked as elements.submit() does: a validation error is shown beside its field and returned.
+  function validate() {
+    var card = readCard();
+    showError(card.error || null);
+    return Promise.resolve(card.error ? { error: card.error } : {});
+  }
+
+  // stripe.createPaymentMethod: POST /v1/payment_methods with the publishable key, as Stripe.js does.
+  function createPaymentMethod(payload) {
+    var card = readCard();
+    if (card.error) {
+      showError(card.error);
+      return Promise.resolve({ error: card.error });
+    }
+    showError(null);
+    setBusy(true);
+    var params = {
+      type: "card",
+      "card[number]": card.number,
+      "card[exp_month]": card.expMonth,
+      "card[exp_year]": card.expYear,
+      "card[cvc]": card.cvc,
+    };
+    var billing = payload.billingDetails || {};
+    ["name", "email", "phone"].forEach(function (field) {
+      if (billing[field]) params["billing_details[" + field + "]"] = String(billing[field]);
+    });
+    return api("POST", "/v1/payment_methods", params)
+      .then(function (reply) {
+        setBusy(false);
+        return reply.ok ? { paymentMethod: reply.data } : { error: reply.data.error };
+      })
+      .catch(function () {
+        setBusy(false);
+        return { error: { type: "api_connection_error", message: "We could not reach the payment service. Try again." } };
+      });
+  }
+
   function retrieve(payload) {
     var params = { client_secret: payload.clientSecret };
     return api("GET", "/v1/payment_intents/" + encodeURIComponent(intentIdOf(payload.clientSecret)), params).then(
@@ -176,7 +214,10 @@
     if (event.origin !== settings.parentOrigin || event.source !== window.parent) return;
     var data = event.data;
     if (!data || data.source !== SOURCE || data.frameId !== settings.frameId) return;
-    var work = data.type === "confirm" && settings.mode === "card" ? confirm(data.payload || {})
+    var card = settings.mode === "card";
+    var work = data.type === "confirm" && card ? confirm(data.payload || {})
+      : data.type === "validate" && card ? validate()
+      : data.type === "createPaymentMethod" && card ? createPaymentMethod(data.payload || {})
       : data.type === "retrieve" ? retrieve(data.payload || {})
       : Promise.resolve({ error: { type: "invalid_request_error", message: "Unsupported request " + data.type } });
     work.then(function (result) {
