@@ -17,7 +17,7 @@ import logging
 import secrets
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,10 +70,19 @@ class DemoStack:
 
 
 def demo_settings(
-    public_url: str, port: int, emulator_url: str, *, api_key: str, link_secret: str, webhook_secret: str
+    public_url: str,
+    port: int,
+    emulator_url: str,
+    *,
+    api_key: str,
+    link_secret: str,
+    webhook_secret: str,
+    gateway_overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Standalone settings for the demo: both gateway configs on the emulator, links allowed back to ourselves."""
+    """Standalone settings for the demo: both gateway configs on the emulator, links allowed back to ourselves;
+    `gateway_overrides` are more `gateways.<id>` settings for both (tests: `moto_enabled`)."""
     gateway = {
+        **(gateway_overrides or {}),
         "secret_key": DEMO_SECRET_KEY,
         "publishable_key": DEMO_PUBLISHABLE_KEY,
         "webhook_secret": webhook_secret,
@@ -143,8 +152,10 @@ async def demo_stack(
     data_dir: Path | None = None,
     database_dsn: str | None = None,
     emulator_config: EmulatorConfig | None = None,
+    gateway_overrides: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[DemoStack]:
-    """Run PostgreSQL (unless `database_dsn` is given), the emulator and the service; yield where they are."""
+    """Run PostgreSQL (unless `database_dsn` is given), the emulator and the service; yield where they are
+    (`gateway_overrides`: see demo_settings)."""
     if database_dsn is None and data_dir is None:
         raise ValueError("demo_stack needs a data_dir for its PostgreSQL, or a database_dsn")
     api_key = secrets.token_urlsafe(24)
@@ -178,6 +189,7 @@ async def demo_stack(
             api_key=api_key,
             link_secret=link_secret,
             webhook_secret=webhook_secret,
+            gateway_overrides=gateway_overrides,
         )
         app = build_demo_app(settings, database_dsn)
         apply_http_limits(app, settings.server)

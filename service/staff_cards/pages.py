@@ -104,12 +104,12 @@ class _StaffCardPages:
             link = self._verified(context, query)
         except StaffLinkError as error:
             log.info("staff card link refused (%s)", error.problem)
-            return self._message(403 if error.problem == "invalid" else 400, "This staff link cannot be used", str(error))
+            status = 403 if error.problem == "invalid" else 400
+            return self._message(status, "This staff link cannot be used", str(error))
         gateway = context.settings.gateway(link.payment_gateway_config_id)
         if gateway is None or not gateway.publishable_key:
-            return self._message(
-                400, "Cards cannot be saved here", f"No Stripe account is configured for {link.payment_gateway_config_id}."
-            )
+            unconfigured = f"No Stripe account is configured for {link.payment_gateway_config_id}."
+            return self._message(400, "Cards cannot be saved here", unconfigured)
         try:
             contact = await services.cards.party_contact(link.party_id)
         except _MANTLE_PROBLEMS:
