@@ -127,7 +127,7 @@ def add_checkout_routes(app: web.Application, provider: CheckoutProvider) -> Non
     pages = _CheckoutPages(provider)
     app.router.add_get(CHECKOUT_PATH, pages.checkout)
     app.router.add_get(RETURN_PATH, pages.checkout_return)
-    add_static_assets(app, STATIC_PREFIX, _HERE / "static", ("checkout.css", "checkout.js"))
+    add_static_assets(app, STATIC_PREFIX, _HERE / "static", ("checkout.css", "checkout.js", "payment-page.js"))
 
 
 class _CheckoutPages:

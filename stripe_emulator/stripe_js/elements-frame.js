@@ -101,7 +101,9 @@
     return url + (url.indexOf("?") >= 0 ? "&" : "?") + query;
   }
 
-  function confirm(payload) {
+  // Read the fields; on a validation error show it beside the field and answer it, else send the card (busy
+  // meanwhile) and answer a network failure as Stripe.js does.
+  function withCard(send) {
     var card = readCard();
     if (card.error) {
       showError(card.error);
@@ -109,6 +111,19 @@
     }
     showError(null);
     setBusy(true);
+    return send(card).catch(function () {
+      setBusy(false);
+      return { error: { type: "api_connection_error", message: "We could not reach the payment service. Try again." } };
+    });
+  }
+
+  function confirm(payload) {
+    return withCard(function (card) {
+      return confirmWith(card, payload);
+    });
+  }
+
+  function confirmWith(card, payload) {
     var clientSecret = settings.clientSecret;
     var params = {
       client_secret: clientSecret,
@@ -153,10 +168,6 @@
           message: "The payment could not be confirmed (status " + intent.status + ").",
         };
         return { error: error };
-      })
-      .catch(function () {
-        setBusy(false);
-        return { error: { type: "api_connection_error", message: "We could not reach the payment service. Try again." } };
       });
   }
 
@@ -169,33 +180,23 @@
 
   // stripe.createPaymentMethod: POST /v1/payment_methods with the publishable key, as Stripe.js does.
   function createPaymentMethod(payload) {
-    var card = readCard();
-    if (card.error) {
-      showError(card.error);
-      return Promise.resolve({ error: card.error });
-    }
-    showError(null);
-    setBusy(true);
-    var params = {
-      type: "card",
-      "card[number]": card.number,
-      "card[exp_month]": card.expMonth,
-      "card[exp_year]": card.expYear,
-      "card[cvc]": card.cvc,
-    };
-    var billing = payload.billingDetails || {};
-    ["name", "email", "phone"].forEach(function (field) {
-      if (billing[field]) params["billing_details[" + field + "]"] = String(billing[field]);
-    });
-    return api("POST", "/v1/payment_methods", params)
-      .then(function (reply) {
+    return withCard(function (card) {
+      var params = {
+        type: "card",
+        "card[number]": card.number,
+        "card[exp_month]": card.expMonth,
+        "card[exp_year]": card.expYear,
+        "card[cvc]": card.cvc,
+      };
+      var billing = payload.billingDetails || {};
+      ["name", "email", "phone"].forEach(function (field) {
+        if (billing[field]) params["billing_details[" + field + "]"] = String(billing[field]);
+      });
+      return api("POST", "/v1/payment_methods", params).then(function (reply) {
         setBusy(false);
         return reply.ok ? { paymentMethod: reply.data } : { error: reply.data.error };
-      })
-      .catch(function () {
-        setBusy(false);
-        return { error: { type: "api_connection_error", message: "We could not reach the payment service. Try again." } };
       });
+    });
   }
 
   function retrieve(payload) {

@@ -34,7 +34,9 @@ _WIDGET_WILDCARD = re.compile(
 # xml-form-3.xsd's form-list-default-field (a list form's field) allows StandaloneFields both before and after its
 # widgets, which lxml refuses as not deterministic; the copy used here takes the same elements in any order (looser
 # there only: the component's screens use no list forms).
-_FORM_LIST_FIELD = re.compile(r'(<xs:complexType name="form-list-default-field">\s*)<xs:sequence>.*?</xs:sequence>', re.DOTALL)
+_FORM_LIST_FIELD = re.compile(
+    r'(<xs:complexType name="form-list-default-field">\s*)<xs:sequence>.*?</xs:sequence>', re.DOTALL
+)
 _FORM_LIST_FIELD_RELAXED = (
     r'\1<xs:choice minOccurs="0" maxOccurs="unbounded">'
     r'<xs:element ref="StandaloneFields"/><xs:element ref="SubFields"/><xs:element ref="AllWidgets"/>'

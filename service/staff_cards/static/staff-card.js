@@ -9,58 +9,23 @@
   "use strict";
 
   var form = document.getElementById("staff-card-form");
-  var button = document.getElementById("save-card-button");
-  var message = document.getElementById("staff-message");
-  var status = document.getElementById("staff-status");
   var consent = document.getElementById("consent");
-  var container = document.getElementById("payment-element");
-  var loading = document.getElementById("element-loading");
   var result = document.getElementById("staff-result");
-
-  var messages = {};
-  try {
-    messages = JSON.parse(form.dataset.errorMessages || "{}");
-  } catch (ignored) {
-    messages = {};
-  }
-
-  function showError(text) {
-    message.textContent = text || "";
-    if (text && message.scrollIntoView) message.scrollIntoView({ block: "nearest" });
-  }
-
-  function textFor(error) {
-    var keys = [error && error.decline_code, error && error.code, error && error.type];
-    for (var i = 0; i < keys.length; i++) {
-      if (keys[i] && Object.prototype.hasOwnProperty.call(messages, keys[i])) return messages[keys[i]];
-    }
-    return messages[""] || "The card could not be saved. Please try again.";
-  }
-
-  function setBusy(busy) {
-    button.disabled = busy;
-    button.setAttribute("aria-busy", String(busy));
-    status.textContent = busy ? "Saving the card…" : "";
-  }
-
-  if (typeof window.Stripe !== "function") {
-    if (loading) loading.textContent = "";
-    showError("The secure card form could not be loaded. Please check the connection and reload the page.");
-    return;
-  }
-
-  var stripe = window.Stripe(form.dataset.publishableKey);
-  var elements = stripe.elements({ mode: "setup", paymentMethodCreation: "manual" });
-  var paymentElement = elements.create("payment");
-  paymentElement.on("ready", function () {
-    if (loading && loading.parentNode) loading.parentNode.removeChild(loading);
-    container.setAttribute("aria-busy", "false");
-    button.disabled = false;
+  var page = window.moquiStripePage(form, {
+    button: document.getElementById("save-card-button"),
+    message: document.getElementById("staff-message"),
+    status: document.getElementById("staff-status"),
+    container: document.getElementById("payment-element"),
+    loading: document.getElementById("element-loading"),
+    busyText: "Saving the card…",
   });
-  paymentElement.on("loaderror", function () {
-    showError("The secure card form could not be loaded. Please reload the page.");
+
+  var stripe = null;
+  var elements = page.mountPaymentElement(function (made) {
+    stripe = made;
+    return made.elements({ mode: "setup", paymentMethodCreation: "manual" });
   });
-  paymentElement.mount(container);
+  if (!elements) return;
 
   function save(paymentMethodId) {
     var body = JSON.parse(form.dataset.link);
@@ -78,48 +43,48 @@
     });
   }
 
+  function saved(message) {
+    form.hidden = true;
+    document.getElementById("saved-card-text").textContent = message;
+    result.hidden = false;
+    document.getElementById("enter-another").focus();
+  }
+
   var submitting = false;
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     if (submitting) return;
     if (!consent.checked) {
-      showError("Ask the customer whether we may keep the card, and tick the box, before saving it.");
+      page.showError("Ask the customer whether we may keep the card, and tick the box, before saving it.");
       consent.focus();
       return;
     }
     submitting = true;
-    showError("");
-    setBusy(true);
+    page.showError("");
+    page.setBusy(true);
     elements
       .submit()
       .then(function (submitted) {
-        if (submitted.error) return { error: submitted.error };
-        return stripe.createPaymentMethod({ elements: elements });
-      })
-      .then(function (created) {
-        if (created.error) return { failed: created.error };
-        return save(created.paymentMethod.id);
+        if (submitted.error) return { failed: submitted.error };
+        return stripe.createPaymentMethod({ elements: elements }).then(function (created) {
+          return created.error ? { failed: created.error } : save(created.paymentMethod.id);
+        });
       })
       .then(function (outcome) {
         submitting = false;
-        setBusy(false);
+        page.setBusy(false);
         if (outcome.failed) {
-          showError(outcome.failed.type === "validation_error" ? "" : textFor(outcome.failed));
-          return;
+          page.showError(outcome.failed.type === "validation_error" ? "" : page.textFor(outcome.failed));
+        } else if (!outcome.ok) {
+          page.showError(outcome.answer.message || page.textFor(null));
+        } else {
+          saved(outcome.answer.message);
         }
-        if (!outcome.ok) {
-          showError(outcome.answer.message || textFor(null));
-          return;
-        }
-        form.hidden = true;
-        document.getElementById("saved-card-text").textContent = outcome.answer.message;
-        result.hidden = false;
-        document.getElementById("enter-another").focus();
       })
       .catch(function () {
         submitting = false;
-        setBusy(false);
-        showError(textFor({ type: "api_connection_error" }));
+        page.setBusy(false);
+        page.showError(page.textFor({ type: "api_connection_error" }));
       });
   });
 })();
