@@ -38,8 +38,10 @@ from service.database_setup import load_entity_registry, prepare_database
 from service.idempotent_requests import idempotent_requests_middleware
 from service.payment_services.installation import ensure_installation_id
 from service.rest_api import rest_apis
+from service.saved_cards.checkout_cards import add_checkout_card_routes
+from service.saved_cards.pages import SavedCardServices, add_saved_cards_routes
 from service.service_catalogue import register_services
-from service.staff_cards.pages import StaffCardServices, add_staff_card_routes
+from service.staff_cards.pages import add_staff_card_routes
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateways
 from service.stripe_gateway.rate_limit import SharedTokenBucket, StripeAdmission, StripeLimits
 from service.webhooks import add_webhook_routes
@@ -57,7 +59,7 @@ class Runtime:
     gateways: StripeGateways
     base_context: ServiceContext
     mantle: MantleSide
-    # Saved cards' Mantle side (party contacts, Customer ids, PaymentMethod records): local or the Moqui's.
+    # Saved cards' Mantle side (docs/saved-cards.md): the Moqui's component resources, else the local tables.
     cards: PartyCardsSide
 
     def require_mantle(self) -> MantleSide:
@@ -176,8 +178,10 @@ def create_app(
     add_json_rpc_route(app, registry, factory, state.authenticator)
     add_rest_routes(app, rest_apis(), registry, factory, state.authenticator)
     add_checkout_routes(app, lambda: _checkout_services(state))
+    add_saved_cards_routes(app, lambda: _saved_card_services(state))
+    add_checkout_card_routes(app, lambda: _saved_card_services(state))
     add_merchant_logo_route(app, settings.checkout)
-    add_staff_card_routes(app, lambda: _staff_card_services(state))
+    add_staff_card_routes(app, lambda: _saved_card_services(state))
     add_webhook_routes(app, state, lambda runtime: runtime.require_mantle())
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
@@ -190,9 +194,9 @@ def _checkout_services(state: AppState) -> CheckoutServices:
     return CheckoutServices(runtime.base_context, runtime.require_mantle())
 
 
-def _staff_card_services(state: AppState) -> StaffCardServices:
+def _saved_card_services(state: AppState) -> SavedCardServices:
     runtime = state.require_runtime()
-    return StaffCardServices(runtime.base_context, runtime.cards)
+    return SavedCardServices(runtime.base_context, runtime.cards, runtime.require_mantle())
 
 
 @contextlib.asynccontextmanager

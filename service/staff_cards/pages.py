@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 import stripe
 from aiohttp import web
 
-from moqui_bridge.mantle.party_cards import PartyCardsSide
 from moqui_bridge.moqui_rest_client import MoquiRestError
 from moqui_bridge.resources import package_path
 from moqui_bridge.service import ServiceError
@@ -34,11 +32,12 @@ from service.checkout.web_support import (
 from service.context import STANDALONE_CLIENT, ServiceContext
 from service.saved_cards.card_records import NotACard, record_saved_card
 from service.saved_cards.customers import CustomerOwner, find_or_create_customer
+from service.saved_cards.pages import SavedCardServices
 from service.staff_cards.card_setup import StaffCardSetup, cancel_staff_setup, set_up_staff_card
 from service.staff_cards.staff_links import SIGNED_KEYS, StaffCardLink, StaffLinkError, verify_staff_card_query
 from service.stripe_gateway.outcome import StripeRequestRejected
 
-__all__ = ["STAFF_CARD_PATH", "STAFF_CARD_SAVE_PATH", "StaffCardServices", "add_staff_card_routes"]
+__all__ = ["STAFF_CARD_PATH", "STAFF_CARD_SAVE_PATH", "add_staff_card_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +53,8 @@ _NEEDS_CUSTOMER: Final = (
 )
 
 
-@dataclass(frozen=True)
-class StaffCardServices:
-    """What the page works with: the service context and the Mantle side that keeps saved cards."""
-
-    context: ServiceContext
-    cards: PartyCardsSide
-
-
-StaffCardProvider = Callable[[], StaffCardServices]
+# What the pages work with: saved cards' services (the service context and the Mantle side of saved cards).
+StaffCardProvider = Callable[[], SavedCardServices]
 
 
 def add_staff_card_routes(app: web.Application, provider: StaffCardProvider) -> None:
@@ -160,7 +152,7 @@ class _StaffCardPages:
             return _answer(400, "no_consent", "The customer's agreement to keep the card is required.")
         return await self._save(services, link, payment_method_id)
 
-    async def _save(self, services: StaffCardServices, link: StaffCardLink, payment_method_id: str) -> web.Response:
+    async def _save(self, services: SavedCardServices, link: StaffCardLink, payment_method_id: str) -> web.Response:
         context = services.context
         config_id = link.payment_gateway_config_id
         settings = context.settings.gateway(config_id)
@@ -197,7 +189,7 @@ class _StaffCardPages:
         return await self._record(services, link, intent, setup)
 
     async def _record(
-        self, services: StaffCardServices, link: StaffCardLink, intent: stripe.SetupIntent, setup: StaffCardSetup
+        self, services: SavedCardServices, link: StaffCardLink, intent: stripe.SetupIntent, setup: StaffCardSetup
     ) -> web.Response:
         context = services.context
         gateway = context.gateways.get(link.payment_gateway_config_id)

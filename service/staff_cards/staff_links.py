@@ -2,19 +2,20 @@
 
 Moqui's screen (component screen/StripeStaffCard.xml, through `get#StaffCardUrl`) signs the link with the secret
 both sides hold (`checkout.link_secret`), under its own version tag, so a checkout link's signature never opens the
-staff page (service/signed_links.py). Signing is Moqui's access control: only a user who may open the screen gets a
+staff page (service/checkout/links.py, `signed_fields_text` and `link_signature`). Signing is Moqui's access control: only a user who may open the screen gets a
 link, and a link is short-lived (15 minutes by default). The agent's user id is signed too and goes with the card
 into the SetupIntent's metadata.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from moqui_bridge.service.json_text import storable_text
-from service.signed_links import link_signature, signature_matches
+from service.checkout.links import link_signature, signed_fields_text
 
 __all__ = [
     "SIGNED_KEYS",
@@ -51,8 +52,8 @@ class StaffCardLink:
     expires: int
 
 
-def _fields(party_id: str, payment_gateway_config_id: str, agent_user_id: str, expires: int) -> list[str]:
-    return [party_id, payment_gateway_config_id, agent_user_id, str(expires)]
+def _signed_text(party_id: str, payment_gateway_config_id: str, agent_user_id: str, expires: int) -> bytes:
+    return signed_fields_text((STAFF_LINK_VERSION, party_id, payment_gateway_config_id, agent_user_id, str(expires)))
 
 
 def sign_staff_card_query(
@@ -70,13 +71,13 @@ def sign_staff_card_query(
     if lifetime_seconds <= 0:
         raise ValueError("lifetime_seconds must be positive")
     expires = int(now if now is not None else time.time()) + lifetime_seconds
-    fields = _fields(party_id, payment_gateway_config_id, agent_user_id, expires)
+    text = _signed_text(party_id, payment_gateway_config_id, agent_user_id, expires)
     return {
         "partyId": party_id,
         "paymentGatewayConfigId": payment_gateway_config_id,
         "agentUserId": agent_user_id,
         "expires": str(expires),
-        "signature": link_signature(secret, STAFF_LINK_VERSION, fields),
+        "signature": link_signature(secret, text),
     }
 
 
@@ -88,8 +89,8 @@ def verify_staff_card_query(secret: str, query: dict[str, str], now: float | Non
     if len(expires_text) > _MAX_EXPIRES_DIGITS or not expires_text.isascii() or not expires_text.isdigit():
         raise StaffLinkError("This staff link is malformed.", "invalid")
     expires = int(expires_text)
-    fields = _fields(query["partyId"], query["paymentGatewayConfigId"], query["agentUserId"], expires)
-    if not signature_matches(secret, STAFF_LINK_VERSION, fields, query["signature"]):
+    text = _signed_text(query["partyId"], query["paymentGatewayConfigId"], query["agentUserId"], expires)
+    if not secret or not hmac.compare_digest(link_signature(secret, text), query["signature"]):
         raise StaffLinkError("This staff link is not valid.", "invalid")
     if expires < int(now if now is not None else time.time()):
         raise StaffLinkError("This staff link has expired: open the customer's screen in Moqui again.", "expired")

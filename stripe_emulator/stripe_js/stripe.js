@@ -7,6 +7,7 @@
  *   payment.mount("#payment-element");             // the card fields, in an iframe on the emulator's origin
  *   payment.on("ready" | "change" | "loaderror", handler);
  *   const { error } = await stripe.confirmPayment({ elements, confirmParams: { return_url } });
+ *   const { error } = await stripe.confirmSetup({ elements, confirmParams: { return_url } });   // a SetupIntent
  *   const { paymentIntent } = await stripe.retrievePaymentIntent(clientSecret);
  *
  * Deferred intents ("Finalize payments on the server"): elements made with { mode: "setup" | "payment", currency,
@@ -244,6 +245,19 @@
         return reply.error ? { error: reply.error } : { paymentMethod: reply.paymentMethod };
       }
     );
+  };
+
+  // Stripe.js confirmSetup: the same flow for an Elements group made with a SetupIntent's client secret; it redirects
+  // with setup_intent, setup_intent_client_secret and redirect_status (Stripe.js reference, stripe.confirmSetup).
+  StripeStandIn.prototype.confirmSetup = function (options) {
+    options = options || {};
+    var elements = options.elements;
+    if (!elements || !elements.clientSecret || elements.clientSecret.indexOf("seti_") !== 0) {
+      return Promise.reject(integrationError("confirmSetup(): elements made with a SetupIntent client secret is required."));
+    }
+    return this.confirmPayment(options).then(function (result) {
+      return result.paymentIntent ? { setupIntent: result.paymentIntent } : result;
+    });
   };
 
   StripeStandIn.prototype.retrievePaymentIntent = function (clientSecret) {
