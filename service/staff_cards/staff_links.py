@@ -2,9 +2,9 @@
 
 Moqui's screen (component screen/StripeStaffCard.xml, through `get#StaffCardUrl`) signs the link with the secret
 both sides hold (`checkout.link_secret`), under its own version tag, so a checkout link's signature never opens the
-staff page (service/checkout/links.py, `signed_fields_text` and `link_signature`). Signing is Moqui's access control: only a user who may open the screen gets a
-link, and a link is short-lived (15 minutes by default). The agent's user id is signed too and goes with the card
-into the SetupIntent's metadata.
+staff page (service/checkout/links.py, `signed_fields_text` and `link_signature`). Signing is Moqui's access
+control: only a user who may open the screen gets a link, and a link is short-lived (15 minutes by default). The
+agent's user id is signed too and goes with the card into the SetupIntent's metadata.
 """
 
 from __future__ import annotations
