@@ -77,7 +77,8 @@ async def test_a_lost_answer_is_retried_into_the_same_setup_intent(desk: StaffDe
 
     status, answer = await desk.save(body)
     assert (status, answer["outcome"]) == (503, "unavailable")
-    assert await desk.saved_methods() == []
+    # The card is attached at Stripe all the same; the payment_method.attached webhook may record it already.
+    assert len(await desk.saved_methods()) <= 1
 
     status, answer = await desk.save(body)
     assert (status, answer["outcome"]) == (200, "saved")
