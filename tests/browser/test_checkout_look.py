@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from service.demo import DemoStack
-from tests.browser.test_checkout_in_browser import DECLINED_CARD, csp_violations, pay_with, subscribe
+from tests.browser.test_checkout_in_browser import DECLINED_CARD, GOOD_CARD, csp_violations, pay_with, subscribe
+from tests.browser.test_staff_cards import enter_card, open_staff_page
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -107,3 +108,25 @@ async def test_keyboard_reaches_the_payment_with_visible_focus(chromium: Any, de
         assert unnamed == []
     finally:
         await page.context.close()
+
+
+async def test_a_returning_customer_sees_saved_cards_first(
+    page: Any, chromium: Any, demo: DemoStack, screenshots: Path
+) -> None:
+    # A card entered by staff for Ada (the staff card page), then Ada's own checkout offers it above the card fields.
+    await open_staff_page(page, demo)
+    await enter_card(page, GOOD_CARD)
+    await page.wait_for_selector("#staff-result:not([hidden])")
+
+    checkout = await _open_checkout(chromium, demo, DESKTOP)
+    try:
+        await checkout.wait_for_selector("#saved-cards:not([hidden]) .saved-card-pay")
+        saved, fields = await _box(checkout, "#saved-cards"), await _box(checkout, "#payment-element")
+        assert saved["y"] + saved["height"] <= fields["y"]  # offered first
+        button = checkout.locator(".saved-card-pay").first
+        assert "4242" in (await button.inner_text())
+        colours = await button.evaluate("b => [getComputedStyle(b).color, getComputedStyle(b).backgroundColor]")
+        assert colours == ["rgb(26, 31, 54)", "rgb(255, 255, 255)"], colours  # dark on white, not white on white
+        await checkout.screenshot(path=str(screenshots / "checkout-returning.png"))
+    finally:
+        await checkout.context.close()

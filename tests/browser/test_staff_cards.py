@@ -45,7 +45,7 @@ def _entity(demo: DemoStack) -> EntityFacade:
     return demo.app[APP_STATE].require_runtime().entity
 
 
-async def _staff_page(page: Any, demo: DemoStack) -> None:
+async def open_staff_page(page: Any, demo: DemoStack) -> None:
     """Ada as a Mantle person with an email, and the agent's browser on her staff card page, ready to type."""
     entity = _entity(demo)
     if await entity.find_one("mantle.party.Party", {"partyId": PARTY}) is None:
@@ -57,7 +57,7 @@ async def _staff_page(page: Any, demo: DemoStack) -> None:
     await page.wait_for_selector("#save-card-button:enabled")
 
 
-async def _enter(page: Any, number: str, *, consent: bool = True) -> None:
+async def enter_card(page: Any, number: str, *, consent: bool = True) -> None:
     frame = page.frame_locator("#payment-element iframe")
     await frame.get_by_label("Card number").fill(number)
     await frame.get_by_label("Expiration date").fill("12 / 34")
@@ -90,14 +90,14 @@ async def _saved_methods(demo: DemoStack) -> list[dict[str, Any]]:
 
 
 async def test_staff_enters_a_card_with_moto(page: Any, moto_demo: DemoStack, screenshots: Path) -> None:
-    await _staff_page(page, moto_demo)
+    await open_staff_page(page, moto_demo)
     assert await page.text_content("#customer-name") == "Ada Lovelace"
     assert await page.text_content("#card-mode") == "Telephone order (MOTO)"
     assert await page.text_content("#agent-user-id") == AGENT
     await page.screenshot(path=str(screenshots / "staff-card.png"))
 
     # A card whose bank asks for 3-D Secure on every online use: as a telephone order it is saved at once.
-    await _enter(page, THREE_D_SECURE_CARD)
+    await enter_card(page, THREE_D_SECURE_CARD)
     await page.wait_for_selector("#staff-result:not([hidden])")
     text = await page.text_content("#saved-card-text") or ""
     assert "Visa ending 3184" in text and "(MOTO)" in text, text
@@ -114,9 +114,9 @@ async def test_staff_enters_a_card_with_moto(page: Any, moto_demo: DemoStack, sc
 
 
 async def test_staff_enters_a_card_without_moto(page: Any, demo: DemoStack, demo_control: EmulatorControl) -> None:
-    await _staff_page(page, demo)
+    await open_staff_page(page, demo)
     assert await page.text_content("#card-mode") == "Off-session setup"
-    await _enter(page, GOOD_CARD)
+    await enter_card(page, GOOD_CARD)
     await page.wait_for_selector("#staff-result:not([hidden])")
     text = await page.text_content("#saved-card-text") or ""
     assert "Visa ending 4242" in text and "MOTO" not in text, text
@@ -130,8 +130,8 @@ async def test_staff_enters_a_card_without_moto(page: Any, demo: DemoStack, demo
 
 
 async def test_without_moto_a_card_that_needs_the_cardholder_is_not_saved(page: Any, demo: DemoStack) -> None:
-    await _staff_page(page, demo)
-    await _enter(page, THREE_D_SECURE_CARD)
+    await open_staff_page(page, demo)
+    await enter_card(page, THREE_D_SECURE_CARD)
     await page.wait_for_selector("#staff-message:has-text('saved-cards page')")
     assert await page.is_visible("#staff-card-form")
     [setup] = await _party_setups(demo)
@@ -140,20 +140,20 @@ async def test_without_moto_a_card_that_needs_the_cardholder_is_not_saved(page: 
 
 
 async def test_a_declined_card_is_shown_once_and_another_can_be_entered(page: Any, moto_demo: DemoStack) -> None:
-    await _staff_page(page, moto_demo)
-    await _enter(page, DECLINED_CARD)
+    await open_staff_page(page, moto_demo)
+    await enter_card(page, DECLINED_CARD)
     await page.wait_for_selector("#staff-message:has-text('declined')")
     assert (await page.inner_text("body")).count("was declined") == 1
     assert await _saved_methods(moto_demo) == []
 
-    await _enter(page, GOOD_CARD, consent=False)  # still ticked from before
+    await enter_card(page, GOOD_CARD, consent=False)  # still ticked from before
     await page.wait_for_selector("#staff-result:not([hidden])")
     assert len(await _saved_methods(moto_demo)) == 1
 
 
 async def test_the_card_is_not_saved_without_the_customers_agreement(page: Any, demo: DemoStack) -> None:
-    await _staff_page(page, demo)
-    await _enter(page, GOOD_CARD, consent=False)
+    await open_staff_page(page, demo)
+    await enter_card(page, GOOD_CARD, consent=False)
     await page.wait_for_selector("#staff-message:has-text('tick the box')")
     assert await _party_setups(demo) == []
 
@@ -174,7 +174,7 @@ async def test_staff_page_at_phone_width(chromium: Any, demo: DemoStack, screens
     context.set_default_timeout(15_000)
     try:
         page = await context.new_page()
-        await _staff_page(page, demo)
+        await open_staff_page(page, demo)
         overflow = await page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0
         await page.screenshot(path=str(screenshots / "staff-card-phone.png"), full_page=True)
