@@ -22,7 +22,7 @@ import stripe
 
 from service.stripe_gateway.client import StripeGateway
 from service.stripe_gateway.idempotency import idempotency_key
-from service.stripe_gateway.outcome import rejected_request
+from service.stripe_gateway.operations import refusals_as_rejections
 
 __all__ = ["StaffCardSetup", "cancel_staff_setup", "set_up_staff_card"]
 
@@ -44,7 +44,8 @@ class StaffCardSetup:
 
 
 async def set_up_staff_card(gateway: StripeGateway, setup: StaffCardSetup, installation_id: str) -> stripe.SetupIntent:
-    """POST /v1/setup_intents with `confirm=true` (docs.stripe.com/api/setup_intents/create).
+    """POST /v1/setup_intents with `confirm=true` and the PaymentMethod expanded
+    (docs.stripe.com/api/setup_intents/create).
 
     Raises stripe.CardError for a declined card, StripeRequestRejected for a refused request, other
     stripe.StripeError subclasses when Stripe cannot be reached.
@@ -56,20 +57,18 @@ async def set_up_staff_card(gateway: StripeGateway, setup: StaffCardSetup, insta
         "usage": "off_session",
         "allowed_payment_method_types": ["card"],
         "metadata": dict(setup.metadata),
+        # The card comes back with the answer (brand, last four, expiry for Mantle's record): no second call.
+        "expand": ["payment_method"],
     }
     if setup.moto:
         params["payment_method_options"] = {"card": {"moto": True}}
-    try:
+    with refusals_as_rejections():
         return await gateway.client.v1.setup_intents.create_async(
             params, {"idempotency_key": setup.key(installation_id)}
         )
-    except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
-        raise rejected_request(error) from error
 
 
 async def cancel_staff_setup(gateway: StripeGateway, setup_intent_id: str) -> None:
     """POST /v1/setup_intents/{id}/cancel for a setup the agent cannot finish (the bank wants the cardholder)."""
-    try:
+    with refusals_as_rejections():
         await gateway.client.v1.setup_intents.cancel_async(setup_intent_id, {"cancellation_reason": "abandoned"})
-    except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
-        raise rejected_request(error) from error

@@ -191,12 +191,12 @@ class _StaffCardPages:
     async def _record(
         self, services: SavedCardServices, link: StaffCardLink, intent: stripe.SetupIntent, setup: StaffCardSetup
     ) -> web.Response:
-        context = services.context
-        gateway = context.gateways.get(link.payment_gateway_config_id)
+        method = intent.payment_method
+        if not isinstance(method, stripe.PaymentMethod):
+            return _answer(503, "not_recorded", "Stripe did not answer with the card. Try again.")
         try:
-            method = await gateway.client.v1.payment_methods.retrieve_async(setup.payment_method_id)
             record = await record_saved_card(services.cards, method, link.party_id, link.payment_gateway_config_id)
-        except (stripe.StripeError, NotACard, *_MANTLE_PROBLEMS):
+        except (NotACard, *_MANTLE_PROBLEMS):
             # Saved at Stripe but not in Mantle: a repeat of the same save (same PaymentMethod) records it.
             log.exception("staff card %s saved at Stripe, recording it in Mantle failed", setup.payment_method_id)
             return _answer(503, "not_recorded", "The card was saved at Stripe but could not be recorded. Try again.")
