@@ -32,7 +32,7 @@ from service.checkout.web_support import (
 from service.context import STANDALONE_CLIENT, ServiceContext
 from service.saved_cards.card_records import NotACard, record_saved_card
 from service.saved_cards.customers import CustomerOwner, find_or_create_customer
-from service.saved_cards.pages import SavedCardServices
+from service.saved_cards.pages import SavedCardServices, same_origin_post
 from service.staff_cards.card_setup import StaffCardSetup, cancel_staff_setup, set_up_staff_card
 from service.staff_cards.staff_links import SIGNED_KEYS, StaffCardLink, StaffLinkError, verify_staff_card_query
 from service.stripe_gateway.outcome import StripeRequestRejected
@@ -65,9 +65,10 @@ def add_staff_card_routes(app: web.Application, provider: StaffCardProvider) -> 
     add_static_assets(app, "/stripe/static", _HERE / "static", ("staff-card.js",))
 
 
-def _client_name(context: ServiceContext) -> str:
-    """Whose Customers these are: the configured Moqui's client, else the standalone rules'."""
-    return context.settings.moqui_client_name() or STANDALONE_CLIENT
+def _client_name(context: ServiceContext) -> str | None:
+    """Whose Customers these are: the configured Moqui's client (None when it cannot be told), else standalone's."""
+    settings = context.settings
+    return settings.moqui_client_name() if settings.moqui.base_url else STANDALONE_CLIENT
 
 
 class _StaffCardPages:
@@ -132,8 +133,7 @@ class _StaffCardPages:
         """POST /stripe/StaffCard/save: set the card up at Stripe (MOTO when the account has it) and record it."""
         services = self._provider()
         context = services.context
-        origin = request.headers.get("Origin")
-        if origin is not None and origin != f"{request.scheme}://{request.host}" and origin != _public_origin(context):
+        if not same_origin_post(request, context.settings.server.public_url):
             return _answer(403, "refused", "This request did not come from the staff card page.")
         try:
             body = await request.json()
@@ -159,7 +159,10 @@ class _StaffCardPages:
         if settings is None or config_id not in context.gateways:
             return _answer(400, "invalid", f"No Stripe account is configured for {config_id}.")
         gateway = context.gateways.get(config_id)
-        owner = CustomerOwner(_client_name(context), config_id, link.party_id)
+        client = _client_name(context)
+        if client is None:
+            return _answer(503, "unavailable", "The Moqui client is not configured (moqui.client_name).")
+        owner = CustomerOwner(client, config_id, link.party_id)
         try:
             customer_id = await find_or_create_customer(context, services.cards, owner)
             setup = StaffCardSetup(
@@ -223,10 +226,6 @@ class _StaffCardPages:
             setupIntentId=intent.id,
             moto=setup.moto,
         )
-
-
-def _public_origin(context: ServiceContext) -> str:
-    return context.settings.server.public_url.rstrip("/")
 
 
 def _text(value: Any) -> str:
