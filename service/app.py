@@ -19,7 +19,9 @@ from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Pool
 from moqui_bridge.entity.liveness import ProcessLiveness
 from moqui_bridge.mantle.local_side import LocalMantleSide
+from moqui_bridge.mantle.party_cards import LocalPartyCards, PartyCardsSide
 from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
+from moqui_bridge.mantle.remote_party_cards import RemotePartyCards
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.moqui_rest_client import MoquiRestClient
 from moqui_bridge.service import ColumnLimits, ServiceRegistry
@@ -27,6 +29,7 @@ from moqui_bridge.web.auth import Authenticator, Principal
 from moqui_bridge.web.json_rpc import add_json_rpc_route
 from moqui_bridge.web.rest import add_rest_routes
 from service import metrics
+from service.checkout.merchant import add_merchant_logo_route
 from service.checkout.pages import CheckoutServices, add_checkout_routes
 from service.clock import SYSTEM_CLOCK, Clock
 from service.config import Settings
@@ -35,7 +38,10 @@ from service.database_setup import load_entity_registry, prepare_database
 from service.idempotent_requests import idempotent_requests_middleware
 from service.payment_services.installation import ensure_installation_id
 from service.rest_api import rest_apis
+from service.saved_cards.checkout_cards import add_checkout_card_routes
+from service.saved_cards.pages import SavedCardServices, add_saved_cards_routes
 from service.service_catalogue import register_services
+from service.staff_cards.pages import add_staff_card_routes
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateways
 from service.stripe_gateway.rate_limit import SharedTokenBucket, StripeAdmission, StripeLimits
 from service.webhooks import add_webhook_routes
@@ -53,6 +59,8 @@ class Runtime:
     gateways: StripeGateways
     base_context: ServiceContext
     mantle: MantleSide
+    # Saved cards' Mantle side (docs/saved-cards.md): the Moqui's component resources, else the local tables.
+    cards: PartyCardsSide
 
     def require_mantle(self) -> MantleSide:
         """The Mantle side checkout and webhooks ask to act."""
@@ -170,6 +178,10 @@ def create_app(
     add_json_rpc_route(app, registry, factory, state.authenticator)
     add_rest_routes(app, rest_apis(), registry, factory, state.authenticator)
     add_checkout_routes(app, lambda: _checkout_services(state))
+    add_saved_cards_routes(app, lambda: _saved_card_services(state))
+    add_checkout_card_routes(app, lambda: _saved_card_services(state))
+    add_merchant_logo_route(app, settings.checkout)
+    add_staff_card_routes(app, lambda: _saved_card_services(state))
     add_webhook_routes(app, state, lambda runtime: runtime.require_mantle())
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
@@ -180,6 +192,11 @@ def create_app(
 def _checkout_services(state: AppState) -> CheckoutServices:
     runtime = state.require_runtime()
     return CheckoutServices(runtime.base_context, runtime.require_mantle())
+
+
+def _saved_card_services(state: AppState) -> SavedCardServices:
+    runtime = state.require_runtime()
+    return SavedCardServices(runtime.base_context, runtime.cards, runtime.require_mantle())
 
 
 @contextlib.asynccontextmanager
@@ -261,7 +278,12 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
                     if moqui_client is not None
                     else LocalMantleSide(lambda: base_context)
                 )
-                state.runtime = Runtime(pool, entity, gateways, base_context, mantle)
+                cards: PartyCardsSide = (
+                    RemotePartyCards(moqui_client)
+                    if moqui_client is not None
+                    else LocalPartyCards(lambda: base_context)
+                )
+                state.runtime = Runtime(pool, entity, gateways, base_context, mantle, cards)
                 try:
                     yield
                 finally:

@@ -133,7 +133,7 @@ class EmulatorControl:
 
     async def update_settings(self, **changes: Any) -> dict[str, Any]:
         """Change settings by name: `api_requests_per_second` (None: off), `search_requests_per_second`,
-        `search_available`, `search_index_lag_seconds`, `latency_seconds`, `latency_jitter_seconds`."""
+        `search_available`, `search_index_lag_seconds`, `latency_seconds`, `latency_jitter_seconds`, `moto_enabled`."""
         result: dict[str, Any] = await self._call("POST", "/settings", changes)
         return result
 
@@ -226,4 +226,21 @@ class EmulatorControl:
     async def fail_refund(self, refund_id: str) -> dict[str, Any]:
         """Make a refund fail after the fact (emits `refund.updated`, `charge.refund.updated`, `refund.failed`)."""
         result: dict[str, Any] = await self._call("POST", f"/refunds/{refund_id}/fail")
+        return result
+
+    async def update_card(
+        self,
+        payment_method_id: str,
+        *,
+        exp_month: int | None = None,
+        exp_year: int | None = None,
+        last4: str | None = None,
+    ) -> dict[str, Any]:
+        """The card updater reissues a saved card (emits `payment_method.automatically_updated`); the PaymentMethod."""
+        body = {
+            name: value
+            for name, value in {"exp_month": exp_month, "exp_year": exp_year, "last4": last4}.items()
+            if value is not None
+        }
+        result: dict[str, Any] = await self._call("POST", f"/payment_methods/{payment_method_id}/card_update", body)
         return result

@@ -3,9 +3,10 @@
  *
  * Settings come in the URL fragment (never sent to a server): the publishable key, the PaymentIntent's client
  * secret, the merchant page's origin and this frame's id. Messages are accepted only from the parent window at that
- * origin, and answers go only to it. API calls are same-origin: POST /v1/payment_intents/{id}/confirm with the
- * publishable key, the client secret and the card as payment_method_data (the emulator decides what the test card
- * does), and GET /v1/payment_intents/{id}?client_secret=... for retrievePaymentIntent.
+ * origin, and answers go only to it. API calls are same-origin: POST /v1/payment_intents/{id}/confirm (or
+ * /v1/setup_intents/{id}/confirm for a SetupIntent's secret) with the publishable key, the client secret and the card
+ * as payment_method_data (the emulator decides what the test card does), and GET /v1/payment_intents/{id}?client_secret=...
+ * for retrievePaymentIntent.
  */
 (function () {
   "use strict";
@@ -101,7 +102,9 @@
     return url + (url.indexOf("?") >= 0 ? "&" : "?") + query;
   }
 
-  function confirm(payload) {
+  // Read the fields; on a validation error show it beside the field and answer it, else send the card (busy
+  // meanwhile) and answer a network failure as Stripe.js does.
+  function withCard(send) {
     var card = readCard();
     if (card.error) {
       showError(card.error);
@@ -109,6 +112,19 @@
     }
     showError(null);
     setBusy(true);
+    return send(card).catch(function () {
+      setBusy(false);
+      return { error: { type: "api_connection_error", message: "We could not reach the payment service. Try again." } };
+    });
+  }
+
+  function confirm(payload) {
+    return withCard(function (card) {
+      return confirmWith(card, payload);
+    });
+  }
+
+  function confirmWith(card, payload) {
     var clientSecret = settings.clientSecret;
     var params = {
       client_secret: clientSecret,
@@ -119,7 +135,10 @@
       "payment_method_data[card][cvc]": card.cvc,
     };
     if (payload.returnUrl) params.return_url = payload.returnUrl;
-    return api("POST", "/v1/payment_intents/" + encodeURIComponent(intentIdOf(clientSecret)) + "/confirm", params)
+    // A SetupIntent's secret (confirmSetup) confirms the SetupIntent; the answer is read the same way.
+    var setup = intentIdOf(clientSecret).indexOf("seti_") === 0;
+    var kind = setup ? "setup_intent" : "payment_intent";
+    return api("POST", "/v1/" + kind + "s/" + encodeURIComponent(intentIdOf(clientSecret)) + "/confirm", params)
       .then(function (reply) {
         if (!reply.ok) {
           // Like Stripe's Payment Element, only field validation is shown in the frame; a confirmation error is
@@ -139,25 +158,46 @@
             setBusy(false);
             return { paymentIntent: intent };
           }
-          return {
-            redirectTo: withQuery(payload.returnUrl, {
-              payment_intent: intent.id,
-              payment_intent_client_secret: clientSecret,
-              redirect_status: "succeeded",
-            }),
-          };
+          var query = { redirect_status: "succeeded" };
+          query[kind] = intent.id;
+          query[kind + "_client_secret"] = clientSecret;
+          return { redirectTo: withQuery(payload.returnUrl, query) };
         }
         setBusy(false);
-        var error = intent.last_payment_error || {
+        var error = (setup ? intent.last_setup_error : intent.last_payment_error) || {
           type: "invalid_request_error",
           message: "The payment could not be confirmed (status " + intent.status + ").",
         };
         return { error: error };
-      })
-      .catch(function () {
-        setBusy(false);
-        return { error: { type: "api_connection_error", message: "We could not reach the payment service. Try again." } };
       });
+  }
+
+  // The fields checked as elements.submit() does: a validation error is shown beside its field and returned.
+  function validate() {
+    var card = readCard();
+    showError(card.error || null);
+    return Promise.resolve(card.error ? { error: card.error } : {});
+  }
+
+  // stripe.createPaymentMethod: POST /v1/payment_methods with the publishable key, as Stripe.js does.
+  function createPaymentMethod(payload) {
+    return withCard(function (card) {
+      var params = {
+        type: "card",
+        "card[number]": card.number,
+        "card[exp_month]": card.expMonth,
+        "card[exp_year]": card.expYear,
+        "card[cvc]": card.cvc,
+      };
+      var billing = payload.billingDetails || {};
+      ["name", "email", "phone"].forEach(function (field) {
+        if (billing[field]) params["billing_details[" + field + "]"] = String(billing[field]);
+      });
+      return api("POST", "/v1/payment_methods", params).then(function (reply) {
+        setBusy(false);
+        return reply.ok ? { paymentMethod: reply.data } : { error: reply.data.error };
+      });
+    });
   }
 
   function retrieve(payload) {
@@ -176,7 +216,10 @@
     if (event.origin !== settings.parentOrigin || event.source !== window.parent) return;
     var data = event.data;
     if (!data || data.source !== SOURCE || data.frameId !== settings.frameId) return;
-    var work = data.type === "confirm" && settings.mode === "card" ? confirm(data.payload || {})
+    var card = settings.mode === "card";
+    var work = data.type === "confirm" && card ? confirm(data.payload || {})
+      : data.type === "validate" && card ? validate()
+      : data.type === "createPaymentMethod" && card ? createPaymentMethod(data.payload || {})
       : data.type === "retrieve" ? retrieve(data.payload || {})
       : Promise.resolve({ error: { type: "invalid_request_error", message: "Unsupported request " + data.type } });
     work.then(function (result) {
