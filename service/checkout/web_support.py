@@ -36,11 +36,11 @@ _REAL_STRIPE: Final = {
 
 
 class PageRenderer:
-    """Renders the templates of one folder to HTML text."""
+    """Renders the templates of one or more folders to HTML text (a name is looked up in the folders in order)."""
 
-    def __init__(self, template_dir: Path) -> None:
+    def __init__(self, template_dir: Path, *more_dirs: Path) -> None:
         self._environment = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(template_dir)),
+            loader=jinja2.FileSystemLoader([str(folder) for folder in (template_dir, *more_dirs)]),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
