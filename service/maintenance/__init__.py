@@ -45,8 +45,10 @@ def register_jobs(jobs: BackgroundJobs, state: AppState) -> None:
     async def prune() -> None:
         await prune_expired_records(state.require_runtime().entity, settings.retention)
 
-    # The first prune a minute after start: a restart loop never turns into a prune loop.
-    jobs.register(PRUNE_JOB, settings.retention.prune_interval_seconds, prune, first_delay_seconds=60)
+    # The first prune a minute after start (or one interval, when shorter): a restart loop never turns into a prune
+    # loop.
+    interval = settings.retention.prune_interval_seconds
+    jobs.register(PRUNE_JOB, interval, prune, first_delay_seconds=min(60.0, interval))
 
     async def reconcile() -> None:
         await run_reconciler(state)
