@@ -25,7 +25,7 @@ from moqui_bridge.component.writer import TEMPLATE_ROOT
 from moqui_bridge.entity import EntityFacade
 from service.app import APP_STATE, create_app
 from service.clock import Clock
-from service.config import GatewaySettings, MoquiSettings, ReconcilerSettings, ServerSettings, Settings
+from service.config import MoquiSettings, ReconcilerSettings, ServerSettings, Settings
 from service.maintenance import run_reconciler
 from service.payment_services.reconcile import ReconcileReport
 from service.payment_services.status_refresh import STATUS_REFRESH
@@ -34,7 +34,7 @@ from tests.moqui_harness.mantle_services import MANTLE_SERVICES
 from tests.moqui_harness.moqui_call import CallResult, MoquiHarness
 from tests.moqui_harness.moqui_database import add_card_payment
 from tests.moqui_harness.moqui_rest import MoquiRestStandIn, moqui_rest_app
-from tests.moqui_side.conftest import MOQUI_API_KEY, MOQUI_CLIENT, STRIPE_SECRET_KEY
+from tests.moqui_side.conftest import MOQUI_API_KEY, MOQUI_CLIENT, STRIPE_SECRET_KEY, emulator_gateways
 
 REST_FILE = TEMPLATE_ROOT / "service" / "moqui-stripe.rest.xml"
 MOQUI_USER_KEY = "the-reconciler-logs-in-to-moqui-with-this"
@@ -125,14 +125,7 @@ async def reconciling(
     settings = Settings(
         server=ServerSettings(api_keys={MOQUI_CLIENT: SecretStr(MOQUI_API_KEY)}),
         moqui=MoquiSettings(base_url=f"http://127.0.0.1:{moqui_port}", api_key=SecretStr(MOQUI_USER_KEY)),
-        gateways={
-            CONFIG_ID: GatewaySettings(
-                secret_key=SecretStr(STRIPE_SECRET_KEY),
-                api_base=stripe_emulator_url,
-                max_network_retries=0,
-                timeout_seconds=5,
-            )
-        },
+        gateways=emulator_gateways(stripe_emulator_url, CONFIG_ID),
         # Every in-doubt row is the reconciler's at once (no caller retry is running in these tests).
         reconciler=ReconcilerSettings(min_age_seconds=0),
     )
