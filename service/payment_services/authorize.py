@@ -43,7 +43,7 @@ from service.payment_services.intent_link import required_link
 from service.payment_services.journal import GATEWAY_OPERATION, JournaledRequest
 from service.payment_services.parameters import AuthorizeIn, GatewayAnswerOut
 from service.payment_services.stripe_writes import CAPTURE, CONFIRM, CREATE
-from service.recovery.links import recovery_url
+from service.recovery.links import COMPLETABLE_STATUSES, recovery_url
 from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.operations import DEFAULT_EXPAND, retrieve_payment_intent, retrieve_payment_method
 from service.stripe_gateway.outcome import (
@@ -56,8 +56,6 @@ from service.stripe_gateway.outcome import (
 __all__ = ["AuthorizeRequest", "authorize_payment"]
 
 _CONFIRMABLE: Final = frozenset({"requires_payment_method", "requires_confirmation"})
-# A declined PaymentIntent in one of these states can still be paid by the customer (the recovery page).
-_COMPLETABLE: Final = _CONFIRMABLE | {"requires_action"}
 # The journal's writes that put a PaymentMethod into a PaymentIntent.
 _USES_PAYMENT_METHOD: Final = (CREATE, CONFIRM)
 REUSE_DECLINED_CODE: Final = "payment_method_not_reusable"
@@ -124,7 +122,7 @@ def _recovery_url(request: AuthorizeRequest, answer: dict[str, Any]) -> str | No
     intent_id = str(response.get("referenceNum") or "")
     if (
         response.get("resultDeclined") != "Y"
-        or response.get("transactionStatus") not in _COMPLETABLE
+        or response.get("transactionStatus") not in COMPLETABLE_STATUSES
         or not intent_id.startswith("pi_")
     ):
         return None

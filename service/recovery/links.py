@@ -18,6 +18,7 @@ from service.checkout.links import CheckoutLinkError, link_signature, signature_
 from service.config import Settings
 
 __all__ = [
+    "COMPLETABLE_STATUSES",
     "RECOVERY_LINK_LIFETIME",
     "RECOVERY_PATH",
     "RecoveryLink",
@@ -32,6 +33,8 @@ SIGNED_KEYS: Final = ("client", "paymentGatewayConfigId", "paymentId", "paymentI
 # Long enough for a reminder e-mail to be read; the application may ask for another link (get#RecoveryUrl) later.
 RECOVERY_LINK_LIFETIME: Final = timedelta(days=7)
 _MAX_EXPIRES_DIGITS: Final = 20
+# PaymentIntent states the customer can still complete (a decline, a page never confirmed, a challenge unanswered).
+COMPLETABLE_STATUSES: Final = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
 
 
 @dataclass(frozen=True)

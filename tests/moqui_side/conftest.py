@@ -18,7 +18,7 @@ from moqui_bridge.database.postgres_server import PostgresServer
 from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.connection import Pool
 from service.app import create_app
-from service.config import GatewaySettings, ServerSettings, Settings
+from service.config import CheckoutSettings, GatewaySettings, ServerSettings, Settings
 from tests.contract.mantle_reference import entity_files
 from tests.moqui_harness.groovy_runner import GroovyRunner
 from tests.moqui_harness.moqui_call import MoquiHarness
@@ -65,6 +65,7 @@ def service_schema(moqui_reference: Path) -> etree.XMLSchema:
 
 MOQUI_API_KEY = "moqui-a-calls-with-this-key"
 MOQUI_CLIENT = "moqui-a"
+RECOVERY_LINK_SECRET = "component-recovery-link-secret"
 STRIPE_SECRET_KEY = "sk_test_moquiharness000000000000"
 MOQUI_TEMPLATE_DATABASE = "moqui_harness_template"
 _moqui_databases = itertools.count(1)
@@ -130,6 +131,8 @@ async def stripe_service_url(database_dsn: str, stripe_emulator_url: str) -> Asy
     """The moqui-stripe service on a loopback port, its own database, the emulator as Stripe."""
     settings = Settings(
         server=ServerSettings(api_keys={MOQUI_CLIENT: SecretStr(MOQUI_API_KEY)}),
+        # Signs the recovery links of declined off-session charges (test_off_session_component.py).
+        checkout=CheckoutSettings(link_secret=SecretStr(RECOVERY_LINK_SECRET)),
         gateways={
             config_id: GatewaySettings(
                 secret_key=SecretStr(STRIPE_SECRET_KEY),
