@@ -31,6 +31,7 @@ from aiohttp import web
 
 from moqui_bridge.entity import advisory_lock
 from moqui_bridge.mantle import names
+from moqui_bridge.mantle.party_cards import LocalPartyCards
 from moqui_bridge.moqui_rest_client import MoquiRestError
 from moqui_bridge.resources import package_path
 from moqui_bridge.service import ServiceError
@@ -42,9 +43,16 @@ from service.context import STANDALONE_CLIENT
 from service.money import MoneyError, format_amount, from_minor_units
 from service.payment_services.intent_link import required_link
 from service.recovery.links import RECOVERY_PATH, SIGNED_KEYS, RecoveryLink, verify_recovery_query
+from service.saved_cards.card_records import record_saved_card
 from service.stripe_gateway.idempotency import idempotency_key
-from service.stripe_gateway.operations import StripeIntegrityError, confirm_payment_intent, retrieve_payment_intent
-from service.stripe_gateway.outcome import StripeRequestRejected, field_value
+from service.stripe_gateway.operations import (
+    StripeIntegrityError,
+    confirm_payment_intent,
+    retrieve_payment_intent,
+    retrieve_payment_method,
+    save_card_for_later,
+)
+from service.stripe_gateway.outcome import AUTHENTICATION_REQUIRED, StripeRequestRejected, field_value
 
 __all__ = ["CONFIRM_PATH", "add_recovery_routes"]
 
@@ -158,6 +166,10 @@ class _RecoveryPages:
         if link.client_name == mantle_client:
             try:
                 await self._authorize_in_mantle(services, link)
+                if link.client_name == STANDALONE_CLIENT:
+                    await self._keep_new_card(opened)
+            except _STRIPE_PROBLEMS:
+                log.exception("recovery: the card payment %s was made with could not be read", link.payment_id)
             except _MANTLE_PROBLEMS:
                 log.exception("recovery: recording payment %s failed", link.payment_id)
                 return self._message(
@@ -191,6 +203,21 @@ class _RecoveryPages:
             result = await services.mantle.authorize_payment(link.payment_id)
         log.info("recovery: payment %s recorded as %s", link.payment_id, result.status_id)
 
+    async def _keep_new_card(self, opened: _Opened) -> None:
+        """Standalone: a card the customer paid with here and Stripe saved to their Customer becomes their Mantle
+        PaymentMethod too (saved-cards' record), so the next off-session charge uses it."""
+        link, context = opened.link, opened.services.context
+        method_id = field_value(opened.intent, "payment_method")
+        method_id = method_id if isinstance(method_id, str) else field_value(method_id, "id")
+        payment = await context.entity.find_one(names.PAYMENT, {"paymentId": link.payment_id})
+        if payment is None or not method_id or not payment.get("fromPartyId"):
+            return
+        method = await retrieve_payment_method(context.gateways.get(link.payment_gateway_config_id), str(method_id))
+        if field_value(method, "customer") is None:
+            return
+        cards = LocalPartyCards(lambda: context)
+        await record_saved_card(cards, method, str(payment["fromPartyId"]), link.payment_gateway_config_id)
+
     # -- handlers ----------------------------------------------------------------------------------------------
 
     async def show(self, request: web.Request) -> web.Response:
@@ -211,6 +238,19 @@ class _RecoveryPages:
                 "This payment can no longer be completed",
                 "It was canceled. Nothing has been charged. Please contact us if you still want to pay.",
             )
+        if field_value(opened.intent, "customer") and opened.intent.setup_future_usage != "off_session":
+            # Paid with another card, that card becomes the saved one for the next off-session charges (the page
+            # says so beside the card form).
+            context = opened.services.context
+            try:
+                opened.intent = await save_card_for_later(
+                    context.gateways.get(opened.link.payment_gateway_config_id),
+                    opened.link.payment_intent_id,
+                    idempotency_key=idempotency_key(context.installation_id, f"recovery-save-{opened.intent.id}"),
+                )
+            except _STRIPE_PROBLEMS:
+                log.exception("recovery: PaymentIntent %s could not be set to save its card", opened.intent.id)
+                return self._unavailable(request)
         return self._render(request, opened)
 
     def _render(self, request: web.Request, opened: _Opened) -> web.Response:
@@ -234,6 +274,7 @@ class _RecoveryPages:
             return_url=self._page_url(request, services, query),
             stripe_js_url=gateway.stripe_js_url,
             error_messages=messages_for_browser(),
+            saves_card=intent.setup_future_usage == "off_session",
         )
         csp = content_security_policy(stripe_origins(gateway.stripe_js_url, gateway.api_base))
         return web.Response(text=body, content_type="text/html", headers=page_headers(csp))
@@ -296,11 +337,16 @@ class _RecoveryPages:
 
 
 def _saved_card(intent: stripe.PaymentIntent) -> dict[str, Any] | None:
-    """The card the declined charge used (Stripe names it in `last_payment_error.payment_method`), when it is saved to
-    a Customer (only a saved card can be charged again): its id, brand and last four digits."""
-    method = field_value(field_value(intent, "last_payment_error"), "payment_method") or field_value(
-        intent, "payment_method"
-    )
+    """The card the charge used (Stripe names it in `last_payment_error.payment_method`) when paying with it again can
+    succeed: it is saved to a Customer (only a saved card can be charged again) and it failed for want of the
+    customer's authentication, not for a decline (an expired card stays expired). Its id, brand and last four."""
+    error = field_value(intent, "last_payment_error")
+    if error is not None and AUTHENTICATION_REQUIRED not in {
+        field_value(error, "code"),
+        field_value(error, "decline_code"),
+    }:
+        return None
+    method = field_value(error, "payment_method") or field_value(intent, "payment_method")
     if not field_value(method, "customer"):
         return None
     card = field_value(method, "card")

@@ -54,6 +54,7 @@ __all__ = [
     "retrieve_payment_intent",
     "retrieve_payment_method",
     "retrieve_refund",
+    "save_card_for_later",
 ]
 
 CaptureMethod = Literal["manual", "automatic"]
@@ -335,6 +336,19 @@ async def list_payment_intents(
     with _refusals_as_rejections():
         page = await gateway.client.v1.payment_intents.list_async(params)
         return [intent async for intent in page.auto_paging_iter()]
+
+
+async def save_card_for_later(
+    gateway: StripeGateway, payment_intent_id: str, *, idempotency_key: str
+) -> stripe.PaymentIntent:
+    """Set `setup_future_usage=off_session` on a PaymentIntent not confirmed yet, so the card it is paid with is saved
+    to its Customer for later off-session charges (docs.stripe.com/api/payment_intents/update)."""
+    with _refusals_as_rejections():
+        intent = await gateway.client.v1.payment_intents.update_async(
+            payment_intent_id, {"setup_future_usage": "off_session"}, _options(idempotency_key)
+        )
+    _check(intent.id, "id", payment_intent_id, intent.id)
+    return intent
 
 
 async def retrieve_payment_method(gateway: StripeGateway, payment_method_id: str) -> stripe.PaymentMethod:
