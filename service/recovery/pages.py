@@ -276,7 +276,11 @@ class _RecoveryPages:
             error_messages=messages_for_browser(),
             saves_card=intent.setup_future_usage == "off_session",
         )
-        csp = content_security_policy(stripe_origins(gateway.stripe_js_url, gateway.api_base))
+        origins = stripe_origins(gateway.stripe_js_url, gateway.api_base)
+        # The saved-card form's answer redirects to the bank's challenge, which Stripe hosts (next_action
+        # redirect_to_url on hooks.stripe.com; the stand-in's own origin): browsers hold redirects of a form
+        # submission to form-action too.
+        csp = content_security_policy(origins, form_action=" ".join(("'self'", *origins["frame"])))
         return web.Response(text=body, content_type="text/html", headers=page_headers(csp))
 
     async def confirm(self, request: web.Request) -> web.Response:
