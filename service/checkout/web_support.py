@@ -21,6 +21,7 @@ __all__ = [
     "add_static_assets",
     "content_security_policy",
     "page_headers",
+    "see_other",
     "stripe_origins",
 ]
 
@@ -35,11 +36,11 @@ _REAL_STRIPE: Final = {
 
 
 class PageRenderer:
-    """Renders the templates of one folder to HTML text."""
+    """Renders the templates of a folder (and of the folders after it, for templates it extends) to HTML text."""
 
-    def __init__(self, template_dir: Path) -> None:
+    def __init__(self, template_dir: Path, *more_dirs: Path) -> None:
         self._environment = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(template_dir)),
+            loader=jinja2.FileSystemLoader([str(folder) for folder in (template_dir, *more_dirs)]),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
@@ -98,6 +99,13 @@ def page_headers(csp: str) -> dict[str, str]:
         "Referrer-Policy": "same-origin",
         "X-Content-Type-Options": "nosniff",
     }
+
+
+def see_other(url: str) -> web.Response:
+    """A 303 to `url` (the browser follows with a GET whatever brought it here), with the pages' headers."""
+    headers = page_headers(content_security_policy())
+    headers["Location"] = url
+    return web.Response(status=303, headers=headers)
 
 
 def add_static_assets(app: web.Application, url_prefix: str, directory: Path, file_names: Iterable[str]) -> None:

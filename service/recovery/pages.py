@@ -38,7 +38,13 @@ from moqui_bridge.service import ServiceError
 from service.checkout.links import CheckoutLinkError, origin_of
 from service.checkout.pages import CheckoutProvider, CheckoutServices
 from service.checkout.shopper_messages import messages_for_browser, shopper_message
-from service.checkout.web_support import PageRenderer, content_security_policy, page_headers, stripe_origins
+from service.checkout.web_support import (
+    PageRenderer,
+    content_security_policy,
+    page_headers,
+    see_other,
+    stripe_origins,
+)
 from service.context import STANDALONE_CLIENT
 from service.money import MoneyError, format_amount, from_minor_units
 from service.payment_services.intent_link import required_link
@@ -86,21 +92,16 @@ class _Opened:
 class _RecoveryPages:
     def __init__(self, provider: CheckoutProvider) -> None:
         self._provider = provider
-        self._renderer = PageRenderer(_HERE / "templates")
+        self._renderer = PageRenderer(_HERE / "templates", package_path("service.checkout") / "templates")
 
     # -- responses ---------------------------------------------------------------------------------------------
 
     def _message(self, status: int, title: str, message: str, *, retry_url: str | None = None) -> web.Response:
-        body = self._renderer.render("recovery_message.html", title=title, message=message, retry_url=retry_url)
+        # The checkout's message page (its base template too: one look for every payment page).
+        body = self._renderer.render("message.html", title=title, message=message, retry_url=retry_url, back_url=None)
         return web.Response(
             text=body, status=status, content_type="text/html", headers=page_headers(content_security_policy())
         )
-
-    @staticmethod
-    def _redirect(url: str) -> web.Response:
-        headers = page_headers(content_security_policy())
-        headers["Location"] = url
-        return web.Response(status=303, headers=headers)
 
     @staticmethod
     def _page_url(request: web.Request, services: CheckoutServices, query: dict[str, str]) -> str:
@@ -310,14 +311,14 @@ class _RecoveryPages:
                     intent = await self._confirm_saved_card(opened, intent, page)
             except stripe.CardError:
                 # Declined again (recorded on the PaymentIntent): the page says why and offers another card.
-                return self._redirect(page)
+                return see_other(page)
             except _STRIPE_PROBLEMS:
                 log.exception("recovery: confirming PaymentIntent %s failed", opened.link.payment_intent_id)
                 return self._unavailable(request)
         redirect = field_value(field_value(intent, "next_action"), "redirect_to_url")
         if intent.status == "requires_action" and field_value(redirect, "url"):
-            return self._redirect(str(field_value(redirect, "url")))
-        return self._redirect(page)
+            return see_other(str(field_value(redirect, "url")))
+        return see_other(page)
 
     async def _confirm_saved_card(
         self, opened: _Opened, intent: stripe.PaymentIntent, page: str
