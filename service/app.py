@@ -19,7 +19,9 @@ from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Pool
 from moqui_bridge.entity.liveness import ProcessLiveness
 from moqui_bridge.mantle.local_side import LocalMantleSide
+from moqui_bridge.mantle.party_cards import LocalPartyCards, PartyCardsSide
 from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
+from moqui_bridge.mantle.remote_party_cards import RemotePartyCards
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.moqui_rest_client import MoquiRestClient
 from moqui_bridge.service import ColumnLimits, ServiceRegistry
@@ -36,6 +38,8 @@ from service.idempotent_requests import idempotent_requests_middleware
 from service.payment_services.installation import ensure_installation_id
 from service.recovery.pages import add_recovery_routes
 from service.rest_api import rest_apis
+from service.saved_cards.checkout_cards import add_checkout_card_routes
+from service.saved_cards.pages import SavedCardServices, add_saved_cards_routes
 from service.service_catalogue import register_services
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateways
 from service.stripe_gateway.rate_limit import SharedTokenBucket, StripeAdmission, StripeLimits
@@ -54,6 +58,8 @@ class Runtime:
     gateways: StripeGateways
     base_context: ServiceContext
     mantle: MantleSide
+    # Saved cards' Mantle side (docs/saved-cards.md): the Moqui's component resources, else the local tables.
+    cards: PartyCardsSide
 
     def require_mantle(self) -> MantleSide:
         """The Mantle side checkout and webhooks ask to act."""
@@ -172,6 +178,8 @@ def create_app(
     add_rest_routes(app, rest_apis(), registry, factory, state.authenticator)
     add_checkout_routes(app, lambda: _checkout_services(state))
     add_recovery_routes(app, lambda: _checkout_services(state))
+    add_saved_cards_routes(app, lambda: _saved_card_services(state))
+    add_checkout_card_routes(app, lambda: _saved_card_services(state))
     add_webhook_routes(app, state, lambda runtime: runtime.require_mantle())
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
@@ -182,6 +190,11 @@ def create_app(
 def _checkout_services(state: AppState) -> CheckoutServices:
     runtime = state.require_runtime()
     return CheckoutServices(runtime.base_context, runtime.require_mantle())
+
+
+def _saved_card_services(state: AppState) -> SavedCardServices:
+    runtime = state.require_runtime()
+    return SavedCardServices(runtime.base_context, runtime.cards, runtime.require_mantle())
 
 
 @contextlib.asynccontextmanager
@@ -263,7 +276,12 @@ def _runtime(state: AppState):  # type: ignore[no-untyped-def]
                     if moqui_client is not None
                     else LocalMantleSide(lambda: base_context)
                 )
-                state.runtime = Runtime(pool, entity, gateways, base_context, mantle)
+                cards: PartyCardsSide = (
+                    RemotePartyCards(moqui_client)
+                    if moqui_client is not None
+                    else LocalPartyCards(lambda: base_context)
+                )
+                state.runtime = Runtime(pool, entity, gateways, base_context, mantle, cards)
                 try:
                     yield
                 finally:

@@ -227,3 +227,20 @@ class EmulatorControl:
         """Make a refund fail after the fact (emits `refund.updated`, `charge.refund.updated`, `refund.failed`)."""
         result: dict[str, Any] = await self._call("POST", f"/refunds/{refund_id}/fail")
         return result
+
+    async def update_card(
+        self,
+        payment_method_id: str,
+        *,
+        exp_month: int | None = None,
+        exp_year: int | None = None,
+        last4: str | None = None,
+    ) -> dict[str, Any]:
+        """The card updater reissues a saved card (emits `payment_method.automatically_updated`); the PaymentMethod."""
+        body = {
+            name: value
+            for name, value in {"exp_month": exp_month, "exp_year": exp_year, "last4": last4}.items()
+            if value is not None
+        }
+        result: dict[str, Any] = await self._call("POST", f"/payment_methods/{payment_method_id}/card_update", body)
+        return result

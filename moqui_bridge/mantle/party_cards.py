@@ -13,10 +13,12 @@ delete#PaymentMethod sets `thruDate` (or, while a payment of it is still open, `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from moqui_bridge.entity import advisory_lock
 from moqui_bridge.entity.connection import Connection
 from moqui_bridge.mantle import names
 from moqui_bridge.mantle.context import MantleContext, now_timestamp
@@ -38,8 +40,8 @@ ORGANIZATION: Final = "mantle.party.Organization"
 CONTACT_MECH: Final = "mantle.party.contact.ContactMech"
 PARTY_CONTACT_MECH: Final = "mantle.party.contact.PartyContactMech"
 CREDIT_CARD_TYPE_ENUM: Final = "CreditCardType"
-# Mantle's email purposes, the primary one first (mantle-udm PartyEntities.xml ContactMechPurpose seed).
-EMAIL_PURPOSES: Final = ("EmailPrimary", "EmailBilling")
+# The email a Customer gets: the party's primary one (mantle-udm PartyEntities.xml ContactMechPurpose seed).
+EMAIL_PRIMARY: Final = "EmailPrimary"
 # delete#PaymentMethod: a method with a payment in one of these is only marked (thruDateSetAuto), not expired.
 OPEN_PAYMENT_STATUSES: Final = (
     names.PMNT_PROPOSED,
@@ -137,10 +139,6 @@ class PartyCardsSide(Protocol):
         """The PaymentMethod + CreditCard of a saved card; recording the same gateway id again changes nothing."""
         ...
 
-    async def saved_cards(self, party_id: str, payment_gateway_config_id: str) -> list[SavedCardRecord]:
-        """The party's current (not expired) saved cards of that gateway config, newest first."""
-        ...
-
     async def update_saved_card(self, change: SavedCardChange) -> SavedCardRecord | None:
         """Apply the updater's change (Mantle's update#CreditCard); None when no current method has that id."""
         ...
@@ -158,7 +156,7 @@ class LocalPartyCards:
         self._context_factory = context_factory
 
     async def party_contact(self, party_id: str) -> PartyContact | None:
-        """Person or Organization name, the primary (else billing) email."""
+        """Person or Organization name, the current primary email."""
         entity = self._context_factory().entity
         party = await entity.find_one(PARTY, {"partyId": party_id})
         if party is None:
@@ -170,20 +168,14 @@ class LocalPartyCards:
 
     async def _email(self, party_id: str) -> str | None:
         entity = self._context_factory().entity
-        now = now_timestamp()
-        for purpose in EMAIL_PURPOSES:
-            links = await entity.find(
-                PARTY_CONTACT_MECH,
-                {"partyId": party_id, "contactMechPurposeId": purpose},
-                order_by=["-fromDate"],
-            )
-            for link in links:
-                if link["thruDate"] is not None and link["thruDate"] <= now:
-                    continue
-                mech = await entity.find_one(CONTACT_MECH, {"contactMechId": link["contactMechId"]})
-                if mech is not None and mech.get("infoString"):
-                    return str(mech["infoString"])
-        return None
+        links = await entity.find(
+            PARTY_CONTACT_MECH,
+            {"partyId": party_id, "contactMechPurposeId": EMAIL_PRIMARY, "thruDate": None},
+            order_by=["-fromDate"],
+            limit=1,
+        )
+        mech = await entity.find_one(CONTACT_MECH, {"contactMechId": links[0]["contactMechId"]}) if links else None
+        return str(mech["infoString"]) if mech and mech.get("infoString") else None
 
     async def keep_party_customer(self, party_id: str, payment_gateway_config_id: str, customer_id: str) -> str:
         """Standalone keeps gateway customers in the service's own table (one standalone may serve several Stripe
@@ -197,7 +189,7 @@ class LocalPartyCards:
         clear: the masked number goes into the PaymentMethod's description, as Mantle's create#CreditCard puts it.
         """
         context = self._context_factory()
-        async with context.entity.transaction() as connection:
+        async with _card_transaction(context, card.gateway_cim_id) as connection:
             current = await _current_method(context, card.gateway_cim_id, card.owner_party_id, connection)
             if current is not None:
                 return await _record_of(context, current, connection)
@@ -227,26 +219,11 @@ class LocalPartyCards:
             record = await _record_of(context, method, connection)
         return SavedCardRecord(**{**record.__dict__, "created": True})
 
-    async def saved_cards(self, party_id: str, payment_gateway_config_id: str) -> list[SavedCardRecord]:
-        """Current methods with a gateway id, newest first."""
-        context = self._context_factory()
-        methods = await context.entity.find(
-            names.PAYMENT_METHOD,
-            {
-                "ownerPartyId": party_id,
-                "paymentMethodTypeEnumId": names.PMT_CREDIT_CARD,
-                "paymentGatewayConfigId": payment_gateway_config_id,
-                "thruDate": None,
-            },
-            order_by=["-fromDate", "-paymentMethodId"],
-        )
-        return [await _record_of(context, method, None) for method in methods if method.get("gatewayCimId")]
-
     async def update_saved_card(self, change: SavedCardChange) -> SavedCardRecord | None:
         """update#CreditCard: the old method expired, a copy with the new expiry and number made (nothing when
         nothing changed)."""
         context = self._context_factory()
-        async with context.entity.transaction() as connection:
+        async with _card_transaction(context, change.gateway_cim_id) as connection:
             current = await _current_method(context, change.gateway_cim_id, None, connection)
             if current is None:
                 return None
@@ -288,7 +265,7 @@ class LocalPartyCards:
     async def expire_saved_card(self, gateway_cim_id: str, owner_party_id: str | None) -> SavedCardRecord | None:
         """delete#PaymentMethod: thruDate now, or thruDateSetAuto while one of its payments is still open."""
         context = self._context_factory()
-        async with context.entity.transaction() as connection:
+        async with _card_transaction(context, gateway_cim_id) as connection:
             current = await _current_method(context, gateway_cim_id, owner_party_id, connection)
             if current is None:
                 return None
@@ -302,6 +279,14 @@ class LocalPartyCards:
             values = {"thruDateSetAuto": "Y"} if open_payments else {"thruDate": now_timestamp()}
             await context.entity.update(names.PAYMENT_METHOD, key, values, connection=connection)
             return await _record_of(context, {**current, **values}, connection)
+
+
+@asynccontextmanager
+async def _card_transaction(context: MantleContext, gateway_cim_id: str) -> AsyncIterator[Connection]:
+    # One change of a saved card at a time (the page's return and Stripe's webhook may record the same card at once),
+    # as Moqui serializes them on the party's row.
+    async with context.entity.transaction() as connection, advisory_lock(connection, f"saved-card:{gateway_cim_id}"):
+        yield connection
 
 
 def _person_name(person: dict[str, Any] | None) -> str | None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from moqui_bridge.mantle.party_cards import PartyContact, SavedCard, SavedCardChange, SavedCardRecord
-from moqui_bridge.mantle.remote_moqui import COMPONENT_REST_ROOT
+from moqui_bridge.mantle.remote_moqui import COMPONENT_REST_ROOT, moqui_timestamp
 from moqui_bridge.moqui_rest_client import MoquiRestClient
 
 __all__ = ["RemotePartyCards"]
@@ -24,21 +25,34 @@ def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def _record(answer: Mapping[str, Any], *, created: bool = False) -> SavedCardRecord:
+def _record(
+    answer: Mapping[str, Any],
+    gateway_cim_id: str,
+    *,
+    payment_gateway_config_id: str | None = None,
+    credit_card_type_enum_id: str | None = None,
+    expire_date: str | None = None,
+) -> SavedCardRecord | None:
     payment_method_id = _text(answer.get("paymentMethodId"))
-    gateway_cim_id = _text(answer.get("gatewayCimId"))
-    if payment_method_id is None or gateway_cim_id is None:
-        raise ValueError("Moqui answered a saved card without paymentMethodId or gatewayCimId")
+    if payment_method_id is None:
+        return None
     return SavedCardRecord(
         payment_method_id=payment_method_id,
         owner_party_id=_text(answer.get("ownerPartyId")),
         gateway_cim_id=gateway_cim_id,
-        payment_gateway_config_id=_text(answer.get("paymentGatewayConfigId")),
-        credit_card_type_enum_id=_text(answer.get("creditCardTypeEnumId")),
+        payment_gateway_config_id=payment_gateway_config_id,
+        credit_card_type_enum_id=credit_card_type_enum_id,
         description=_text(answer.get("description")),
-        expire_date=_text(answer.get("expireDate")),
-        created=created,
+        expire_date=expire_date,
+        created=answer.get("created") == "Y",
     )
+
+
+def _name(answer: Mapping[str, Any]) -> str | None:
+    person = " ".join(
+        str(part) for part in (answer.get("firstName"), answer.get("middleName"), answer.get("lastName")) if part
+    )
+    return person or _text(answer.get("organizationName"))
 
 
 class RemotePartyCards:
@@ -62,7 +76,7 @@ class RemotePartyCards:
             return None
         return PartyContact(
             party_id,
-            _text(answer.get("partyName")),
+            _name(answer),
             _text(answer.get("emailAddress")),
             _text(answer.get("gatewayCimId")),
         )
@@ -86,25 +100,23 @@ class RemotePartyCards:
             "paymentGatewayConfigId": card.payment_gateway_config_id,
             "lastFour": card.last_four,
             "expireDate": card.expire_date,
+            "fromDate": moqui_timestamp(datetime.now(UTC)),
         }
         if card.credit_card_type_enum_id:
             body["creditCardTypeEnumId"] = card.credit_card_type_enum_id
         if card.name_on_card:
             body["titleOnAccount"] = card.name_on_card
         answer = await self._component("POST", f"/parties/{_segment(card.owner_party_id)}/savedCards", body=body)
-        return _record(answer, created=answer.get("created") == "Y")
-
-    async def saved_cards(self, party_id: str, payment_gateway_config_id: str) -> list[SavedCardRecord]:
-        """GET /parties/{partyId}/savedCards?paymentGatewayConfigId=... (list#SavedCards)."""
-        answer = await self._component(
-            "GET",
-            f"/parties/{_segment(party_id)}/savedCards",
-            params={"paymentGatewayConfigId": payment_gateway_config_id},
+        record = _record(
+            answer,
+            card.gateway_cim_id,
+            payment_gateway_config_id=card.payment_gateway_config_id,
+            credit_card_type_enum_id=card.credit_card_type_enum_id,
+            expire_date=card.expire_date,
         )
-        cards = answer.get("savedCards") or []
-        if not isinstance(cards, list):
-            raise ValueError("Moqui answered savedCards that is not a list")
-        return [_record(card) for card in cards if isinstance(card, Mapping)]
+        if record is None:
+            raise ValueError(f"Moqui recorded saved card {card.gateway_cim_id} without a paymentMethodId")
+        return record
 
     async def update_saved_card(self, change: SavedCardChange) -> SavedCardRecord | None:
         """POST /savedCards/{gatewayCimId}/update (update#SavedCard: Mantle's update#CreditCard)."""
@@ -113,10 +125,10 @@ class RemotePartyCards:
             f"/savedCards/{_segment(change.gateway_cim_id)}/update",
             body={"lastFour": change.last_four, "expireDate": change.expire_date},
         )
-        return _record(answer) if answer.get("paymentMethodId") else None
+        return _record(answer, change.gateway_cim_id, expire_date=change.expire_date)
 
     async def expire_saved_card(self, gateway_cim_id: str, owner_party_id: str | None) -> SavedCardRecord | None:
         """POST /savedCards/{gatewayCimId}/expire (expire#SavedCard: Mantle's delete#PaymentMethod)."""
         body = {"ownerPartyId": owner_party_id} if owner_party_id else None
         answer = await self._component("POST", f"/savedCards/{_segment(gateway_cim_id)}/expire", body=body)
-        return _record(answer) if answer.get("paymentMethodId") else None
+        return _record(answer, gateway_cim_id)

@@ -52,31 +52,20 @@ class CheckoutLink:
     expires: int
 
 
-def _signed_text(order_id: str, customer_party_id: str, done_url: str, error_url: str, expires: int) -> bytes:
-    return _length_prefixed((_SIGNATURE_VERSION, order_id, customer_party_id, done_url, error_url, str(expires)))
-
-
-def _length_prefixed(fields: tuple[str, ...]) -> bytes:
-    # Length-prefixed fields: no value can be shifted into its neighbour to forge another link.
+def signed_fields_text(fields: tuple[str, ...]) -> bytes:
+    """The text a link's signature covers. Length-prefixed fields: no value can be shifted into its neighbour to forge
+    another link; the first field names the kind of link and its version, so no link verifies as another kind."""
     return "".join(f"{len(field)}:{field};" for field in fields).encode("utf-8")
 
 
-def _signature(secret: str, text: bytes) -> str:
+def _signed_text(order_id: str, customer_party_id: str, done_url: str, error_url: str, expires: int) -> bytes:
+    return signed_fields_text((_SIGNATURE_VERSION, order_id, customer_party_id, done_url, error_url, str(expires)))
+
+
+def link_signature(secret: str, text: bytes) -> str:
+    """HMAC-SHA256 of `text` with the shared link secret, URL-safe base64 without padding."""
     digest = hmac.new(secret.encode("utf-8"), text, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def link_signature(secret: str, purpose: str, *fields: str) -> str:
-    """The signature of another kind of signed link (`purpose` names the kind, so a signature made for one kind
-    never verifies as another): the same HMAC and field encoding as checkout links."""
-    if not secret:
-        raise ValueError("a link secret is required to sign links")
-    return _signature(secret, _length_prefixed((purpose, *fields)))
-
-
-def signature_matches(secret: str, purpose: str, fields: tuple[str, ...], signature: str) -> bool:
-    """Whether `signature` is `link_signature(secret, purpose, *fields)` (compared in constant time)."""
-    return bool(secret) and hmac.compare_digest(link_signature(secret, purpose, *fields), signature)
 
 
 def origin_of(url: str) -> str:
@@ -118,7 +107,7 @@ def sign_checkout_query(
         "doneUrl": done_url,
         "errorUrl": error_url,
         "expires": str(expires),
-        "signature": _signature(secret, text),
+        "signature": link_signature(secret, text),
     }
 
 
@@ -157,7 +146,7 @@ def verify_checkout_query(
         raise CheckoutLinkError("This payment link is malformed.", "invalid", unsigned_error_url)
     expires = int(expires_text)
     text = _signed_text(query["orderId"], query["customerPartyId"], query["doneUrl"], error_url, expires)
-    if not secret or not hmac.compare_digest(_signature(secret, text), query["signature"]):
+    if not secret or not hmac.compare_digest(link_signature(secret, text), query["signature"]):
         raise CheckoutLinkError("This payment link is not valid.", "invalid", unsigned_error_url)
     if expires < int(now if now is not None else time.time()):
         raise CheckoutLinkError(

@@ -102,7 +102,7 @@ def page_headers(csp: str) -> dict[str, str]:
 
 
 def see_other(url: str) -> web.Response:
-    """A 303 to `url` (the browser follows with a GET whatever brought it here), with the pages' headers."""
+    """A 303 to `url` with the page headers: the browser follows with a GET whatever brought it here."""
     headers = page_headers(content_security_policy())
     headers["Location"] = url
     return web.Response(status=303, headers=headers)

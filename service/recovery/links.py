@@ -7,6 +7,7 @@ signature covers it.
 
 from __future__ import annotations
 
+import hmac
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,7 +15,7 @@ from typing import Final
 from urllib.parse import urlencode
 
 from moqui_bridge.service.json_text import storable_text
-from service.checkout.links import CheckoutLinkError, link_signature, signature_matches
+from service.checkout.links import CheckoutLinkError, link_signature, signed_fields_text
 from service.config import Settings
 
 __all__ = [
@@ -66,7 +67,7 @@ def recovery_query(secret: str, link: RecoveryLink) -> dict[str, str]:
         "paymentId": link.payment_id,
         "paymentIntentId": link.payment_intent_id,
         "expires": str(link.expires),
-        "signature": link_signature(secret, _PURPOSE, *link.fields()),
+        "signature": link_signature(secret, signed_fields_text((_PURPOSE, *link.fields()))),
     }
 
 
@@ -113,7 +114,8 @@ def verify_recovery_query(secret: str, query: dict[str, str], now: float | None 
         query["paymentIntentId"],
         int(expires_text),
     )
-    if not signature_matches(secret, _PURPOSE, link.fields(), query["signature"]):
+    expected = link_signature(secret, signed_fields_text((_PURPOSE, *link.fields()))) if secret else ""
+    if not secret or not hmac.compare_digest(expected, query["signature"]):
         raise CheckoutLinkError("This payment link is not valid.")
     if link.expires < int(now if now is not None else time.time()):
         raise CheckoutLinkError("This payment link has expired.", "expired")

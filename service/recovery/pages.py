@@ -50,13 +50,13 @@ from service.money import MoneyError, format_amount, from_minor_units
 from service.payment_services.intent_link import required_link
 from service.recovery.links import RECOVERY_PATH, SIGNED_KEYS, RecoveryLink, verify_recovery_query
 from service.saved_cards.card_records import record_saved_card
+from service.saved_cards.stripe_cards import set_card_saving
 from service.stripe_gateway.idempotency import idempotency_key
 from service.stripe_gateway.operations import (
     StripeIntegrityError,
     confirm_payment_intent,
     retrieve_payment_intent,
     retrieve_payment_method,
-    save_card_for_later,
 )
 from service.stripe_gateway.outcome import AUTHENTICATION_REQUIRED, StripeRequestRejected, field_value
 
@@ -239,15 +239,17 @@ class _RecoveryPages:
                 "This payment can no longer be completed",
                 "It was canceled. Nothing has been charged. Please contact us if you still want to pay.",
             )
-        if field_value(opened.intent, "customer") and opened.intent.setup_future_usage != "off_session":
+        customer = field_value(opened.intent, "customer")
+        if isinstance(customer, str) and opened.intent.setup_future_usage != "off_session":
             # Paid with another card, that card becomes the saved one for the next off-session charges (the page
             # says so beside the card form).
             context = opened.services.context
             try:
-                opened.intent = await save_card_for_later(
+                opened.intent = await set_card_saving(
                     context.gateways.get(opened.link.payment_gateway_config_id),
                     opened.link.payment_intent_id,
-                    idempotency_key=idempotency_key(context.installation_id, f"recovery-save-{opened.intent.id}"),
+                    customer,
+                    save=True,
                 )
             except _STRIPE_PROBLEMS:
                 log.exception("recovery: PaymentIntent %s could not be set to save its card", opened.intent.id)

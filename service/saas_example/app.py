@@ -34,7 +34,6 @@ from typing import Any, Final
 from aiohttp import web
 
 from moqui_bridge.mantle import names
-from moqui_bridge.mantle.party_cards import LocalPartyCards, PartyCardsSide
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.resources import package_path
 from moqui_bridge.service import ServiceError
@@ -45,7 +44,7 @@ from service.checkout.web_support import PageRenderer, add_static_assets, conten
 from service.context import ServiceContext
 from service.money import format_amount
 from service.recovery.recovery_url_service import standalone_recovery_url
-from service.saas_example.renewals import Renewal, renew_customer, renew_due_plans, subscription_of
+from service.saas_example.renewals import Renewal, newest_saved_card, renew_customer, renew_due_plans, subscription_of
 
 __all__ = ["CUSTOMERS", "PLANS", "RENEWALS", "SAAS_PREFIX", "VENDOR_PARTY_ID", "Customer", "Plan", "mount_saas_example"]
 
@@ -315,19 +314,16 @@ class _SaasPages:
         subscription = await self._subscription_view(context, customer)
         return self._page(request, "account.html", orders=orders, subscription=subscription)
 
-    def _cards(self, context: ServiceContext) -> PartyCardsSide:
-        return LocalPartyCards(lambda: context)
-
     async def _subscription_view(self, context: ServiceContext, customer: Customer) -> dict[str, Any] | None:
         subscription = await subscription_of(context, customer.party_id)
         if subscription is None:
             return None
-        saved = await self._cards(context).saved_cards(customer.party_id, "StripeGatewayAuthCapture")
+        saved = await newest_saved_card(context, customer.party_id)
         view: dict[str, Any] = {
             "plan": subscription.plan_name,
             "period": subscription.period,
             "next_due": subscription.next_due.strftime("%Y-%m-%d"),
-            "card": saved[0].description if saved else None,
+            "card": saved.get("description") if saved else None,
             "recovery_url": None,
         }
         if subscription.period > 1 and not subscription.paid[-1]:
@@ -349,7 +345,6 @@ class _SaasPages:
         await renew_customer(
             context,
             self._mantle(),
-            self._cards(context),
             customer.party_id,
             context.clock.now(),
             retry_declined=True,
@@ -360,7 +355,7 @@ class _SaasPages:
         """The scheduled run: every demo customer's due renewal."""
         context = self._context()
         party_ids = tuple(customer.party_id for customer in CUSTOMERS)
-        return await renew_due_plans(context, self._mantle(), self._cards(context), party_ids, context.clock.now())
+        return await renew_due_plans(context, self._mantle(), party_ids, context.clock.now())
 
     async def done(self, request: web.Request) -> web.Response:
         """GET /saas/orders/{orderId}/done: where checkout sends the customer after paying."""

@@ -22,7 +22,6 @@ from typing import Any, Final
 
 from moqui_bridge.entity import advisory_lock
 from moqui_bridge.mantle import names
-from moqui_bridge.mantle.party_cards import PartyCardsSide
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
@@ -35,6 +34,7 @@ __all__ = [
     "RENEWAL_STORE_ID",
     "Renewal",
     "Subscription",
+    "newest_saved_card",
     "renew",
     "renew_customer",
     "renew_due_plans",
@@ -98,6 +98,22 @@ class Renewal:
         return self.status_id in _PAID
 
 
+async def newest_saved_card(context: ServiceContext, party_id: str) -> dict[str, Any] | None:
+    """The customer's newest card saved at Stripe (a current Mantle PaymentMethod with a gatewayCimId) under the
+    renewals' gateway config, or None."""
+    methods = await context.entity.find(
+        names.PAYMENT_METHOD,
+        {
+            "ownerPartyId": party_id,
+            "paymentMethodTypeEnumId": names.PMT_CREDIT_CARD,
+            "paymentGatewayConfigId": RENEWAL_CONFIG_ID,
+            "thruDate": None,
+        },
+        order_by=["-fromDate", "-paymentMethodId"],
+    )
+    return next((method for method in methods if method.get("gatewayCimId")), None)
+
+
 async def _payments(context: ServiceContext, order_id: str) -> list[dict[str, Any]]:
     return await context.entity.find(names.PAYMENT, {"orderId": order_id}, order_by=["paymentId"])
 
@@ -135,7 +151,6 @@ async def subscription_of(context: ServiceContext, party_id: str) -> Subscriptio
 async def renew(
     context: ServiceContext,
     mantle: MantleSide,
-    cards: PartyCardsSide,
     subscription: Subscription,
     now: datetime,
     *,
@@ -144,13 +159,13 @@ async def renew(
     """Charge the subscription's next period when it is due; with `retry_declined`, authorize its declined renewal
     again (with the customer's newest saved card). None when nothing is due or left as it is."""
     party_id = subscription.customer_party_id
-    saved = await cards.saved_cards(party_id, RENEWAL_CONFIG_ID)
+    saved = await newest_saved_card(context, party_id)
     latest = subscription.orders[-1]
     if subscription.period > 1 and not subscription.paid[-1]:
         # The period's renewal waits for the customer (the recovery link), or for the button to try again.
         if not retry_declined:
             return None
-        card = saved[0].payment_method_id if saved else None
+        card = str(saved["paymentMethodId"]) if saved else None
         return await _retry(context, mantle, subscription, str(latest["orderId"]), card)
     if now < subscription.next_due:
         return None
@@ -170,7 +185,7 @@ async def renew(
     )
     order_id, part_seq_id = str(created["orderId"]), str(created["orderPartSeqId"])
     payment_id = await mantle.add_order_part_payment(
-        order_id, part_seq_id, None, saved[0].payment_method_id, RENEWAL_CONFIG_ID
+        order_id, part_seq_id, None, str(saved["paymentMethodId"]), RENEWAL_CONFIG_ID
     )
     # place#Order authorizes the order's payments through the store's gateway: authorize-and-capture, off-session.
     await mantle.place_order(order_id)
@@ -219,7 +234,6 @@ async def _outcome(
 async def renew_customer(
     context: ServiceContext,
     mantle: MantleSide,
-    cards: PartyCardsSide,
     party_id: str,
     now: datetime,
     *,
@@ -236,16 +250,16 @@ async def renew_customer(
         subscription = await subscription_of(context, party_id)
         if subscription is None:
             return None
-        return await renew(context, mantle, cards, subscription, now, retry_declined=retry_declined)
+        return await renew(context, mantle, subscription, now, retry_declined=retry_declined)
 
 
 async def renew_due_plans(
-    context: ServiceContext, mantle: MantleSide, cards: PartyCardsSide, party_ids: tuple[str, ...], now: datetime
+    context: ServiceContext, mantle: MantleSide, party_ids: tuple[str, ...], now: datetime
 ) -> list[Renewal]:
     """The scheduled run: every customer's due renewal (or unpaid renewal retried)."""
     renewals = []
     for party_id in party_ids:
-        renewal = await renew_customer(context, mantle, cards, party_id, now)
+        renewal = await renew_customer(context, mantle, party_id, now)
         if renewal is not None:
             renewals.append(renewal)
     return renewals

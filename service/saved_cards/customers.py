@@ -29,6 +29,7 @@ from typing import Any, Final
 import asyncpg
 import stripe
 
+from moqui_bridge.entity import EntityFacade
 from moqui_bridge.mantle.party_cards import PartyCardsSide, PartyContact
 from moqui_bridge.service import ServiceError
 from service.context import STANDALONE_CLIENT, ServiceContext
@@ -106,10 +107,10 @@ async def find_or_create_customer(context: ServiceContext, cards: PartyCardsSide
 
 
 async def party_of_customer(
-    context: ServiceContext, client_name: str, payment_gateway_config_id: str, customer_id: str
+    entity: EntityFacade, client_name: str, payment_gateway_config_id: str, customer_id: str
 ) -> str | None:
     """The party whose Customer this service made (None for a Customer made elsewhere)."""
-    rows = await context.entity.find(
+    rows = await entity.find(
         CUSTOMER_OPERATION,
         {"clientName": client_name, "paymentGatewayConfigId": payment_gateway_config_id, "customerId": customer_id},
         limit=1,

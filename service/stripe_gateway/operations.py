@@ -50,11 +50,11 @@ __all__ = [
     "list_payment_intents",
     "list_refunds",
     "metadata_value",
+    "refusals_as_rejections",
     "retrieve_dispute",
     "retrieve_payment_intent",
     "retrieve_payment_method",
     "retrieve_refund",
-    "save_card_for_later",
 ]
 
 CaptureMethod = Literal["manual", "automatic"]
@@ -105,8 +105,9 @@ class PaymentIntentRequest:
 
 
 @contextmanager
-def _refusals_as_rejections() -> Iterator[None]:
-    # A refused request is not an outcome: it becomes our typed exception, for a Moqui error.
+def refusals_as_rejections() -> Iterator[None]:
+    """A request Stripe refused (invalid, or an idempotency clash) raised as StripeRequestRejected: a refused request
+    is not an outcome but an error for the caller."""
     try:
         yield
     except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
@@ -181,7 +182,7 @@ async def create_payment_intent(
     if request.description:
         params["description"] = request.description
     try:
-        with _refusals_as_rejections():
+        with refusals_as_rejections():
             intent = await gateway.client.v1.payment_intents.create_async(params, _options(idempotency_key))
     except stripe.CardError as error:
         declined = error.error.payment_intent if error.error is not None else None
@@ -200,7 +201,7 @@ async def retrieve_payment_intent(
 ) -> stripe.PaymentIntent:
     """A PaymentIntent with `expand` (DEFAULT_EXPAND, SETTLEMENT_EXPAND for get#PaymentGatewayDetails, or nothing)."""
     params: PaymentIntentRetrieveParams = {"expand": list(expand)} if expand else {}
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         intent = await gateway.client.v1.payment_intents.retrieve_async(payment_intent_id, params)
     _check(intent.id, "id", payment_intent_id, intent.id)
     return intent
@@ -222,7 +223,7 @@ async def confirm_payment_intent(
     stripe.CardError.
     """
     minor = to_minor_units(amount, currency)
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         intent = await gateway.client.v1.payment_intents.confirm_async(intent_id, params, _options(idempotency_key))
     _check(intent.id, "id", intent_id, intent.id)
     _check(intent.id, "amount", minor, intent.amount)
@@ -243,7 +244,7 @@ async def capture_payment_intent(
     minor = to_minor_units(amount, currency) if amount is not None else None
     if minor is not None:
         params["amount_to_capture"] = minor
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         intent = await gateway.client.v1.payment_intents.capture_async(
             payment_intent_id, params, _options(idempotency_key)
         )
@@ -262,7 +263,7 @@ async def cancel_payment_intent(
 ) -> stripe.PaymentIntent:
     """Cancel a PaymentIntent (release an authorization)."""
     params: PaymentIntentCancelParams = {"expand": list(DEFAULT_EXPAND)}
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         intent = await gateway.client.v1.payment_intents.cancel_async(
             payment_intent_id, params, _options(idempotency_key)
         )
@@ -294,7 +295,7 @@ async def create_refund(
     }
     if minor is not None:
         params["amount"] = minor
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         refund = await gateway.client.v1.refunds.create_async(params, _options(idempotency_key))
     paid_by = refund.payment_intent if isinstance(refund.payment_intent, str | None) else refund.payment_intent.id
     _check(refund.id, "payment_intent", payment_intent_id, paid_by)
@@ -308,14 +309,14 @@ async def create_refund(
 async def list_refunds(gateway: StripeGateway, payment_intent_id: str) -> list[stripe.Refund]:
     """Every refund of a PaymentIntent (ours and those made in Stripe's dashboard), newest first."""
     params: RefundListParams = {"payment_intent": payment_intent_id, "limit": 100}
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         page = await gateway.client.v1.refunds.list_async(params)
         return [refund async for refund in page.auto_paging_iter()]
 
 
 async def retrieve_refund(gateway: StripeGateway, refund_id: str) -> stripe.Refund:
     """One Refund by id."""
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         refund = await gateway.client.v1.refunds.retrieve_async(refund_id)
     _check(refund.id, "id", refund_id, refund.id)
     return refund
@@ -333,27 +334,14 @@ async def list_payment_intents(
     }
     if customer:
         params["customer"] = customer
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         page = await gateway.client.v1.payment_intents.list_async(params)
         return [intent async for intent in page.auto_paging_iter()]
 
 
-async def save_card_for_later(
-    gateway: StripeGateway, payment_intent_id: str, *, idempotency_key: str
-) -> stripe.PaymentIntent:
-    """Set `setup_future_usage=off_session` on a PaymentIntent not confirmed yet, so the card it is paid with is saved
-    to its Customer for later off-session charges (docs.stripe.com/api/payment_intents/update)."""
-    with _refusals_as_rejections():
-        intent = await gateway.client.v1.payment_intents.update_async(
-            payment_intent_id, {"setup_future_usage": "off_session"}, _options(idempotency_key)
-        )
-    _check(intent.id, "id", payment_intent_id, intent.id)
-    return intent
-
-
 async def retrieve_payment_method(gateway: StripeGateway, payment_method_id: str) -> stripe.PaymentMethod:
     """One PaymentMethod (whether it is attached to a Customer, and to which)."""
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         method = await gateway.client.v1.payment_methods.retrieve_async(payment_method_id)
     _check(method.id, "id", payment_method_id, method.id)
     return method
@@ -361,7 +349,7 @@ async def retrieve_payment_method(gateway: StripeGateway, payment_method_id: str
 
 async def retrieve_dispute(gateway: StripeGateway, dispute_id: str) -> stripe.Dispute:
     """A Dispute (for the webhooks' dispute records)."""
-    with _refusals_as_rejections():
+    with refusals_as_rejections():
         dispute = await gateway.client.v1.disputes.retrieve_async(dispute_id)
     _check(dispute.id, "id", dispute_id, dispute.id)
     return dispute

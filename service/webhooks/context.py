@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from moqui_bridge.entity import EntityFacade
+from moqui_bridge.mantle.party_cards import PartyCardsSide
 from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
 from moqui_bridge.mantle.side import MantleSide
 from service.stripe_gateway.client import StripeGateway, StripeGateways
@@ -30,6 +31,8 @@ class WebhookContext:
     mantle: MantleSide
     payment_gateway_config_id: str
     moqui: MoquiRecipient | None = None
+    # Where saved cards are recorded (the Moqui's component, or the local Mantle tables); None: card events ignored.
+    cards: PartyCardsSide | None = None
 
     @property
     def gateway(self) -> StripeGateway:

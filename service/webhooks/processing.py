@@ -18,6 +18,7 @@ import stripe
 from moqui_bridge.moqui_rest_client import MoquiBadRequestError
 from moqui_bridge.service import ServiceError
 from service.stripe_gateway.outcome import StripeRequestRejected, safe_message
+from service.webhooks.card_events import CARD_EVENTS, handle_card_event
 from service.webhooks.context import WebhookContext
 from service.webhooks.disputes import DISPUTE_EVENTS, handle_dispute_event
 from service.webhooks.event_log import (
@@ -43,6 +44,7 @@ _HANDLERS: Final[Mapping[str, Handler]] = {
     **dict.fromkeys(INTENT_EVENTS, handle_intent_event),
     **dict.fromkeys(REFUND_EVENTS, handle_refund_event),
     **dict.fromkeys(DISPUTE_EVENTS, handle_dispute_event),
+    **dict.fromkeys(CARD_EVENTS, handle_card_event),
 }
 HANDLED_EVENT_TYPES: Final = frozenset(_HANDLERS)
 

@@ -107,6 +107,7 @@ async def _receive(request: web.Request) -> web.Response:
             if isinstance(mantle, RemoteMantleSide) and moqui_client is not None
             else None
         ),
+        cards=runtime.cards,
     )
     result = await process_event(context, event, payload)
     body = {"received": True, "status": result.status_id, "duplicate": result.duplicate}

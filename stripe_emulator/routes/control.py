@@ -1,5 +1,5 @@
 """Emulator-only routes under `/_emulator`: reset, limits and latency, faults, clock, webhooks, 3-D Secure,
-disputes, refund failures.
+disputes, refund failures, the card updater.
 
 They take and return JSON and need no API key; `stripe_emulator.control.EmulatorControl` wraps them.
 """
@@ -322,3 +322,35 @@ async def fail_refund(request: web.Request) -> web.Response:
     emit_refund_updated(state, refund, previous)
     state.events.emit("refund.failed", refund)
     return respond(render(state.store, refund, []))
+
+
+# -- the card updater ----------------------------------------------------------------------------------------------
+
+
+@routes.post(f"{PREFIX}/payment_methods/{{id}}/card_update")
+async def update_card(request: web.Request) -> web.Response:
+    """The card networks' account updater reissuing a saved card (`exp_month`, `exp_year`, optional `last4`): the
+    PaymentMethod keeps its id, its card hash changes, and `payment_method.automatically_updated` is sent with the old
+    values in `previous_attributes` (docs.stripe.com/api/events/types; the event's name since API version 2020-08-27,
+    docs.stripe.com/changelog/2020-08-27/renames-automatically-updated-event-type). Only cards saved to a Customer are
+    updated (docs.stripe.com/payments/cards/overview, "Card updates")."""
+    body = await _json_body(request)
+    state = state_of(request)
+    pm = state.store.require("payment_method", request.match_info["id"], "payment_method")
+    if pm["type"] != "card" or pm["customer"] is None:
+        raise invalid_request("The card updater only updates cards saved to a Customer.", param="payment_method")
+    changes: dict[str, Any] = {}
+    for name in ("exp_month", "exp_year"):
+        if name in body:
+            changes[name] = int(body[name])
+    if "last4" in body:
+        last4 = str(body["last4"])
+        if len(last4) != 4 or not last4.isdigit():
+            raise invalid_request("last4 must be four digits.", param="last4")
+        changes["last4"] = last4
+    if not changes:
+        raise invalid_request("Give exp_month, exp_year or last4 to change.")
+    previous = {"card": {name: pm["card"][name] for name in changes}}
+    pm["card"].update(changes)
+    state.events.emit("payment_method.automatically_updated", pm, previous)
+    return respond(render(state.store, pm, []))

@@ -92,9 +92,11 @@ async def detach_payment_method(request: web.Request) -> web.Response:
             "The payment method you provided is not attached to a customer so detachment is impossible.",
             param="payment_method",
         )
+    previous = {"customer": pm["customer"]}
     pm["customer"] = None
     use_up_unless_attached(pm)
-    state.events.emit("payment_method.detached", pm)
+    # Stripe's event names the Customer it was detached from in previous_attributes (docs.stripe.com/api/events/object).
+    state.events.emit("payment_method.detached", pm, previous)
     return respond(render(state.store, pm, expand_of(params)))
 
 

@@ -3,9 +3,10 @@
  *
  * Settings come in the URL fragment (never sent to a server): the publishable key, the PaymentIntent's client
  * secret, the merchant page's origin and this frame's id. Messages are accepted only from the parent window at that
- * origin, and answers go only to it. API calls are same-origin: POST /v1/payment_intents/{id}/confirm with the
- * publishable key, the client secret and the card as payment_method_data (the emulator decides what the test card
- * does), and GET /v1/payment_intents/{id}?client_secret=... for retrievePaymentIntent.
+ * origin, and answers go only to it. API calls are same-origin: POST /v1/payment_intents/{id}/confirm (or
+ * /v1/setup_intents/{id}/confirm for a SetupIntent's secret) with the publishable key, the client secret and the card
+ * as payment_method_data (the emulator decides what the test card does), and GET /v1/payment_intents/{id}?client_secret=...
+ * for retrievePaymentIntent.
  */
 (function () {
   "use strict";
@@ -119,7 +120,10 @@
       "payment_method_data[card][cvc]": card.cvc,
     };
     if (payload.returnUrl) params.return_url = payload.returnUrl;
-    return api("POST", "/v1/payment_intents/" + encodeURIComponent(intentIdOf(clientSecret)) + "/confirm", params)
+    // A SetupIntent's secret (confirmSetup) confirms the SetupIntent; the answer is read the same way.
+    var setup = intentIdOf(clientSecret).indexOf("seti_") === 0;
+    var kind = setup ? "setup_intent" : "payment_intent";
+    return api("POST", "/v1/" + kind + "s/" + encodeURIComponent(intentIdOf(clientSecret)) + "/confirm", params)
       .then(function (reply) {
         if (!reply.ok) {
           // Like Stripe's Payment Element, only field validation is shown in the frame; a confirmation error is
@@ -139,16 +143,13 @@
             setBusy(false);
             return { paymentIntent: intent };
           }
-          return {
-            redirectTo: withQuery(payload.returnUrl, {
-              payment_intent: intent.id,
-              payment_intent_client_secret: clientSecret,
-              redirect_status: "succeeded",
-            }),
-          };
+          var query = { redirect_status: "succeeded" };
+          query[kind] = intent.id;
+          query[kind + "_client_secret"] = clientSecret;
+          return { redirectTo: withQuery(payload.returnUrl, query) };
         }
         setBusy(false);
-        var error = intent.last_payment_error || {
+        var error = (setup ? intent.last_setup_error : intent.last_payment_error) || {
           type: "invalid_request_error",
           message: "The payment could not be confirmed (status " + intent.status + ").",
         };

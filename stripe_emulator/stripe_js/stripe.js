@@ -7,6 +7,7 @@
  *   payment.mount("#payment-element");             // the card fields, in an iframe on the emulator's origin
  *   payment.on("ready" | "change" | "loaderror", handler);
  *   const { error } = await stripe.confirmPayment({ elements, confirmParams: { return_url } });
+ *   const { error } = await stripe.confirmSetup({ elements, confirmParams: { return_url } });   // a SetupIntent
  *   const { paymentIntent } = await stripe.retrievePaymentIntent(clientSecret);
  *
  * confirmPayment redirects to return_url (with payment_intent, payment_intent_client_secret, redirect_status) when
@@ -203,6 +204,19 @@
         return new Promise(function () {});
       }
       return reply.error ? { error: reply.error } : { paymentIntent: reply.paymentIntent };
+    });
+  };
+
+  // Stripe.js confirmSetup: the same flow for an Elements group made with a SetupIntent's client secret; it redirects
+  // with setup_intent, setup_intent_client_secret and redirect_status (Stripe.js reference, stripe.confirmSetup).
+  StripeStandIn.prototype.confirmSetup = function (options) {
+    options = options || {};
+    var elements = options.elements;
+    if (!elements || elements.clientSecret.indexOf("seti_") !== 0) {
+      return Promise.reject(integrationError("confirmSetup(): elements made with a SetupIntent client secret is required."));
+    }
+    return this.confirmPayment(options).then(function (result) {
+      return result.paymentIntent ? { setupIntent: result.paymentIntent } : result;
     });
   };
 

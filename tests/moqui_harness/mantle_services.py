@@ -190,10 +190,63 @@ async def get_single_payment_gateway_details(
     return {"paymentGatewayResponseId": out["paymentGatewayResponseId"]}
 
 
+async def update_credit_card(actions: XmlActions, parameters: Mapping[str, Any], run: MoquiRun) -> dict[str, Any]:
+    """PaymentMethodServices.xml update#CreditCard (427-495, mantle-usl service/mantle/account upstream): nothing
+    when no field changes; otherwise the old PaymentMethod gets thruDate now and a copy with the changes is created
+    (fromDate now, originalPaymentMethodId back to the first), with a copy of its CreditCard. The in-place update for
+    an OrgInternal owner is left out (card owners here are customers)."""
+    await _record(run, "mantle.account.PaymentMethodServices.update#CreditCard", parameters)
+    facade = actions.facade
+    method_key = {"paymentMethodId": parameters["paymentMethodId"]}
+    method = await facade.find_one("mantle.account.method.PaymentMethod", method_key, connection=run.connection)
+    card = await facade.find_one("mantle.account.method.CreditCard", method_key, connection=run.connection)
+    if method is None or card is None:
+        raise GroovyError(f"Credit card {parameters['paymentMethodId']} not found")
+    method_fields = set(actions.registry.get("mantle.account.method.PaymentMethod").field_names)
+    card_fields = set(actions.registry.get("mantle.account.method.CreditCard").field_names)
+    skip = {"paymentMethodId", "ownerPartyId", "lastUpdatedStamp"}
+    new_method = {**method, **{k: v for k, v in parameters.items() if k in method_fields - skip}}
+    new_card = {**card, **{k: v for k, v in parameters.items() if k in card_fields - skip and v}}
+    if new_method == method and new_card == card:
+        return {"paymentMethodId": method["paymentMethodId"]}
+    now = _now()
+    await actions.call("update#mantle.account.method.PaymentMethod", {**method_key, "thruDate": now}, run)
+    copied = {k: v for k, v in new_method.items() if k not in {"paymentMethodId", "lastUpdatedStamp"}}
+    copied.update(fromDate=now, originalPaymentMethodId=method["originalPaymentMethodId"] or method["paymentMethodId"])
+    created = await actions.call("create#mantle.account.method.PaymentMethod", copied, run)
+    new_id = (created or {})["paymentMethodId"]
+    card_values = {k: v for k, v in new_card.items() if k not in {"paymentMethodId", "lastUpdatedStamp"}}
+    await actions.call("create#mantle.account.method.CreditCard", {**card_values, "paymentMethodId": new_id}, run)
+    return {"paymentMethodId": new_id}
+
+
+async def delete_payment_method(actions: XmlActions, parameters: Mapping[str, Any], run: MoquiRun) -> dict[str, Any]:
+    """PaymentMethodServices.xml delete#PaymentMethod (297-318): thruDateSetAuto Y while a Payment of the method is
+    Proposed, Promised, Authorized or Declined (with Mantle's "will be deleted once completed" message), else
+    thruDate now (Mantle's "will be deleted once completed" message is left out)."""
+    await _record(run, "mantle.account.PaymentMethodServices.delete#PaymentMethod", parameters)
+    facade = actions.facade
+    method_id = parameters["paymentMethodId"]
+    open_payments = await facade.find(
+        PAYMENT,
+        {"paymentMethodId": method_id, "statusId": ["PmntProposed", "PmntPromised", "PmntAuthorized", "PmntDeclined"]},
+        limit=1,
+        connection=run.connection,
+    )
+    key = {"paymentMethodId": method_id}
+    if open_payments:
+        await actions.call("update#mantle.account.method.PaymentMethod", {**key, "thruDateSetAuto": "Y"}, run)
+        return {}
+    await actions.call("update#mantle.account.method.PaymentMethod", {**key, "thruDate": _now()}, run)
+    return {}
+
+
 MANTLE_SERVICES: dict[str, MantleService] = {
     "mantle.order.OrderServices.add#OrderPartPayment": add_order_part_payment,
     "mantle.account.PaymentServices.authorize#SinglePayment": authorize_single_payment,
     "mantle.order.OrderServices.place#Order": place_order,
     "mantle.account.PaymentServices.create#RefundPayment": create_refund_payment,
     "mantle.account.PaymentServices.get#SinglePaymentGatewayDetails": get_single_payment_gateway_details,
+    "mantle.account.PaymentMethodServices.update#CreditCard": update_credit_card,
+    "mantle.account.PaymentMethodServices.delete#PaymentMethod": delete_payment_method,
 }

@@ -493,9 +493,17 @@ class XmlActions:
                 run.dropped_fields.append(name)
                 continue
             values[name] = _strict(definition, name, value)
+        # Moqui stores encrypt="true" fields as its own ciphertext (EntityJavaUtil.enDeCrypt); our facade never
+        # writes them, so the stand-in keeps what Moqui was handed in a statement of its own, for tests to read.
+        encrypted = {
+            name: values.pop(name)
+            for name in list(values)
+            if definition.field(name).encrypt and values[name] is not None
+        }
         key_names = definition.pk_field_names
         if verb == "create":
             created = await self.facade.create(definition.full_name, values, connection=run.connection)
+            await self._store_encrypted(definition, {name: created[name] for name in key_names}, encrypted, run)
             return {name: created[name] for name in key_names}
         key = {name: values.get(name) for name in key_names}
         if any(value is None for value in key.values()):
@@ -510,7 +518,19 @@ class XmlActions:
         else:
             changes = {name: value for name, value in values.items() if name not in key_names}
             await self.facade.update(definition.full_name, key, changes, connection=run.connection)
+        await self._store_encrypted(definition, key, encrypted, run)
         return dict(key)
+
+    async def _store_encrypted(
+        self, definition: EntityDefinition, key: Mapping[str, Any], encrypted: Mapping[str, Any], run: MoquiRun
+    ) -> None:
+        if not encrypted:
+            return
+        names = list(encrypted) + list(key)
+        values = [to_database(definition.field(name), {**encrypted, **key}[name]) for name in names]
+        assignments = ", ".join(f"{definition.field(n).column_name} = ${i}" for i, n in enumerate(encrypted, 1))
+        where = " AND ".join(f"{definition.field(n).column_name} = ${i}" for i, n in enumerate(key, len(encrypted) + 1))
+        await run.connection.execute(f"UPDATE {definition.table_name} SET {assignments} WHERE {where}", *values)
 
     async def _check_status(self, definition: EntityDefinition, old: Any, new: Any, run: MoquiRun) -> None:
         # EntityAutoServiceRunner.checkStatus: a change of statusId needs a StatusFlowTransition from old to new.

@@ -111,6 +111,16 @@ def test_the_routes_are_the_rest_files() -> None:
             "/rest/s1/moqui-stripe/payments/{paymentId}/gatewayStatus",
             "stripe.StripeGatewayEventServices.refresh#PaymentGatewayStatus",
         ),
+        *(
+            (method, f"/rest/s1/moqui-stripe/{path}", f"stripe.StripeSavedCardServices.{service}")
+            for method, path, service in (
+                ("GET", "parties/{partyId}/stripeCustomer", "get#PartyStripeCustomer"),
+                ("POST", "parties/{partyId}/stripeCustomer", "set#PartyStripeCustomer"),
+                ("POST", "parties/{partyId}/savedCards", "record#SavedCard"),
+                ("POST", "savedCards/{gatewayCimId}/update", "update#SavedCard"),
+                ("POST", "savedCards/{gatewayCimId}/expire", "expire#SavedCard"),
+            )
+        ),
     ]
 
 
