@@ -225,6 +225,21 @@ class Settings(_Frozen):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _moqui_client_is_named(self) -> Settings:
+        # The checkout, webhooks and the reconciler act for the configured Moqui as one client: with several
+        # credentials and no moqui.client_name, which one is Moqui's would be a guess, so it is refused at start-up.
+        if self.moqui.base_url and not self.moqui.client_name and len(self.server.api_keys) != 1:
+            raise ValueError(
+                f"moqui.client_name: name the api key (or user) the Moqui at moqui.base_url calls with; "
+                f"{len(self.server.api_keys)} api keys leave it open"
+            )
+        if self.moqui.client_name and self.moqui.client_name not in {*self.server.api_keys, *self.server.users}:
+            raise ValueError(
+                f"moqui.client_name {self.moqui.client_name!r} names no server.api_keys or server.users entry"
+            )
+        return self
+
     def moqui_client_name(self) -> str | None:
         """The client whose payments the configured Moqui records: `moqui.client_name`, else the name of the one api
         key; None without a Moqui or when several keys leave it open."""

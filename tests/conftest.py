@@ -7,6 +7,7 @@ Skip policy (tests/skip_policy.py): with ``CI=true``, as .ci/run runs, a skipped
 pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.emulator",
+    "tests.fixtures.moqui",
     "tests.skip_policy",
     "pytester",
 ]

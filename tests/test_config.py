@@ -71,12 +71,27 @@ def test_an_empty_database_url_means_the_embedded_database() -> None:
     assert settings.database.url is None
 
 
+def test_moqui_client_left_open_or_unknown_is_refused_at_start_up() -> None:
+    # Checkout, webhooks and the reconciler act for Moqui as one client: which of several it is is never guessed.
+    moqui = {"MOQUI_STRIPE_MOQUI_BASE_URL": "https://erp.example"}
+    two_keys = {**moqui, "MOQUI_STRIPE_SERVER_API_KEYS": "moqui-eu=k-0123456789,moqui-test=k-9876543210"}
+    for environment, message in [
+        (two_keys, "2 api keys leave it open"),
+        (moqui, "0 api keys leave it open"),
+        ({**two_keys, "MOQUI_STRIPE_MOQUI_CLIENT_NAME": "moqui-us"}, "'moqui-us' names no server.api_keys"),
+    ]:
+        with pytest.raises(ConfigError, match=r"moqui\.client_name") as caught:
+            load_settings(environment=environment)
+        assert message in str(caught.value)
+    users = {**moqui, "MOQUI_STRIPE_SERVER_USERS": "erp=a-long-password", "MOQUI_STRIPE_MOQUI_CLIENT_NAME": "erp"}
+    assert load_settings(environment=users).moqui_client_name() == "erp"
+
+
 def test_moqui_client_is_the_named_client_else_the_one_api_key() -> None:
     moqui = {"MOQUI_STRIPE_MOQUI_BASE_URL": "https://erp.example"}
     one_key = {**moqui, "MOQUI_STRIPE_SERVER_API_KEYS": "moqui-eu=k-0123456789"}
     two_keys = {**moqui, "MOQUI_STRIPE_SERVER_API_KEYS": "moqui-eu=k-0123456789,moqui-test=k-9876543210"}
     assert load_settings(environment=one_key).moqui_client_name() == "moqui-eu"
-    assert load_settings(environment=two_keys).moqui_client_name() is None
     named = {**two_keys, "MOQUI_STRIPE_MOQUI_CLIENT_NAME": "moqui-test"}
     assert load_settings(environment=named).moqui_client_name() == "moqui-test"
     # Without a Moqui nothing is sent anywhere, whatever the keys.
@@ -203,6 +218,11 @@ def _base_gateway(key: str) -> dict[str, str]:
     return {"secret_key": "sk_test_base"} if key.startswith("gateways.") and key != "gateways.<id>.secret_key" else {}
 
 
+def _base_environment(key: str) -> dict[str, str]:
+    # A Moqui row needs the api key the Moqui calls with, named as moqui.client_name's own row names it.
+    return {"MOQUI_STRIPE_SERVER_API_KEYS": "moqui-eu=k-0123456789"} if key.startswith("moqui.") else {}
+
+
 def test_every_readme_configuration_row_has_a_case() -> None:
     rows = _readme_configuration_rows()
     assert sorted(rows) == sorted(README_ROWS)
@@ -217,7 +237,7 @@ def test_every_readme_configuration_row_from_toml(key: str, tmp_path: Path) -> N
     header = f"[{'.'.join(section)}]\n{base}" if section else ""
     path = tmp_path / "row.toml"
     path.write_text(f"{header}{name} = {literal}\n", encoding="utf-8")
-    assert _loaded(load_settings(path, environment={}), key) == expected
+    assert _loaded(load_settings(path, environment=_base_environment(key)), key) == expected
 
 
 @pytest.mark.parametrize("key", sorted(README_ROWS))
@@ -226,7 +246,8 @@ def test_every_readme_configuration_row_from_the_environment(key: str) -> None:
     for variable in _readme_configuration_rows()[key]:
         variable = variable.replace("<id>", GATEWAY_ID)
         base = {f"MOQUI_STRIPE_GATEWAY__{GATEWAY_ID}__{k.upper()}": v for k, v in _base_gateway(key).items()}
-        assert _loaded(load_settings(environment={**base, variable: value}), key) == expected, variable
+        environment = {**_base_environment(key), **base, variable: value}
+        assert _loaded(load_settings(environment=environment), key) == expected, variable
 
 
 @pytest.mark.parametrize(

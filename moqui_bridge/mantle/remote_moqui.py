@@ -104,9 +104,32 @@ class RemoteMantleSide:
 
     # ----- the component's resources -----
 
-    async def checkout_order(self, order_id: str) -> dict[str, Any]:
-        """What the checkout page shows: GET /orders/{orderId}/checkout (orderHeader, orderParts, payments)."""
-        return await self._component("GET", f"/orders/{_segment(order_id)}/checkout")
+    async def checkout_order(self, order_id: str, default_gateway_config_id: str | None = None) -> dict[str, Any]:
+        """What the checkout page needs: GET /orders/{orderId}/checkout (orderHeader, orderParts, payments, and the
+        card gateway: paymentGatewayConfigId, the store's or else ``default_gateway_config_id``, and its
+        paymentGatewayConfig)."""
+        path = f"/orders/{_segment(order_id)}/checkout"
+        params = {"paymentGatewayConfigId": default_gateway_config_id} if default_gateway_config_id else None
+        result = await self._client.call("GET", COMPONENT_REST_ROOT + path, params=params)
+        if not isinstance(result, dict):
+            raise ValueError(f"Moqui answered GET {path} with {type(result).__name__}, not an object")
+        return result
+
+    async def add_checkout_payment(
+        self, order_id: str, order_part_seq_id: str, amount: Decimal, payment_gateway_config_id: str
+    ) -> dict[str, Any]:
+        """POST /orders/{orderId}/parts/{orderPartSeqId}/payments (add#OrderPartPayment, a Promised card payment
+        through the gateway): the Payment as Moqui made it."""
+        body = {"amount": amount, "paymentGatewayConfigId": payment_gateway_config_id}
+        result = await self._add_payment(order_id, order_part_seq_id, body)
+        payment = result.get("payment")
+        if not isinstance(payment, dict) or not payment.get("paymentId"):
+            raise ValueError(f"Moqui added a checkout payment to order {order_id} without answering the Payment")
+        return payment
+
+    async def _add_payment(self, order_id: str, order_part_seq_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        path = f"/orders/{_segment(order_id)}/parts/{_segment(order_part_seq_id)}/payments"
+        return await self._component("POST", path, body)
 
     async def record_checkout_payment(self, payment: CheckoutPayment) -> RecordedCheckoutPayment:
         """POST /orders/{orderId}/parts/{orderPartSeqId}/checkoutPayments: add#OrderPartPayment, authorize#SinglePayment
@@ -210,7 +233,8 @@ class RemoteMantleSide:
         payment_method_id: str | None,
         payment_gateway_config_id: str | None,
     ) -> str:
-        """POST /rest/s1/mantle/orders/{orderId}/parts/{orderPartSeqId}/payments (add#OrderPartPayment)."""
+        """The component's POST /orders/{orderId}/parts/{orderPartSeqId}/payments (add#OrderPartPayment as a card
+        payment), so the service's Moqui user needs no path outside /moqui-stripe."""
         body = {
             key: value
             for key, value in {
@@ -220,9 +244,8 @@ class RemoteMantleSide:
             }.items()
             if value is not None
         }
-        path = f"/rest/s1/mantle/orders/{_segment(order_id)}/parts/{_segment(order_part_seq_id)}/payments"
-        result = await self._client.call("POST", path, body=body or None)
-        payment_id = result.get("paymentId") if isinstance(result, Mapping) else None
+        result = await self._add_payment(order_id, order_part_seq_id, body)
+        payment_id = result.get("paymentId")
         if not payment_id:
             raise ValueError(f"Moqui answered add#OrderPartPayment for order {order_id} without a paymentId")
         return str(payment_id)

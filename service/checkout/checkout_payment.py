@@ -1,14 +1,15 @@
 """The checkout's Mantle Payment and its one PaymentIntent: made on the first visit, found again on every reload.
 
 The PaymentIntent is created through the gateway API's journal and key scheme (docs/payment-services.md), as the
-client `standalone` whose local Payment it is: a journal row per attempt (attemptNum = PaymentIntents the Payment had
+client whose Payment it is (`standalone` for the local tables, the Moqui's client when a Moqui holds the order, see
+checkout_side.py): a journal row per attempt (operation `checkout`, attemptNum = PaymentIntents the Payment had
 before), the key `moqui-stripe/v1/<installationId>/<operationId>`, and the PaymentIntent link recorded with the row.
-A later authorize of the Payment names this PaymentIntent and finds it already authorized.
+A later authorize of the Payment by that client names this PaymentIntent and finds it already authorized.
 
 Reload and double-click safety, in three layers:
 
-1. an advisory lock per order (`checkout-order:<orderId>`) serializes the find-or-create of the Payment and the
-   PaymentIntent across requests and processes;
+1. an advisory lock per order (`checkout-order:<orderId>`), held by the page for its whole request, serializes the
+   read of the order and the find-or-create of the Payment and the PaymentIntent across requests and processes;
 2. an existing Promised (or declined) checkout Payment of the right amount is reused, and its linked PaymentIntent
    with it, unless Stripe canceled that one;
 3. a create whose answer was lost (its journal row never completed) is sent again with its own key on the next
@@ -19,16 +20,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import stripe
 
 from moqui_bridge.entity import EntityFacade, advisory_lock
-from moqui_bridge.mantle import names
-from moqui_bridge.mantle.side import MantleSide
-from service.checkout.order_check import PayableOrder, checkout_payments
-from service.context import STANDALONE_CLIENT, ServiceContext
+from service.checkout.order_check import CheckoutSide, PayableOrder
+from service.context import ServiceContext
 from service.payment_services.gateway_call import GatewayCall
 from service.payment_services.intent_link import PAYMENT_INTENT_LINK, current_intent_id, record_intent, standalone_link
 from service.payment_services.journal import (
@@ -56,8 +55,6 @@ __all__ = [
 
 Record = dict[str, Any]
 
-_OPEN_STATUSES: Final = frozenset({names.PMNT_PROMISED, names.PMNT_DECLINED})
-
 
 @dataclass(frozen=True)
 class CheckoutPayment:
@@ -73,7 +70,8 @@ class CheckoutPayment:
 
 
 # Connections a checkout holds at once: the lock's transaction, a statement of its own and a sequence-bank refill
-# under a create. The Mantle rule calls (add#OrderPartPayment) it makes are admitted under their own kind.
+# under a create. The Mantle rule calls (add#OrderPartPayment, authorize#SinglePayment) it makes are admitted under
+# their own kind.
 _CONNECTIONS_PER_CHECKOUT: Final = 3
 
 
@@ -102,37 +100,43 @@ def _check_matches(intent: stripe.PaymentIntent, payment: Record) -> None:
 
 
 async def _record_link(
-    context: ServiceContext, intent: stripe.PaymentIntent, payment: Record, config_id: str, operation_id: str | None
+    context: ServiceContext,
+    client_name: str,
+    intent: stripe.PaymentIntent,
+    payment: Record,
+    config_id: str,
+    operation_id: str | None,
 ) -> None:
     link = standalone_link(
         payment, config_id, intent.id, intent.status, intent.capture_method, operation_id=operation_id
     )
-    await record_intent(context.entity, link)
+    await record_intent(context.entity, replace(link, client_name=client_name))
 
 
 async def reuse_or_create_intent(
-    context: ServiceContext, payment: Record, payable: PayableOrder
+    context: ServiceContext, client_name: str, payment: Record, payable: PayableOrder
 ) -> stripe.PaymentIntent:
     """The Payment's current PaymentIntent unless Stripe canceled it, else a new one (not confirmed: the browser
-    confirms it with the card). Call it under `checkout_lock`. Raises stripe.StripeError subclasses when Stripe
-    cannot be reached, StripeRequestRejected / StripeIntegrityError when Stripe's answer cannot be used."""
+    confirms it with the card), made and linked as the gateway API client `client_name`. Call it under
+    `checkout_lock`. Raises stripe.StripeError subclasses when Stripe cannot be reached, StripeRequestRejected /
+    StripeIntegrityError when Stripe's answer cannot be used."""
     entity = context.entity
     config_id = payable.payment_gateway_config_id
     gateway = context.gateways.get(config_id)
-    intent_id = await current_intent_id(entity, STANDALONE_CLIENT, payment)
+    intent_id = await current_intent_id(entity, client_name, payment)
     if intent_id is not None:
         intent = await retrieve_payment_intent(gateway, intent_id)
         if intent.status != "canceled":
             _check_matches(intent, payment)
-            await _record_link(context, intent, payment, config_id, None)
+            await _record_link(context, client_name, intent, payment, config_id, None)
             return intent
     payment_id = str(payment["paymentId"])
-    earlier = await entity.find(PAYMENT_INTENT_LINK, {"clientName": STANDALONE_CLIENT, "paymentId": payment_id})
+    earlier = await entity.find(PAYMENT_INTENT_LINK, {"clientName": client_name, "paymentId": payment_id})
     call = GatewayCall(
         entity,
         gateway,
         context.installation_id,
-        STANDALONE_CLIENT,
+        client_name,
         payment_id,
         context.deadline,
         context.clock,
@@ -149,7 +153,7 @@ async def reuse_or_create_intent(
     if attempt is not None and attempt.status == SGO_COMPLETED and attempt.row["stripeObjectId"]:
         intent = await retrieve_payment_intent(gateway, str(attempt.row["stripeObjectId"]))
         _check_matches(intent, payment)
-        await _record_link(context, intent, payment, config_id, attempt.operation_id)
+        await _record_link(context, client_name, intent, payment, config_id, attempt.operation_id)
         return intent
     if attempt is None:
         kind = CHECKOUT_AUTOMATIC if payable.capture_method == "automatic" else CHECKOUT_MANUAL
@@ -157,7 +161,7 @@ async def reuse_or_create_intent(
     made = await send_write(call, attempt)
     if not isinstance(made, stripe.PaymentIntent):
         raise StripeIntegrityError(made.id, "object", "payment_intent", made.object)
-    await _record_link(context, made, payment, config_id, attempt.operation_id)
+    await _record_link(context, client_name, made, payment, config_id, attempt.operation_id)
     await finish_attempt(
         entity,
         attempt,
@@ -170,30 +174,14 @@ async def reuse_or_create_intent(
 
 
 async def prepare_checkout_payment(
-    context: ServiceContext, mantle: MantleSide, payable: PayableOrder
+    context: ServiceContext, side: CheckoutSide, payable: PayableOrder
 ) -> CheckoutPayment:
-    """Find or make (through the Mantle side: add#OrderPartPayment) the Payment for what is due, and its
-    PaymentIntent, under the order's checkout lock."""
-    entity = context.entity
-    async with checkout_lock(entity, payable.order_id):
-        # Read again under the lock: a request that held it may have just made the Payment.
-        ours = await checkout_payments(
-            entity, payable.order_id, payable.order_part_seq_id, payable.payment_gateway_config_id
+    """Find or make (through the checkout side: add#OrderPartPayment) the Payment for what is due, and its
+    PaymentIntent. Call it under the order's `checkout_lock`, with `payable` read under it."""
+    payment = payable.reusable_payment()
+    if payment is None:
+        payment = await side.add_payment(
+            payable.order_id, payable.order_part_seq_id, payable.amount_due, payable.payment_gateway_config_id
         )
-        payment = next(
-            (
-                candidate
-                for candidate in ours
-                if candidate.get("statusId") in _OPEN_STATUSES and candidate.get("amount") == payable.amount_due
-            ),
-            None,
-        )
-        if payment is None:
-            payment_id = await mantle.add_order_part_payment(
-                payable.order_id, payable.order_part_seq_id, payable.amount_due, None, payable.payment_gateway_config_id
-            )
-            payment = await entity.find_one(names.PAYMENT, {"paymentId": payment_id})
-            if payment is None:
-                raise RuntimeError(f"Payment {payment_id} made by add#OrderPartPayment cannot be read back")
-        intent = await reuse_or_create_intent(context, payment, payable)
+    intent = await reuse_or_create_intent(context, side.client_name, payment, payable)
     return CheckoutPayment(payment, intent)

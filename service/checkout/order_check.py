@@ -15,13 +15,20 @@ The rules (docs/checkout.md, "What can be paid"):
   Payment, which is what the shopper is about to pay with.
 
 A refusal is a `CheckoutRefused` with a stable `reason` code (sent to the error URL) and a message safe to show.
+
+The rules read the order through a `CheckoutSide` (service/checkout/checkout_side.py): the local tables standalone,
+or the component's order read resource when a Moqui is configured. Which currencies a gateway takes is the service's
+own setting (`stripe.StripeGatewaySettings` in its database) either way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Protocol
+
+import stripe
 
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.mantle import names
@@ -33,9 +40,13 @@ from service.payment_services.payment_subject import accepted_currencies
 
 __all__ = [
     "AUTHORIZE_AND_CAPTURE_SERVICE",
+    "PAID_STATUSES",
     "CheckoutRefused",
+    "CheckoutSide",
+    "OrderSnapshot",
     "PayableOrder",
     "checkout_payments",
+    "gateway_unavailable",
     "load_payable_order",
 ]
 
@@ -45,7 +56,7 @@ Record = dict[str, Any]
 AUTHORIZE_AND_CAPTURE_SERVICE: Final = "stripe.StripePaymentServices.authorizeAndCapture#Payment"
 GATEWAY_SETTINGS: Final = "stripe.StripeGatewaySettings"
 _PAYABLE_ORDER_STATUSES: Final = frozenset({names.ORDER_OPEN, names.ORDER_PLACED})
-_PAID_STATUSES: Final = frozenset({names.PMNT_AUTHORIZED, names.PMNT_DELIVERED, names.PMNT_CONFIRMED})
+PAID_STATUSES: Final = frozenset({names.PMNT_AUTHORIZED, names.PMNT_DELIVERED, names.PMNT_CONFIRMED})
 # A checkout Payment the page may still pay with: promised, or declined by an earlier card (its PaymentIntent takes
 # another card).
 _OPEN_CHECKOUT_STATUSES: Final = frozenset({names.PMNT_PROMISED, names.PMNT_DECLINED})
@@ -58,6 +69,48 @@ class CheckoutRefused(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+@dataclass(frozen=True)
+class OrderSnapshot:
+    """What the checkout reads of an order, wherever Mantle's rows live."""
+
+    order: Record
+    parts: tuple[Record, ...]
+    # Every Payment of the order, newest first.
+    payments: tuple[Record, ...]
+    # The card gateway: the store's ProductStorePaymentGateway for PiCreditCard, else the configured default.
+    payment_gateway_config_id: str
+    # Its PaymentGatewayConfig row, None when there is none.
+    gateway_config: Record | None
+
+
+class CheckoutSide(Protocol):
+    """Where the checkout's order and Payment live (implementations in service/checkout/checkout_side.py)."""
+
+    @property
+    def client_name(self) -> str:
+        """The gateway API client whose journal rows and PaymentIntent links the checkout's Payments have."""
+        ...
+
+    async def read_order(self, order_id: str, default_gateway_config_id: str) -> OrderSnapshot | None:
+        """The order as the checkout needs it; None when there is no such order."""
+        ...
+
+    async def add_payment(
+        self, order_id: str, order_part_seq_id: str, amount: Decimal, payment_gateway_config_id: str
+    ) -> Record:
+        """add#OrderPartPayment: a Promised card Payment for the part through the gateway; the Payment."""
+        ...
+
+    async def record_paid(self, payment: Record, intent: stripe.PaymentIntent) -> str | None:
+        """Have Mantle record the authorized (or paid) PaymentIntent on its Payment, and place the order when
+        configured; the Payment's status afterwards."""
+        ...
+
+    async def place_paid_order(self, order_id: str) -> None:
+        """Place the order when configured and still open (its checkout Payment is already paid)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -90,32 +143,44 @@ class PayableOrder:
         """What the shopper sees as the order's name."""
         return str(self.order.get("orderName") or self.part.get("partName") or f"Order {self.order_id}")
 
+    def reusable_payment(self) -> Record | None:
+        """The checkout's open Payment for what is due (its PaymentIntent takes the card), if it has one."""
+        return next(
+            (
+                payment
+                for payment in self.checkout_payments
+                if payment.get("statusId") in _OPEN_CHECKOUT_STATUSES and payment.get("amount") == self.amount_due
+            ),
+            None,
+        )
 
-def _is_checkout_payment(payment: Record, payment_gateway_config_id: str) -> bool:
-    # The checkout collects the card itself: its Payments have no saved PaymentMethod.
+
+def _is_checkout_payment(payment: Record, payment_gateway_config_id: str, linked_payment_ids: frozenset[str]) -> bool:
+    # The checkout collects the card itself: its Payments have no saved PaymentMethod until one it made a
+    # PaymentIntent for is recorded with the card (record#CheckoutPayment keeps the card as a PaymentMethod).
     return (
         payment.get("paymentGatewayConfigId") == payment_gateway_config_id
-        and not payment.get("paymentMethodId")
+        and (not payment.get("paymentMethodId") or str(payment["paymentId"]) in linked_payment_ids)
         and not payment.get("refundForPaymentId")
         and payment.get("paymentTypeEnumId") != names.PT_REFUND
         and payment.get("paymentInstrumentEnumId") in (None, names.PI_CREDIT_CARD)
     )
 
 
-async def checkout_payments(
-    entity: EntityFacade, order_id: str, order_part_seq_id: str, payment_gateway_config_id: str
+def checkout_payments(
+    payments: Iterable[Record], payment_gateway_config_id: str, linked_payment_ids: frozenset[str]
 ) -> list[Record]:
-    """The part's Payments the checkout made or may reuse, newest first (those with a PaymentIntent link first)."""
-    payments = await entity.find(
-        names.PAYMENT, {"orderId": order_id, "orderPartSeqId": order_part_seq_id}, order_by=["-paymentId"]
-    )
-    ours = [payment for payment in payments if _is_checkout_payment(payment, payment_gateway_config_id)]
-    linked = {
-        str(link["paymentId"])
-        for link in await entity.find(PAYMENT_INTENT_LINK, {"orderId": order_id, "orderPartSeqId": order_part_seq_id})
-    }
+    """The part's Payments (newest first) the checkout made or may reuse, those with a PaymentIntent link first."""
+    ours = [
+        payment for payment in payments if _is_checkout_payment(payment, payment_gateway_config_id, linked_payment_ids)
+    ]
     # sorted is stable: among linked (and among unlinked) payments the newest stays first.
-    return sorted(ours, key=lambda payment: str(payment["paymentId"]) not in linked)
+    return sorted(ours, key=lambda payment: str(payment["paymentId"]) not in linked_payment_ids)
+
+
+async def _linked_payment_ids(entity: EntityFacade, client_name: str, order_id: str) -> frozenset[str]:
+    links = await entity.find(PAYMENT_INTENT_LINK, {"clientName": client_name, "orderId": order_id})
+    return frozenset(str(link["paymentId"]) for link in links)
 
 
 def _still_to_pay(part: Record, payments: list[Record], reusable_ids: set[str]) -> Decimal:
@@ -134,43 +199,36 @@ def _still_to_pay(part: Record, payments: list[Record], reusable_ids: set[str]) 
     return (total if total is not None else Decimal(0)) - counted
 
 
-async def _gateway_config_id(entity: EntityFacade, settings: Settings, order: Record) -> str:
-    store_id = order.get("productStoreId")
-    if store_id:
-        store_gateway = await entity.find_one(
-            names.STORE_GATEWAY, {"productStoreId": store_id, "paymentInstrumentEnumId": names.PI_CREDIT_CARD}
-        )
-        if store_gateway is not None and store_gateway.get("paymentGatewayConfigId"):
-            return str(store_gateway["paymentGatewayConfigId"])
-    return settings.checkout.default_gateway_config_id
-
-
 _UNAVAILABLE = "Card payments are not available for this order right now. Please contact us."
 
 
-async def load_payable_order(entity: EntityFacade, settings: Settings, link: CheckoutLink) -> PayableOrder:
+def gateway_unavailable() -> CheckoutRefused:
+    """The refusal when the order's gateway cannot take cards here (not configured, no publishable key)."""
+    return CheckoutRefused("gateway_not_configured", _UNAVAILABLE)
+
+
+async def load_payable_order(
+    side: CheckoutSide, entity: EntityFacade, settings: Settings, link: CheckoutLink
+) -> PayableOrder:
     """Check the linked order and work out what to pay; raise CheckoutRefused when it cannot be paid here.
 
     `reason` "already_paid" means the checkout's Payment for it is already authorized or paid (go to the done URL).
     """
-    order = await entity.find_one(names.ORDER_HEADER, {"orderId": link.order_id})
-    if order is None:
+    snapshot = await side.read_order(link.order_id, settings.checkout.default_gateway_config_id)
+    if snapshot is None:
         raise CheckoutRefused("order_not_found", "We could not find this order.")
-    parts = [
-        part
-        for part in await entity.find(names.ORDER_PART, {"orderId": link.order_id}, order_by=["orderPartSeqId"])
-        if part.get("customerPartyId") == link.customer_party_id
-    ]
+    order = snapshot.order
+    parts = [part for part in snapshot.parts if part.get("customerPartyId") == link.customer_party_id]
     if not parts:
         raise CheckoutRefused("not_customer_order", "This order does not belong to the customer of this payment link.")
     if order.get("statusId") not in _PAYABLE_ORDER_STATUSES:
         raise CheckoutRefused("order_not_payable", "This order can no longer be paid.")
 
-    config_id = await _gateway_config_id(entity, settings, order)
+    config_id = snapshot.payment_gateway_config_id
     gateway = settings.gateway(config_id)
-    config = await entity.find_one(names.GATEWAY_CONFIG, {"paymentGatewayConfigId": config_id})
+    config = snapshot.gateway_config
     if config is None or gateway is None or not gateway.publishable_key:
-        raise CheckoutRefused("gateway_not_configured", _UNAVAILABLE)
+        raise gateway_unavailable()
     currency = str(order.get("currencyUomId") or "")
     try:
         stripe_currency(currency)
@@ -181,14 +239,13 @@ async def load_payable_order(entity: EntityFacade, settings: Settings, link: Che
         raise CheckoutRefused("currency_not_accepted", f"Card payments in {currency or 'this currency'} are not taken.")
     capture_method = "automatic" if config.get("authorizeServiceName") == AUTHORIZE_AND_CAPTURE_SERVICE else "manual"
 
+    linked = await _linked_payment_ids(entity, side.client_name, link.order_id)
     paid_by_checkout = False
     for part in parts:
         if part.get("statusId") not in _PAYABLE_ORDER_STATUSES:
             continue
-        payments = await entity.find(
-            names.PAYMENT, {"orderId": link.order_id, "orderPartSeqId": part["orderPartSeqId"]}
-        )
-        ours = await checkout_payments(entity, link.order_id, str(part["orderPartSeqId"]), config_id)
+        payments = [p for p in snapshot.payments if p.get("orderPartSeqId") == part["orderPartSeqId"]]
+        ours = checkout_payments(payments, config_id, linked)
         reusable = {str(p["paymentId"]) for p in ours if p.get("statusId") in _OPEN_CHECKOUT_STATUSES}
         due = _still_to_pay(part, payments, reusable)
         if due > 0:
@@ -199,7 +256,7 @@ async def load_payable_order(entity: EntityFacade, settings: Settings, link: Che
                     "amount_not_payable", "The amount of this order cannot be paid by card in its currency."
                 ) from None
             return PayableOrder(order, part, due, currency.upper(), config_id, gateway, capture_method, tuple(ours))
-        paid_by_checkout = paid_by_checkout or any(p.get("statusId") in _PAID_STATUSES for p in ours)
+        paid_by_checkout = paid_by_checkout or any(p.get("statusId") in PAID_STATUSES for p in ours)
     if paid_by_checkout:
         raise CheckoutRefused("already_paid", "This order is already paid.")
     raise CheckoutRefused("nothing_to_pay", "This order has nothing left to pay.")

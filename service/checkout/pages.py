@@ -8,6 +8,12 @@ can be trusted (the signature verified and only the expiry failed, or its origin
 The return handler ignores the `payment_intent*` and `redirect_status` parameters Stripe adds:
 it reads the PaymentIntent linked to the order's checkout Payment from Stripe itself.
 
+Each request holds the order's checkout lock from reading the order to recording its payment, so a reload, a double
+click or a webhook for the same order never interleave. Where the order lives (the local tables, or a Moqui through
+the component's REST resources) is the checkout side's business (checkout_side.py). A Moqui that cannot be reached
+gets a page saying so, never a lost payment: an authorized PaymentIntent is recorded by the next visit or by its
+webhook.
+
 There are no POST routes: the card goes from Stripe's frame straight to Stripe, and both routes are safe to repeat
 (reload, back button, double click), so there is nothing for a CSRF token to protect.
 """
@@ -17,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import stripe
@@ -25,12 +31,18 @@ from aiohttp import web
 
 from moqui_bridge.mantle import names
 from moqui_bridge.mantle.side import MantleSide
-from moqui_bridge.moqui_rest_client import MoquiRestError
 from moqui_bridge.resources import package_path
-from moqui_bridge.service import ServiceError
 from service.checkout.checkout_payment import checkout_lock, prepare_checkout_payment
+from service.checkout.checkout_side import MANTLE_PROBLEMS, MOQUI_UNAVAILABLE, checkout_side
 from service.checkout.links import CheckoutLink, CheckoutLinkError, LinkProblem, verify_checkout_query
-from service.checkout.order_check import CheckoutRefused, PayableOrder, load_payable_order
+from service.checkout.order_check import (
+    PAID_STATUSES,
+    CheckoutRefused,
+    CheckoutSide,
+    PayableOrder,
+    gateway_unavailable,
+    load_payable_order,
+)
 from service.checkout.shopper_messages import messages_for_browser, shopper_message
 from service.checkout.web_support import (
     PageRenderer,
@@ -40,7 +52,7 @@ from service.checkout.web_support import (
     see_other,
     stripe_origins,
 )
-from service.context import STANDALONE_CLIENT, ServiceContext
+from service.context import ServiceContext
 from service.money import MoneyError, format_amount
 from service.payment_services.intent_link import current_intent_id
 from service.stripe_gateway.operations import StripeIntegrityError, retrieve_payment_intent
@@ -62,12 +74,10 @@ RETURN_PATH: Final = "/stripe/Checkout/return"
 STATIC_PREFIX: Final = "/stripe/static"
 _HERE = package_path("service.checkout")
 _SIGNED_KEYS: Final = ("orderId", "customerPartyId", "doneUrl", "errorUrl", "expires", "signature")
-_PAID_STATUSES: Final = frozenset({names.PMNT_AUTHORIZED, names.PMNT_DELIVERED, names.PMNT_CONFIRMED})
 _AUTHORIZED_INTENT: Final = frozenset({"requires_capture", "succeeded"})
 # What may go wrong talking to Stripe: unreachable (StripeError), refused or inconsistent answers, unpayable amounts.
 _STRIPE_PROBLEMS: Final = (stripe.StripeError, StripeRequestRejected, StripeIntegrityError, MoneyError)
-# What the Mantle side raises: the local rules' Moqui errors, or a remote Moqui's REST failures.
-_MANTLE_PROBLEMS: Final = (ServiceError, MoquiRestError)
+_OPEN_STATUSES: Final = frozenset({names.PMNT_PROMISED, names.PMNT_DECLINED})
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,23 @@ class _CheckoutPages:
             back_url=error_redirect_url(link, "payment_unavailable", "The payment service was unavailable."),
         )
 
+    def _not_confirmed_yet(self, request: web.Request, link: CheckoutLink, *, paid: bool) -> web.Response:
+        # Back from Stripe while the order system cannot be reached. If Stripe holds the money, the webhook or the
+        # next visit records it: nothing is lost and nothing is charged again.
+        title, opening = (
+            ("Your payment is received", "Your card was accepted, but we could not confirm your order just now.")
+            if paid
+            else ("We could not confirm your order yet", "We could not reach the shop to confirm your order just now.")
+        )
+        return self._message(
+            503,
+            title,
+            f"{opening} If your card was accepted you will not be charged again: we will confirm your order shortly. "
+            "You can also try again in a moment.",
+            retry_url=str(request.rel_url),
+            back_url=link.done_url,
+        )
+
     # -- shared steps ------------------------------------------------------------------------------------------
 
     @staticmethod
@@ -194,58 +221,43 @@ class _CheckoutPages:
         public_url = context.settings.server.public_url
         return public_url.rstrip("/") if public_url else f"{request.scheme}://{request.host}"
 
-    async def _finish_paid(self, services: CheckoutServices, link: CheckoutLink, payment_id: str) -> web.Response:
-        """The PaymentIntent is authorized (or paid): have Mantle record it, place the order if configured, done."""
-        context, mantle = services.context, services.mantle
-        entity = context.entity
-        async with checkout_lock(entity, link.order_id):
-            payment = await entity.find_one(names.PAYMENT, {"paymentId": payment_id})
-            status = payment.get("statusId") if payment else None
-            if status not in _PAID_STATUSES:
-                try:
-                    # authorize#SinglePayment -> our authorize#Payment, which finds the PaymentIntent authorized.
-                    result = await mantle.authorize_payment(payment_id)
-                    status = result.status_id
-                except _MANTLE_PROBLEMS:
-                    log.exception("checkout: recording authorized payment %s failed", payment_id)
-                    status = None
-            if status not in _PAID_STATUSES:
-                log.warning("checkout: payment %s authorized at Stripe but is %s in Mantle", payment_id, status)
-                return self._redirect(
-                    error_redirect_url(
-                        link,
-                        "payment_not_recorded",
-                        "Your card was authorized, but we could not record the payment. Please contact us.",
-                    )
+    async def _finish_paid(
+        self,
+        request: web.Request,
+        opened: _Opened,
+        payment: dict[str, Any],
+        intent: stripe.PaymentIntent,
+    ) -> web.Response:
+        """The PaymentIntent is authorized (or paid): have Mantle record it, place the order if configured, done.
+        Called under the order's checkout lock."""
+        link, payment_id = opened.link, str(payment["paymentId"])
+        try:
+            # authorize#SinglePayment -> our authorize#Payment, which finds the PaymentIntent authorized.
+            status = await opened.side.record_paid(payment, intent)
+        except MOQUI_UNAVAILABLE as error:
+            log.warning(
+                "checkout: Moqui cannot record payment %s now (%s); the webhook or next visit will", payment_id, error
+            )
+            return self._not_confirmed_yet(request, link, paid=True)
+        except MANTLE_PROBLEMS:
+            log.exception("checkout: recording authorized payment %s failed", payment_id)
+            status = None
+        if status not in PAID_STATUSES:
+            log.warning("checkout: payment %s authorized at Stripe but is %s in Mantle", payment_id, status)
+            return self._redirect(
+                error_redirect_url(
+                    link,
+                    "payment_not_recorded",
+                    "Your card was authorized, but we could not record the payment. Please contact us.",
                 )
-            await self._place_order(services, link.order_id)
+            )
         log.info("checkout: order %s paid by payment %s", link.order_id, payment_id)
         return self._redirect(link.done_url)
 
-    @staticmethod
-    async def _place_order(services: CheckoutServices, order_id: str) -> None:
-        if not services.context.settings.checkout.place_order:
-            return
-        order = await services.context.entity.find_one(names.ORDER_HEADER, {"orderId": order_id})
-        if order is None or order.get("statusId") != names.ORDER_OPEN:
-            return
-        try:
-            await services.mantle.place_order(order_id)
-        except _MANTLE_PROBLEMS:
-            # The payment is recorded; the application can still place the order itself.
-            log.exception("checkout: placing order %s after its payment failed", order_id)
-
-    async def _place_if_paid(self, services: CheckoutServices, link: CheckoutLink, refused: CheckoutRefused) -> None:
-        if refused.reason == "already_paid":
-            async with checkout_lock(services.context.entity, link.order_id):
-                await self._place_order(services, link.order_id)
-
     # -- handlers ----------------------------------------------------------------------------------------------
 
-    async def _open(
-        self, request: web.Request, page: str
-    ) -> tuple[CheckoutServices, CheckoutLink, PayableOrder] | web.Response:
-        """The verified link and the order it pays for, or the page that refuses them (both handlers start here)."""
+    def _open(self, request: web.Request, page: str) -> _Opened | web.Response:
+        """The verified link and the side its order lives on, or the page that refuses them."""
         services = self._provider()
         context = services.context
         try:
@@ -254,32 +266,58 @@ class _CheckoutPages:
             log.info("%s link refused (%s): %s", page, error.problem, error)
             return self._link_refused(error)
         try:
-            payable = await load_payable_order(context.entity, context.settings, link)
+            side = checkout_side(context.settings, context.entity, services.mantle)
         except CheckoutRefused as refused:
-            await self._place_if_paid(services, link, refused)
             return self._refused(link, refused)
-        return services, link, payable
+        return _Opened(context, side, link)
+
+    async def _payable(
+        self, request: web.Request, opened: _Opened, *, returning: bool = False
+    ) -> PayableOrder | web.Response:
+        """The order the link pays for, or where the browser goes instead (`returning`: back from Stripe). Called
+        under the order's checkout lock."""
+        context, side, link = opened.context, opened.side, opened.link
+        try:
+            return await load_payable_order(side, context.entity, context.settings, link)
+        except CheckoutRefused as refused:
+            if refused.reason == "already_paid":
+                await side.place_paid_order(link.order_id)
+            return self._refused(link, refused)
+        except MOQUI_UNAVAILABLE as error:
+            log.warning("checkout: order %s cannot be read from Moqui now: %s", link.order_id, error)
+            if returning:
+                return self._not_confirmed_yet(request, link, paid=False)
+            return self._unavailable(request, link)
+        except MANTLE_PROBLEMS as error:
+            log.error("checkout: order %s cannot be read: %s", link.order_id, error)
+            return self._refused(link, gateway_unavailable())
 
     async def checkout(self, request: web.Request) -> web.Response:
         """GET /stripe/Checkout: the order summary and the Payment Element for its PaymentIntent."""
-        opened = await self._open(request, "checkout")
+        opened = self._open(request, "checkout")
         if isinstance(opened, web.Response):
             return opened
-        services, link, payable = opened
-        context = services.context
-        try:
-            prepared = await prepare_checkout_payment(context, services.mantle, payable)
-        except _STRIPE_PROBLEMS:
-            log.exception("checkout: preparing the PaymentIntent for order %s failed", link.order_id)
-            return self._unavailable(request, link)
-        except _MANTLE_PROBLEMS as error:
-            log.warning("checkout: no payment could be made for order %s: %s", link.order_id, error)
-            return self._redirect(
-                error_redirect_url(link, "payment_not_created", "We could not start the payment for this order.")
-            )
-        intent = prepared.intent
-        if intent.status in _AUTHORIZED_INTENT:
-            return await self._finish_paid(services, link, prepared.payment_id)
+        context, link = opened.context, opened.link
+        async with checkout_lock(context.entity, link.order_id):
+            payable = await self._payable(request, opened)
+            if isinstance(payable, web.Response):
+                return payable
+            try:
+                prepared = await prepare_checkout_payment(context, opened.side, payable)
+            except _STRIPE_PROBLEMS:
+                log.exception("checkout: preparing the PaymentIntent for order %s failed", link.order_id)
+                return self._unavailable(request, link)
+            except MOQUI_UNAVAILABLE as error:
+                log.warning("checkout: Moqui unavailable to add the payment of order %s: %s", link.order_id, error)
+                return self._unavailable(request, link)
+            except MANTLE_PROBLEMS as error:
+                log.warning("checkout: no payment could be made for order %s: %s", link.order_id, error)
+                return self._redirect(
+                    error_redirect_url(link, "payment_not_created", "We could not start the payment for this order.")
+                )
+            intent = prepared.intent
+            if intent.status in _AUTHORIZED_INTENT:
+                return await self._finish_paid(request, opened, prepared.payment, intent)
         if intent.status == "processing":
             return self._processing(link)
         return self._render_checkout(request, context, link, payable, intent)
@@ -327,27 +365,38 @@ class _CheckoutPages:
 
     async def checkout_return(self, request: web.Request) -> web.Response:
         """GET /stripe/Checkout/return: where Stripe sends the browser after confirmPayment (and 3-D Secure)."""
-        opened = await self._open(request, "checkout return")
+        opened = self._open(request, "checkout return")
         if isinstance(opened, web.Response):
             return opened
-        services, link, payable = opened
-        context = services.context
-        back_to_checkout = f"{CHECKOUT_PATH}?{urlencode(self._signed_query(request))}"
-        entity = context.entity
-        for payment in payable.checkout_payments:
-            intent_id = await current_intent_id(entity, STANDALONE_CLIENT, payment)
-            if intent_id is None or payment.get("statusId") not in (names.PMNT_PROMISED, names.PMNT_DECLINED):
-                continue
-            try:
-                gateway = context.gateways.get(payable.payment_gateway_config_id)
-                intent = await retrieve_payment_intent(gateway, intent_id)
-            except _STRIPE_PROBLEMS:
-                log.exception("checkout return: reading PaymentIntent of payment %s failed", payment["paymentId"])
-                return self._unavailable(request, link)
-            if intent.status in _AUTHORIZED_INTENT:
-                return await self._finish_paid(services, link, str(payment["paymentId"]))
-            if intent.status == "processing":
-                return self._processing(link)
-            # Declined, 3-D Secure failed, or not confirmed yet: the checkout page shows why and takes another card.
-            return self._redirect(back_to_checkout)
-        return self._redirect(back_to_checkout)
+        context, side, link = opened.context, opened.side, opened.link
+        back_to_checkout = self._redirect(f"{CHECKOUT_PATH}?{urlencode(self._signed_query(request))}")
+        async with checkout_lock(context.entity, link.order_id):
+            payable = await self._payable(request, opened, returning=True)
+            if isinstance(payable, web.Response):
+                return payable
+            for payment in payable.checkout_payments:
+                intent_id = await current_intent_id(context.entity, side.client_name, payment)
+                if intent_id is None or payment.get("statusId") not in _OPEN_STATUSES:
+                    continue
+                try:
+                    gateway = context.gateways.get(payable.payment_gateway_config_id)
+                    intent = await retrieve_payment_intent(gateway, intent_id)
+                except _STRIPE_PROBLEMS:
+                    log.exception("checkout return: reading PaymentIntent of payment %s failed", payment["paymentId"])
+                    return self._unavailable(request, link)
+                if intent.status in _AUTHORIZED_INTENT:
+                    return await self._finish_paid(request, opened, payment, intent)
+                if intent.status == "processing":
+                    return self._processing(link)
+                # Declined, 3-D Secure failed, or not confirmed yet: the checkout page shows why, takes another card.
+                return back_to_checkout
+        return back_to_checkout
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """A request whose link verified: the service context, the side its order lives on, and the link."""
+
+    context: ServiceContext
+    side: CheckoutSide
+    link: CheckoutLink

@@ -5,7 +5,8 @@ Three routes beside the checkout's own, each behind the checkout's signed link (
 same order checks (order_check.load_payable_order):
 
 - `GET /stripe/Checkout/savedCards`: JSON, the link's customer's saved cards (from Stripe), default first, for
-  checkout-saved-cards.js;
+  checkout-saved-cards.js; only a party this service made a Customer for has any (cards are saved through it), so
+  for any other the answer is read from our own table alone;
 - `POST /stripe/Checkout/saveCard` (JSON `{"save": true|false}`): the consent box ticked or cleared; the checkout's
   PaymentIntent gets the party's Customer and `setup_future_usage=off_session`, or loses the latter;
 - `POST /stripe/Checkout/payWithSavedCard` (form `paymentMethodId`): confirm the checkout's PaymentIntent with a saved
@@ -19,6 +20,8 @@ else of the checkout changes.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -28,15 +31,15 @@ from aiohttp import web
 
 from moqui_bridge.moqui_rest_client import MoquiRestError
 from moqui_bridge.service import ServiceError
-from service.checkout.checkout_payment import prepare_checkout_payment
+from service.checkout.checkout_payment import CheckoutPayment, checkout_lock, prepare_checkout_payment
+from service.checkout.checkout_side import checkout_side
 from service.checkout.links import CheckoutLink, CheckoutLinkError, verify_checkout_query
-from service.checkout.order_check import CheckoutRefused, PayableOrder, load_payable_order
+from service.checkout.order_check import CheckoutRefused, CheckoutSide, PayableOrder, load_payable_order
 from service.checkout.pages import CHECKOUT_PATH, RETURN_PATH
 from service.checkout.web_support import content_security_policy, page_headers, see_other
-from service.context import STANDALONE_CLIENT
 from service.saved_cards.card_links import link_secret
 from service.saved_cards.card_owner import NotYourCard, customer_of_card
-from service.saved_cards.customers import CustomerOwner, find_or_create_customer
+from service.saved_cards.customers import CustomerOwner, customers_made, find_or_create_customer
 from service.saved_cards.pages import SavedCardServices, SavedCardsProvider, listed_cards, same_origin_post
 from service.saved_cards.stripe_cards import confirm_with_saved_card, set_card_saving
 from service.stripe_gateway.operations import StripeIntegrityError
@@ -54,14 +57,24 @@ _MANTLE_PROBLEMS: Final = (ServiceError, MoquiRestError)
 @dataclass(frozen=True)
 class _Checkout:
     services: SavedCardServices
+    side: CheckoutSide
     link: CheckoutLink
     payable: PayableOrder
     signed: dict[str, str]
 
     @property
     def owner(self) -> CustomerOwner:
-        # The checkout's Payments are the standalone client's (checkout_payment.py).
-        return CustomerOwner(STANDALONE_CLIENT, self.payable.payment_gateway_config_id, self.link.customer_party_id)
+        # The checkout's Payments are its side's client's (standalone, or the Moqui's: checkout_side.py).
+        return CustomerOwner(self.side.client_name, self.payable.payment_gateway_config_id, self.link.customer_party_id)
+
+    @asynccontextmanager
+    async def prepared(self) -> AsyncIterator[CheckoutPayment]:
+        """The checkout's Payment and PaymentIntent (made as the page makes them), under the order's checkout lock
+        with the order read again under it, as the page does."""
+        context = self.services.context
+        async with checkout_lock(context.entity, self.link.order_id):
+            payable = await load_payable_order(self.side, context.entity, context.settings, self.link)
+            yield await prepare_checkout_payment(context, self.side, payable)
 
 
 def add_checkout_card_routes(app: web.Application, provider: SavedCardsProvider) -> None:
@@ -81,24 +94,36 @@ class _CheckoutCards:
     def __init__(self, provider: SavedCardsProvider) -> None:
         self._provider = provider
 
-    async def _open(self, request: web.Request) -> _Checkout | None:
+    async def _open(self, request: web.Request, *, only_with_customer: bool = False) -> _Checkout | None:
+        """The verified link, its checkout side and the order it pays (None when refused). `only_with_customer`:
+        None also when this service never made the party a Customer, before the order is read (so a checkout
+        without saved cards costs no read of Moqui or Stripe)."""
         services = self._provider()
-        settings = services.context.settings
-        secret = link_secret(settings)
+        context = services.context
+        settings = context.settings
         signed = {key: request.query.get(key, "") for key in _CHECKOUT_KEYS}
         try:
-            link = verify_checkout_query(secret, signed, settings.checkout.allowed_redirect_origins)
-            payable = await load_payable_order(services.context.entity, settings, link)
+            link = verify_checkout_query(link_secret(settings), signed, settings.checkout.allowed_redirect_origins)
+            side = checkout_side(settings, context.entity, services.mantle)
+            if only_with_customer and not await customers_made(
+                context.entity, side.client_name, link.customer_party_id
+            ):
+                return None
+            payable = await load_payable_order(side, context.entity, settings, link)
         except (CheckoutLinkError, CheckoutRefused) as error:
             log.info("checkout saved cards: link or order refused: %s", error)
             return None
-        return _Checkout(services, link, payable, signed)
+        except _MANTLE_PROBLEMS as error:
+            log.warning("checkout saved cards: the order cannot be read: %s", error)
+            return None
+        return _Checkout(services, side, link, payable, signed)
 
     async def cards(self, request: web.Request) -> web.Response:
-        """GET: the customer's saved cards, default first."""
-        checkout = await self._open(request)
+        """GET: the customer's saved cards, default first (none when the link is refused or the party has no
+        Customer made here)."""
+        checkout = await self._open(request, only_with_customer=True)
         if checkout is None:
-            return _json(400, {"error": "This payment link is not valid."})
+            return _json(200, {"cards": []})
         listed = await listed_cards(checkout.services, checkout.owner)
         if listed is None:
             return _json(503, {"error": "Saved cards are unavailable."})
@@ -125,9 +150,11 @@ class _CheckoutCards:
         context = checkout.services.context
         try:
             customer_id = await find_or_create_customer(context, checkout.services.cards, checkout.owner)
-            prepared = await prepare_checkout_payment(context, checkout.services.mantle, checkout.payable)
             gateway = context.gateways.get(checkout.payable.payment_gateway_config_id)
-            await set_card_saving(gateway, prepared.intent.id, customer_id, save=body["save"])
+            async with checkout.prepared() as prepared:
+                await set_card_saving(gateway, prepared.intent.id, customer_id, save=body["save"])
+        except CheckoutRefused as refused:
+            return _json(400, {"error": refused.message})
         except ServiceError as error:
             return _json(400, {"error": str(error)})
         except _STRIPE_PROBLEMS + _MANTLE_PROBLEMS:
@@ -158,8 +185,10 @@ class _CheckoutCards:
         return_url = f"{base.rstrip('/')}{RETURN_PATH}?{urlencode(checkout.signed)}"
         gateway = context.gateways.get(checkout.payable.payment_gateway_config_id)
         try:
-            prepared = await prepare_checkout_payment(context, services.mantle, checkout.payable)
-            intent = await confirm_with_saved_card(gateway, prepared.intent.id, customer_id, method_id, return_url)
+            async with checkout.prepared() as prepared:
+                intent = await confirm_with_saved_card(gateway, prepared.intent.id, customer_id, method_id, return_url)
+        except CheckoutRefused:
+            return see_other(back_to_checkout)  # paid meanwhile, or no longer payable: the page says which
         except stripe.CardError:
             # Declined: the checkout page shows why (the PaymentIntent's last_payment_error) and takes another card.
             return see_other(back_to_checkout)

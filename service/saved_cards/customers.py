@@ -42,6 +42,7 @@ __all__ = [
     "CUSTOMER_OPERATION",
     "STRIPE_CUSTOMER",
     "CustomerOwner",
+    "customers_made",
     "find_or_create_customer",
     "known_customer",
     "party_of_customer",
@@ -104,6 +105,16 @@ async def find_or_create_customer(context: ServiceContext, cards: PartyCardsSide
     if customer_id is None:
         customer_id = await _create(context, owner, contact, row)
     return await _keep(context, cards, owner, str(customer_id))
+
+
+async def customers_made(entity: EntityFacade, client_name: str, party_id: str) -> bool:
+    """Whether this service made the party a Customer (at any gateway config) for that client."""
+    rows = await entity.find(
+        CUSTOMER_OPERATION,
+        {"clientName": client_name, "partyId": party_id, "operationStatusId": SCO_CREATED},
+        limit=1,
+    )
+    return bool(rows)
 
 
 async def party_of_customer(

@@ -20,6 +20,8 @@ class MoquiRecipient:
 
     side: RemoteMantleSide
     client_name: str
+    # checkout.place_order: a checkout payment a webhook records also places its order.
+    place_order: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,16 @@ nothing twice:
 | charge.refund.updated (succeeded, not ours)  | gatewayRefunds                                  |
 | charge.dispute.created / updated / closed    | disputes, with the dispute as Stripe has it now |
 | payment_intent.canceled                      | gatewayStatus (Mantle's get#SinglePaymentGatewayDetails) |
+| payment_intent.amount_capturable_updated /   | orders/{orderId}/parts/{seq}/checkoutPayments, for the   |
+| payment_intent.succeeded                     | checkout page's PaymentIntents (the shopper never came   |
+|                                              | back): record#CheckoutPayment, as the return page does   |
 
 Refunds made by us (the gateway API's refund) carry our `paymentId` metadata: Moqui recorded them from our answer.
 Other payment_intent events need nothing: Moqui's own gateway calls recorded what they did.
+
+A checkout payment is recorded under the order's checkout lock, the lock the return page holds, and
+record#CheckoutPayment finds a Payment already authorized and an order already placed: whichever of the page and the
+two events comes first records it, the others change nothing.
 """
 
 from __future__ import annotations
@@ -27,9 +34,13 @@ from typing import Any, Final
 import stripe
 
 from moqui_bridge.mantle.remote_moqui import StripeDispute, StripeRefund
+from service.checkout.checkout_payment import checkout_lock
+from service.checkout.checkout_side import moqui_checkout_payment
 from service.money import from_minor_units
 from service.payment_services.intent_link import PAYMENT_INTENT_LINK
+from service.payment_services.journal import GATEWAY_OPERATION
 from service.payment_services.stripe_writes import CLIENT_METADATA
+from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.operations import PAYMENT_ID, list_refunds, retrieve_dispute, retrieve_payment_intent
 from service.stripe_gateway.outcome import StripeRequestRejected
 from service.webhooks.context import MoquiRecipient, WebhookContext
@@ -42,6 +53,8 @@ __all__ = ["handle_moqui_event"]
 
 _CANCELED: Final = "payment_intent.canceled"
 _CHARGE_REFUNDED: Final = "charge.refunded"
+_CHECKOUT_PAID: Final = frozenset({"payment_intent.amount_capturable_updated", "payment_intent.succeeded"})
+_HOLDS_MONEY: Final = frozenset({"requires_capture", "succeeded"})
 
 
 @dataclass(frozen=True)
@@ -61,10 +74,14 @@ async def handle_moqui_event(
     """Send the event to Moqui when it is about the Moqui client's PaymentIntent; None when it is not (the local
     handlers decide). Raises the REST client's error when Moqui cannot be reached or refuses (Stripe retries)."""
     moqui = context.moqui
-    if moqui is None or not (event_type in REFUND_EVENTS or event_type in DISPUTE_EVENTS or event_type == _CANCELED):
+    if moqui is None:
         return None
     intent_id = _intent_id_of(snapshot)
     if intent_id is None:
+        return None
+    if event_type in _CHECKOUT_PAID:
+        return await _record_checkout_payment(context, moqui, intent_id)
+    if not (event_type in REFUND_EVENTS or event_type in DISPUTE_EVENTS or event_type == _CANCELED):
         return None
     payment_id = await _moqui_payment_of(context, moqui.client_name, intent_id)
     if payment_id is None:
@@ -108,6 +125,37 @@ async def _moqui_payment_of(context: WebhookContext, client_name: str, intent_id
     if metadata.get(CLIENT_METADATA) != client_name or metadata.get(CONFIG_KEY, config_id) != config_id:
         return None
     return metadata.get(PAYMENT_ID) or None
+
+
+async def _record_checkout_payment(context: WebhookContext, moqui: MoquiRecipient, intent_id: str) -> Handled | None:
+    """record#CheckoutPayment for a checkout page's PaymentIntent of the Moqui client that holds money; None for a
+    PaymentIntent that is not one (Moqui's own authorize#Payment recorded those)."""
+    entity = context.entity
+    link = await entity.find_one(PAYMENT_INTENT_LINK, {"paymentIntentId": intent_id})
+    if (
+        link is None
+        or link["clientName"] != moqui.client_name
+        or link["paymentGatewayConfigId"] != context.payment_gateway_config_id
+        or not link["operationId"]
+        or not link["orderId"]
+    ):
+        return None
+    made_by = await entity.find_one(GATEWAY_OPERATION, {"operationId": link["operationId"]})
+    if made_by is None or made_by["operationName"] != GatewayOperation.CHECKOUT:
+        return None
+    async with checkout_lock(entity, str(link["orderId"])):
+        # Read again: the event may be older than what the shopper did since.
+        intent = await retrieve_payment_intent(context.gateway, intent_id, expand=())
+        if intent.status not in _HOLDS_MONEY:
+            return Handled.processed(f"checkout PaymentIntent {intent_id} is {intent.status}: nothing to record")
+        recorded = await moqui.side.record_checkout_payment(
+            moqui_checkout_payment(link, intent, place_order=moqui.place_order)
+        )
+    done = "recorded" if recorded.payment_gateway_response_id else "already recorded"
+    return Handled.processed(
+        f"checkout payment {recorded.payment_id} {done} in Moqui ({recorded.payment_status_id}, order "
+        f"{recorded.order_status_id})"
+    )
 
 
 async def _send_refund(event: _MoquiEvent, refund: stripe.Refund) -> str:

@@ -103,7 +103,7 @@ async def _receive(request: web.Request) -> web.Response:
         mantle=mantle,
         payment_gateway_config_id=config_id,
         moqui=(
-            MoquiRecipient(mantle, moqui_client)
+            MoquiRecipient(mantle, moqui_client, state.settings.checkout.place_order)
             if isinstance(mantle, RemoteMantleSide) and moqui_client is not None
             else None
         ),

@@ -3,8 +3,8 @@
 Tests and the demo have no internet, so js.stripe.com cannot load. The emulator serves, at `/v3/`, a small script
 with the same surface our pages call: `Stripe(publishableKey)`, `stripe.elements({clientSecret})`,
 `elements.create("payment")`, `element.mount(...)` / `element.on(...)`, `stripe.confirmPayment({elements,
-confirmParams: {return_url}})`, `stripe.confirmSetup(...)` (the same for a SetupIntent's secret: the saved-cards page)
-and `stripe.retrievePaymentIntent(clientSecret)`.
+confirmParams: {return_url}})`, `stripe.confirmSetup(...)` (the same for a SetupIntent's secret: the saved-cards
+page) and `stripe.retrievePaymentIntent(clientSecret)`.
 
 As with Stripe, the card fields live in an iframe on the emulator's origin (`/v3/elements-frame.html`): card data
 never touches the merchant page, and the frame calls the emulator's API same-origin with the publishable key and the

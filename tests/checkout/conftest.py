@@ -1,4 +1,5 @@
-"""Fixtures of the checkout page tests: the service on a real port with a fresh database and the emulator."""
+"""Fixtures of the checkout page tests: the service on a real port with a fresh database and the emulator (with a
+Moqui: `moqui_checkout`, tests/fixtures/moqui.py)."""
 
 from __future__ import annotations
 

@@ -59,20 +59,25 @@ def rest_routes(rest_file: Path) -> list[RestRoute]:
 
 @dataclass
 class ReceivedRequest:
-    """What reached the stand-in: method, path, the parsed body (None without one) and the service's result."""
+    """What reached the stand-in: method, path, the parsed body (None without one), the query and the service's
+    result."""
 
     method: str
     path: str
     body: Any
     result: CallResult | None = None
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class MoquiRestStandIn:
-    """The app and what it received."""
+    """The app and what it received. ``unavailable`` (a switch for tests) names the (method, path) requests answered
+    503 without running anything, as Jetty answers while Moqui's webapp is stopped or not started yet
+    (ContextHandler: a context that is not available sends SC_SERVICE_UNAVAILABLE)."""
 
     app: web.Application
     requests: list[ReceivedRequest] = field(default_factory=list)
+    unavailable: set[tuple[str, str]] = field(default_factory=set)
 
 
 def moqui_rest_app(rest_file: Path, harness: MoquiHarness, *, api_key: str) -> MoquiRestStandIn:
@@ -83,8 +88,14 @@ def moqui_rest_app(rest_file: Path, harness: MoquiHarness, *, api_key: str) -> M
     def handler(route: RestRoute) -> Any:
         async def handle(request: web.Request) -> web.Response:
             body = json.loads(await request.text(), parse_float=Decimal) if request.can_read_body else None
-            received = ReceivedRequest(request.method, request.path, body)
+            received = ReceivedRequest(request.method, request.path, body, query=dict(request.query))
             stand_in.requests.append(received)
+            if (request.method, request.path) in stand_in.unavailable:
+                return web.Response(
+                    status=503,
+                    text="<html><body><h2>HTTP ERROR 503 Service Unavailable</h2></body></html>",
+                    content_type="text/html",
+                )
             if not _authenticated(request, api_key):
                 return _json(401, {"errorCode": 401, "errors": "User must be logged in to call this API"})
             parameters: dict[str, Any] = dict(request.query) if route.method == "GET" else dict(body or {})

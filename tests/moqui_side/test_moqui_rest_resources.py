@@ -3,7 +3,8 @@
 RemoteMantleSide (the service's side) calls a Moqui stand-in whose routes come from the component's own
 moqui-stripe.rest.xml and whose services are the component's XML, run by the harness on Mantle's schema (Mantle's
 services by the stand-ins of tests/moqui_harness/mantle_services.py). Each test asserts the exact requests sent and
-the rows Moqui ends up with.
+the rows Moqui ends up with. The checkout page's whole flow through these resources (read, add, record with Mantle's
+authorize) is in tests/checkout/test_checkout_moqui.py and tests/browser/test_checkout_moqui.py.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
 from moqui_bridge.component.writer import TEMPLATE_ROOT
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.mantle.remote_moqui import (
-    CheckoutPayment,
     RemoteMantleSide,
     StripeDispute,
     StripeRefund,
@@ -32,15 +31,15 @@ from moqui_bridge.moqui_rest_client import MoquiAuthenticationError, MoquiBadReq
 from service.checkout.links import verify_checkout_query
 from tests.moqui_harness.mantle_services import MANTLE_SERVICES
 from tests.moqui_harness.moqui_call import MoquiHarness
-from tests.moqui_harness.moqui_database import CUSTOMER, ORDER_ID, add_card_payment
+from tests.moqui_harness.moqui_database import CUSTOMER, ORDER_ID, STORE, add_card_payment
 from tests.moqui_harness.moqui_rest import MoquiRestStandIn, ReceivedRequest, moqui_rest_app, rest_routes
-from tests.moqui_side.conftest import MOQUI_API_KEY
 
 REST_FILE = TEMPLATE_ROOT / "service" / "moqui-stripe.rest.xml"
 MOQUI_USER_KEY = "the-service-logs-in-to-moqui-with-this"
 LINK_SECRET = "shared-link-secret-for-checkout"
 PAYMENT = "mantle.account.payment.Payment"
 PGR = "mantle.account.method.PaymentGatewayResponse"
+AUTH_CAPTURE = "StripeGatewayAuthCapture"
 
 
 @dataclass
@@ -86,6 +85,11 @@ def test_the_routes_are_the_rest_files() -> None:
     assert [(r.method, r.path, r.service) for r in rest_routes(REST_FILE)] == [
         ("GET", "/rest/s1/moqui-stripe/orders/{orderId}/checkout", "stripe.StripeCheckoutServices.get#CheckoutOrder"),
         ("POST", "/rest/s1/moqui-stripe/orders/{orderId}/checkoutUrl", "stripe.StripeCheckoutServices.get#CheckoutUrl"),
+        (
+            "POST",
+            "/rest/s1/moqui-stripe/orders/{orderId}/parts/{orderPartSeqId}/payments",
+            "stripe.StripeCheckoutServices.add#CheckoutPayment",
+        ),
         (
             "POST",
             "/rest/s1/moqui-stripe/orders/{orderId}/parts/{orderPartSeqId}/checkoutPayments",
@@ -228,13 +232,66 @@ async def test_a_dispute_is_kept_where_an_operator_sees_it(moqui_rest: Moqui) ->
 
 async def test_the_checkout_page_reads_the_order(moqui_rest: Moqui) -> None:
     await add_card_payment(moqui_rest.facade, stripe_payment_method="pm_card_visa", amount=Decimal("40.00"))
+    declined = await add_card_payment(moqui_rest.facade, stripe_payment_method=None, amount=Decimal("60.00"))
+    await moqui_rest.facade.update(PAYMENT, {"paymentId": declined}, {"statusId": "PmntDeclined"})
 
-    order = await moqui_rest.side.checkout_order(ORDER_ID)
+    order = await moqui_rest.side.checkout_order(ORDER_ID, "StripeGateway")
 
     assert moqui_rest.requests() == [("GET", f"/rest/s1/moqui-stripe/orders/{ORDER_ID}/checkout", None)]
+    assert moqui_rest.last().query == {"paymentGatewayConfigId": "StripeGateway"}
     assert order["orderHeader"]["currencyUomId"] == "USD"
     assert [part["partTotal"] for part in order["orderParts"]] == [Decimal("500.0000")]
-    assert [payment["amount"] for payment in order["payments"]] == [Decimal("40.0000")]
+    # Every payment, newest first: the page's rules decide what counts (a declined checkout payment is reusable).
+    assert [(p["amount"], p["statusId"]) for p in order["payments"]] == [
+        (Decimal("60.0000"), "PmntDeclined"),
+        (Decimal("40.0000"), "PmntPromised"),
+    ]
+    # The store names no card gateway: the service's default, with the config's authorize service.
+    assert order["paymentGatewayConfigId"] == "StripeGateway"
+    assert order["paymentGatewayConfig"]["authorizeServiceName"] == "stripe.StripePaymentServices.authorize#Payment"
+
+
+async def test_the_stores_card_gateway_wins_over_the_default(moqui_rest: Moqui) -> None:
+    await moqui_rest.facade.create(
+        "mantle.product.store.ProductStorePaymentGateway",
+        {"productStoreId": STORE, "paymentInstrumentEnumId": "PiCreditCard", "paymentGatewayConfigId": AUTH_CAPTURE},
+    )
+
+    order = await moqui_rest.side.checkout_order(ORDER_ID, "StripeGateway")
+
+    assert order["paymentGatewayConfigId"] == AUTH_CAPTURE
+    assert order["paymentGatewayConfig"]["authorizeServiceName"] == (
+        "stripe.StripePaymentServices.authorizeAndCapture#Payment"
+    )
+
+
+async def test_an_unknown_order_is_an_answer_without_a_header(moqui_rest: Moqui) -> None:
+    order = await moqui_rest.side.checkout_order("NO_SUCH_ORDER", "StripeGateway")
+
+    assert order.get("orderHeader") is None and not order.get("orderParts")
+
+
+async def test_the_checkout_adds_a_card_payment_through_the_component(moqui_rest: Moqui) -> None:
+    payment = await moqui_rest.side.add_checkout_payment(ORDER_ID, "01", Decimal("500.00"), "StripeGateway")
+
+    assert moqui_rest.requests() == [
+        (
+            "POST",
+            f"/rest/s1/moqui-stripe/orders/{ORDER_ID}/parts/01/payments",
+            {"amount": Decimal("500.00"), "paymentGatewayConfigId": "StripeGateway"},
+        )
+    ]
+    row = await moqui_rest.facade.find_one(PAYMENT, {"paymentId": payment["paymentId"]})
+    assert row is not None
+    assert (row["statusId"], row["paymentInstrumentEnumId"], row["paymentGatewayConfigId"], row["amount"]) == (
+        "PmntPromised",
+        "PiCreditCard",
+        "StripeGateway",
+        Decimal("500.0000"),
+    )
+    assert (payment["amountUomId"], payment["orderPartSeqId"], payment["paymentMethodId"]) == ("USD", "01", None)
+    [(name, _)] = moqui_rest.last().result.calls  # type: ignore[union-attr]
+    assert name == "mantle.order.OrderServices.add#OrderPartPayment"
 
 
 async def test_moqui_signs_checkout_links_the_service_accepts(moqui_rest: Moqui) -> None:
@@ -270,71 +327,6 @@ async def test_a_wrong_key_is_refused(moqui_rest: Moqui) -> None:
     async with MoquiRestClient(base, api_key="wrong", max_attempts=1) as client:
         with pytest.raises(MoquiAuthenticationError):
             await RemoteMantleSide(client).checkout_order(ORDER_ID)
-
-
-async def _intent_made_for(service_url: str, payment: dict[str, Any]) -> dict[str, Any]:
-    """The checkout page's PaymentIntent for a Payment Moqui added when the page opened: made and authorized with the
-    shopper's card through the gateway API as this Moqui's client (attempt 0), exactly as the component will ask."""
-    body = {
-        "paymentGatewayConfigId": "StripeGateway",
-        "paymentId": payment["paymentId"],
-        "attemptNum": 0,
-        "amount": format(payment["amount"], "f"),
-        "currencyUomId": payment["amountUomId"],
-        "stripePaymentMethodId": "pm_card_visa",
-        "orderId": payment["orderId"],
-        "orderPartSeqId": payment["orderPartSeqId"],
-    }
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            f"{service_url}/rest/s1/moqui-stripe/v1/gateway/authorize", json=body, headers={"api_key": MOQUI_API_KEY}
-        ) as answer,
-    ):
-        result: dict[str, Any] = await answer.json()
-        assert answer.status == 200 and result["paymentGatewayResponse"]["resultSuccess"] == "Y", result
-        return result
-
-
-async def test_checkout_records_authorizes_and_places_the_order(moqui_rest: Moqui, stripe_service_url: str) -> None:
-    payment_id = await add_card_payment(moqui_rest.facade, stripe_payment_method=None, amount=Decimal("500.00"))
-    payment = await moqui_rest.facade.find_one(PAYMENT, {"paymentId": payment_id})
-    assert payment is not None
-    intent_id = (await _intent_made_for(stripe_service_url, payment))["paymentIntentId"]
-    checkout = CheckoutPayment(
-        ORDER_ID, "01", intent_id, "StripeGateway", "pm_card_visa", None, place_order=True, payment_id=payment_id
-    )
-
-    recorded = await moqui_rest.side.record_checkout_payment(checkout)
-    again = await moqui_rest.side.record_checkout_payment(checkout)
-
-    body = {
-        "paymentIntentId": intent_id,
-        "paymentGatewayConfigId": "StripeGateway",
-        "placeOrder": True,
-        "stripePaymentMethodId": "pm_card_visa",
-        "paymentId": payment_id,
-    }
-    path = f"/rest/s1/moqui-stripe/orders/{ORDER_ID}/parts/01/checkoutPayments"
-    assert moqui_rest.requests() == [("POST", path, body), ("POST", path, body)]
-    assert recorded.payment_id == again.payment_id == payment_id
-    assert recorded.payment_status_id == again.payment_status_id == "PmntAuthorized"
-    assert recorded.order_status_id == "OrderPlaced"
-    payment = await moqui_rest.facade.find_one(PAYMENT, {"paymentId": payment_id})
-    assert payment is not None and payment["paymentRefNum"] == intent_id
-    method = await moqui_rest.facade.find_one(
-        "mantle.account.method.PaymentMethod", {"paymentMethodId": payment["paymentMethodId"]}
-    )
-    assert method is not None and (method["gatewayCimId"], method["ownerPartyId"]) == ("pm_card_visa", CUSTOMER)
-    # Our authorize found the checkout's attempt and answered it again: one response, one PaymentIntent.
-    responses = await moqui_rest.facade.find(PGR, {"paymentId": payment_id})
-    assert [(r["paymentOperationEnumId"], r["referenceNum"], r["resultSuccess"]) for r in responses] == [
-        ("PgoAuthorize", intent_id, "Y")
-    ]
-    first, second = (request.result for request in moqui_rest.stand_in.requests)
-    assert first is not None and second is not None
-    assert [name.rsplit(".", 1)[-1] for name, _ in first.calls] == ["authorize#SinglePayment", "place#Order"]
-    assert [name.rsplit(".", 1)[-1] for name, _ in second.calls] == ["place#Order"]
 
 
 async def test_a_status_refresh_runs_mantles_details(

@@ -16,9 +16,9 @@ import aiohttp
 from moqui_bridge.entity import EntityFacade
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateway
 from stripe_emulator.control import EmulatorControl
+from tests.fixtures.moqui import STRIPE_SECRET_KEY
 from tests.moqui_harness.moqui_call import MoquiHarness
 from tests.moqui_harness.moqui_database import CUSTOMER, add_card_payment
-from tests.moqui_side.conftest import STRIPE_SECRET_KEY
 
 SERVICES = "stripe.StripePaymentServices."
 RECOVERY_URL = "stripe.StripeGatewayServices.get#RecoveryUrl"

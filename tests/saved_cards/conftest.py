@@ -34,31 +34,3 @@ async def add_person(entity: EntityFacade, party_id: str, first: str, last: str,
 def local_cards(world: StandaloneWorld) -> LocalPartyCards:
     """The standalone Mantle side of saved cards, over the world's app context."""
     return LocalPartyCards(lambda: world.context)
-
-
-# The Moqui stand-in's fixtures (tests/moqui_side/conftest.py), for the tests of the component's saved-card resources.
-from tests.moqui_side.conftest import (  # noqa: E402
-    component_services,
-    groovy_runner,
-    mantle_entities,
-    moqui,
-    moqui_facade,
-    moqui_pool,
-    moqui_reference,
-    moqui_template_database,
-    service_schema,
-    stripe_service_url,
-)
-
-__all__ += [
-    "component_services",
-    "groovy_runner",
-    "mantle_entities",
-    "moqui",
-    "moqui_facade",
-    "moqui_pool",
-    "moqui_reference",
-    "moqui_template_database",
-    "service_schema",
-    "stripe_service_url",
-]

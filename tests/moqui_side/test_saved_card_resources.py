@@ -23,7 +23,9 @@ from tests.moqui_harness.mantle_services import MANTLE_SERVICES
 from tests.moqui_harness.moqui_call import MoquiHarness
 from tests.moqui_harness.moqui_database import CUSTOMER
 from tests.moqui_harness.moqui_rest import MoquiRestStandIn, moqui_rest_app
-from tests.standalone.conftest import StandaloneWorld
+from tests.standalone.conftest import StandaloneWorld, world
+
+__all__ = ["world"]  # the standalone world's fixture: its service context makes the Customer
 
 REST_FILE = TEMPLATE_ROOT / "service" / "moqui-stripe.rest.xml"
 MOQUI_USER_KEY = "the-service-logs-in-to-moqui-with-this"
