@@ -5,12 +5,14 @@ Run (never by the tests):
     .venv/bin/python bench/service_benchmark.py [--stripe-latency 0.25] [--calls 1000] [--concurrency 200]
         [--seconds 20] [--warmup 3] [--workers 1 2]
 
-It starts a private PostgreSQL (with pg_stat_statements), the emulator and `moqui-stripe serve` as separate
-processes on loopback, loads Mantle rows straight into the database, and reports:
+It starts a private PostgreSQL, the emulator and `moqui-stripe serve` as separate processes on loopback, loads Mantle
+rows straight into the database, and reports:
 1. overhead at concurrency 1 with no latency, per operation, over `--calls` calls each: the median and p99 of the
    service's JSON-RPC call (authorize, capture, release, refund, get#PaymentGatewayDetails) minus those of the
-   direct SDK call it makes (create+confirm, capture, cancel, refund, retrieve), with Stripe calls and SQL
-   statements per operation (the service's own Stripe request counter; pg_stat_statements);
+   direct SDK call it makes (create+confirm, capture, cancel, refund, retrieve), with Stripe calls per operation
+   (the service's own Stripe request counter) and, from a separate run of `--sql-calls` calls each through a
+   counting proxy in front of PostgreSQL (tests/throughput/postgres_wire.py), SQL statements and round trips per
+   operation and where the statements come from;
 2. authorizations per second at `--concurrency` for `--seconds` of steady state (after `--warmup`), with each
    `--workers` count, without latency and with `--stripe-latency` seconds added to every Stripe request (the
    emulator's latency setting: it holds each request that long, as Stripe's own time would); errors; the
@@ -52,6 +54,7 @@ from moqui_bridge.web import moqui_json
 from service.connection_budget import BACKGROUND_CONNECTIONS
 from service.database_setup import load_entity_registry
 from stripe_emulator.control import EmulatorControl
+from tests.throughput.postgres_wire import WireCounts, counting_proxy, statement_sources
 
 SECRET_KEY = "sk_test_bench"  # any sk_test_ key opens the emulator
 API_KEY = "benchmark-api-key"
@@ -184,15 +187,6 @@ async def _stack() -> AsyncIterator[Stack]:
     os.chmod(scratch, 0o755)  # the PostgreSQL server may run as another user and must reach its data folder
     database = PostgresServer(scratch / "postgres", database="bench", keep_data=True, fsync=False)
     await database.start()
-    # pg_stat_statements must be preloaded: set it, restart, create the extension.
-    connection = await asyncpg.connect(database.dsn())
-    await connection.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
-    await connection.close()
-    await database.stop()
-    await database.start()
-    connection = await asyncpg.connect(database.dsn())
-    await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-    await connection.close()
     port = _free_port()
     emulator = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -234,7 +228,8 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def _service(stack: Stack, workers: int) -> AsyncIterator[Service]:
+async def _service(stack: Stack, workers: int, dsn: str | None = None) -> AsyncIterator[Service]:
+    """`serve` on the stack's database (or `dsn`: the same database through a counting proxy)."""
     port = _free_port()
     log = open(stack.scratch / f"service-{port}.log", "wb")  # noqa: ASYNC230, SIM115  # handed to the process
     process = await asyncio.create_subprocess_exec(
@@ -245,7 +240,7 @@ async def _service(stack: Stack, workers: int) -> AsyncIterator[Service]:
         "--port",
         str(port),
         "--database-url",
-        stack.dsn,
+        dsn or stack.dsn,
         "--workers",
         str(workers),
         env={
@@ -412,11 +407,28 @@ async def _direct_calls(stack: Stack, count: int) -> dict[str, list[float]]:
 
 @dataclass
 class OperationCost:
-    """What one kind of service call cost: latencies, Stripe requests and SQL statements per call."""
+    """What one kind of service call cost: latencies and Stripe requests per call."""
 
     latencies: list[float]
     stripe_calls: float
-    sql_statements: float
+
+
+@dataclass
+class SqlCost:
+    """SQL per call of one kind, counted on the wire: statements and round trips, and their sources in all."""
+
+    calls: int
+    counts: WireCounts
+
+    @property
+    def statements(self) -> float:
+        """Statements per call."""
+        return self.counts.statement_count / self.calls
+
+    @property
+    def round_trips(self) -> float:
+        """Round trips per call."""
+        return self.counts.round_trips / self.calls
 
 
 async def _metric_total(session: aiohttp.ClientSession, service: Service, name: str) -> float:
@@ -425,42 +437,70 @@ async def _metric_total(session: aiohttp.ClientSession, service: Service, name: 
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
 
 
-async def _statements(connection: asyncpg.Connection[asyncpg.Record]) -> int:
-    value = await connection.fetchval(
-        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
-        "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    )
-    return int(value)
+# The operations at concurrency 1: (name, service verb, extra parameters, which payments: the authorized ones, or
+# the first or second half of them).
+_OPERATIONS: tuple[tuple[str, str, dict[str, Any], slice], ...] = (
+    ("authorize", "authorize#Payment", {"cardSecurityCode": None}, slice(0, 2)),
+    ("capture", "capture#Payment", {"amount": Decimal("10.0000")}, slice(0, 1)),
+    ("release", "release#Payment", {}, slice(1, 2)),
+    ("refund", "refund#Payment", {"amount": Decimal("4.0000")}, slice(0, 1)),
+    ("details", "get#PaymentGatewayDetails", {}, slice(0, 1)),
+)
+
+Measure = Callable[[str, Callable[[], Awaitable[list[float]]]], Awaitable[None]]
 
 
-async def _service_calls(stack: Stack, service: Service, payment_ids: list[str]) -> dict[str, OperationCost]:
-    """Each operation at concurrency 1, with its Stripe requests and SQL statements per call."""
-    count = len(payment_ids) // 2
-    connection = await asyncpg.connect(stack.dsn)
-    results: dict[str, OperationCost] = {}
+async def _each_operation(service: Service, payment_ids: list[str], measure: Measure) -> None:
+    """Every operation of _OPERATIONS, one call after the other over its payments; `measure` gets each run."""
+    halves = (payment_ids[: len(payment_ids) // 2], payment_ids[len(payment_ids) // 2 :])
     async with aiohttp.ClientSession() as session:
         rpc = JsonRpc(session, service.url)
+        for name, verb, extra, which in _OPERATIONS:
+            items = [payment_id for half in halves[which] for payment_id in half]
 
-        async def run(name: str, verb: str, items: Sequence[str], **extra: Any) -> None:
-            async def call(payment_id: str) -> None:
+            async def call(payment_id: str, verb: str = verb, extra: dict[str, Any] = extra) -> None:
                 await rpc.call(verb, {"paymentGatewayConfigId": CONFIG_ID, "paymentId": payment_id, **extra})
 
-            stripe_before = await _metric_total(session, service, "moqui_stripe_stripe_requests_total")
-            sql_before = await _statements(connection)
-            latencies = await _timed(items, call)
-            sql_after = await _statements(connection)
-            stripe_after = await _metric_total(session, service, "moqui_stripe_stripe_requests_total")
-            # The two statements of _statements itself are not the service's.
-            results[name] = OperationCost(
-                latencies, (stripe_after - stripe_before) / len(items), (sql_after - sql_before - 1) / len(items)
-            )
+            async def run(items: list[str] = items, call: Callable[[str], Awaitable[None]] = call) -> list[float]:
+                return await _timed(items, call)
 
-        await run("authorize", "authorize#Payment", payment_ids, cardSecurityCode=None)
-        await run("capture", "capture#Payment", payment_ids[:count], amount=Decimal("10.0000"))
-        await run("release", "release#Payment", payment_ids[count:])
-        await run("refund", "refund#Payment", payment_ids[:count], amount=Decimal("4.0000"))
-        await run("details", "get#PaymentGatewayDetails", payment_ids[:count])
-    await connection.close()
+            await measure(name, run)
+
+
+async def _service_calls(service: Service, payment_ids: list[str]) -> dict[str, OperationCost]:
+    """Each operation at concurrency 1, with its Stripe requests per call."""
+    results: dict[str, OperationCost] = {}
+    async with aiohttp.ClientSession() as session:
+
+        async def measure(name: str, run: Callable[[], Awaitable[list[float]]]) -> None:
+            stripe_before = await _metric_total(session, service, "moqui_stripe_stripe_requests_total")
+            latencies = await run()
+            stripe_after = await _metric_total(session, service, "moqui_stripe_stripe_requests_total")
+            results[name] = OperationCost(latencies, (stripe_after - stripe_before) / len(latencies))
+
+        await _each_operation(service, payment_ids, measure)
+    return results
+
+
+async def _sql_per_operation(stack: Stack, calls: int) -> dict[str, SqlCost]:
+    """Each operation `calls` times (authorize twice as often) through a counting proxy in front of PostgreSQL, on a
+    service of its own so the proxy slows none of the timed runs; one round of every operation first, uncounted,
+    warms the process (statement caches, sequence banks, the rate-limit lease)."""
+    results: dict[str, SqlCost] = {}
+    async with counting_proxy(stack.dsn) as wire, _service(stack, 1, wire.dsn(stack.dsn)) as service:
+        warm = await _seed_payments(stack.dsn, "BSW", 2)
+        counted = await _seed_payments(stack.dsn, "BSC", 2 * calls)
+
+        async def ignore(name: str, run: Callable[[], Awaitable[list[float]]]) -> None:
+            await run()
+
+        async def measure(name: str, run: Callable[[], Awaitable[list[float]]]) -> None:
+            before = wire.snapshot()
+            done = len(await run())
+            results[name] = SqlCost(done, wire.snapshot().since(before))
+
+        await _each_operation(service, warm, ignore)
+        await _each_operation(service, counted, measure)
     return results
 
 
@@ -565,10 +605,12 @@ async def _throughput(
 # -- the run --------------------------------------------------------------------------------------------------------
 
 
-def _print_overhead(direct: dict[str, list[float]], through_service: dict[str, OperationCost]) -> tuple[float, float]:
-    print("\n1. Overhead at concurrency 1, no latency (ms); Stripe requests and SQL statements per call")
+def _print_overhead(
+    direct: dict[str, list[float]], through_service: dict[str, OperationCost], sql: dict[str, SqlCost]
+) -> tuple[float, float]:
+    print("\n1. Overhead at concurrency 1, no latency (ms); Stripe requests, SQL statements and round trips per call")
     print(f"{'operation':<10} {'calls':>6} {'direct p50':>10} {'p99':>7} {'service p50':>11} {'p99':>7} "
-          f"{'overhead p50':>12} {'p99':>7} {'stripe':>6} {'sql':>5}")  # fmt: skip
+          f"{'overhead p50':>12} {'p99':>7} {'stripe':>6} {'sql':>5} {'trips':>5}")  # fmt: skip
     worst_median = worst_p99 = 0.0
     for operation, direct_latencies in direct.items():
         cost = through_service[operation]
@@ -579,8 +621,12 @@ def _print_overhead(direct: dict[str, list[float]], through_service: dict[str, O
             f"{operation:<10} {len(cost.latencies):>6} {statistics.median(direct_latencies):>10.2f} "
             f"{_p(direct_latencies, 0.99):>7.2f} {statistics.median(cost.latencies):>11.2f} "
             f"{_p(cost.latencies, 0.99):>7.2f} {median:>12.2f} {p99:>7.2f} {cost.stripe_calls:>6.2f} "
-            f"{cost.sql_statements:>5.1f}"
+            f"{sql[operation].statements:>5.1f} {sql[operation].round_trips:>5.1f}"
         )
+    print("   where the statements come from (per call):")
+    for operation, sql_cost in sql.items():
+        per_call = statement_sources(sql_cost.counts).items()
+        print(f"   {operation}: " + ", ".join(f"{count / sql_cost.calls:.2g} {source}" for source, count in per_call))
     return worst_median, worst_p99
 
 
@@ -610,8 +656,10 @@ async def run(arguments: argparse.Namespace) -> bool:
         await _fresh_emulator(stack.control)
         async with _service(stack, 1) as service:  # its start creates the schema
             payment_ids = await _seed_payments(stack.dsn, "BO", 2 * calls)
-            through_service = await _service_calls(stack, service, payment_ids)
-        worst_median, worst_p99 = _print_overhead(direct, through_service)
+            through_service = await _service_calls(service, payment_ids)
+        await _fresh_emulator(stack.control)
+        sql = await _sql_per_operation(stack, arguments.sql_calls)
+        worst_median, worst_p99 = _print_overhead(direct, through_service, sql)
 
         runs: list[ThroughputRun] = []
         for latency in (0.0, arguments.stripe_latency):
@@ -657,6 +705,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stripe-latency", type=float, default=0.25, help="seconds added to every Stripe request")
     parser.add_argument("--calls", type=int, default=1000, help="calls per operation at concurrency 1")
+    parser.add_argument("--sql-calls", type=int, default=20, help="calls per operation counted through the proxy")
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0, help="steady state measured per throughput run")
     parser.add_argument("--warmup", type=float, default=3.0)

@@ -15,6 +15,7 @@ from moqui_bridge.entity.ddl import create_tables
 from moqui_bridge.resources import package_path
 from service.gateway_configs import ensure_gateway_configs, warn_without_gateways
 from service.payment_services.installation import ensure_installation_id
+from service.payment_services.journal_functions import install_journal_functions
 
 # entity-defs/ in the source tree, installed as this package (setup.py).
 ENTITY_DEFS_PACKAGE = "moqui_stripe_entity_defs"
@@ -26,10 +27,12 @@ def load_entity_registry() -> EntityRegistry:
 
 
 async def prepare_database(facade: EntityFacade, gateway_config_ids: Collection[str] = ()) -> str:
-    """Create the tables (idempotent), load the seed data and the configured gateways' PaymentGatewayConfig rows
-    (service/gateway_configs.py), and answer the installation id (made at the first start)."""
+    """Create the tables (idempotent) and the journal's functions (journal_functions.py), load the seed data and the
+    configured gateways' PaymentGatewayConfig rows (service/gateway_configs.py), and answer the installation id (made
+    at the first start)."""
     warn_without_gateways(gateway_config_ids)
     await create_tables(facade.pool, facade.registry)
+    await install_journal_functions(facade)
     await load_files(facade, [MANTLE_SEED_DATA], types=None)
     await ensure_gateway_configs(facade, gateway_config_ids)
     return await ensure_installation_id(facade)

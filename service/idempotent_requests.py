@@ -47,7 +47,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from moqui_bridge.entity import EntityFacade, sql
-from moqui_bridge.entity.connection import Connection
+from moqui_bridge.entity.connection import Connection, note_session_state
 from moqui_bridge.entity.locks import advisory_lock_key
 from moqui_bridge.web import moqui_json
 from moqui_bridge.web.auth import Authenticator
@@ -147,9 +147,10 @@ class _KeyOwnership:
     """The Idempotency-Keys this process is running requests for, each marked by a session advisory lock.
 
     All the locks sit on one connection, taken from the pool when the first such request starts and given back when
-    the last one ends (asyncpg's reset on release unlocks anything left). A dead process's connection is closed by
-    PostgreSQL, and its locks with it: that is how another process tells a dead owner from a living one. Within
-    this process the keys running are known directly (a session lock is re-entrant for its own session).
+    the last one ends (noted as holding session state, so its reset on release unlocks anything left). A dead
+    process's connection is closed by PostgreSQL, and its locks with it: that is how another process tells a dead
+    owner from a living one. Within this process the keys running are known directly (a session lock is
+    re-entrant for its own session).
     """
 
     def __init__(self) -> None:
@@ -202,6 +203,8 @@ class _KeyOwnership:
             await self._close_holder()
             holder = AsyncExitStack()
             self._connection = await holder.enter_async_context(entity.connection())
+            # Its locks are session state: the release resets it (pg_advisory_unlock_all) when they are left.
+            note_session_state(self._connection)
             self._holder = holder
         return self._connection
 

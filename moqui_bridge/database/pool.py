@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from moqui_bridge.entity.connection import Pool
+from moqui_bridge.entity.connection import Pool, SessionAwareConnection
 from moqui_bridge.redaction import redact_secrets
 
 
@@ -22,7 +22,11 @@ def redact_dsn(dsn: str) -> str:
 async def create_pool(
     dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 10.0, **options: Any
 ) -> Pool:
-    """Create an asyncpg pool for ``dsn``; raise DatabaseUnavailableError if the database cannot be used."""
+    """Create an asyncpg pool for ``dsn``; raise DatabaseUnavailableError if the database cannot be used.
+
+    Its connections are `SessionAwareConnection`s: given back without a reset statement unless they noted session
+    state (moqui_bridge/entity/connection.py).
+    """
     try:
         pool = await asyncpg.create_pool(
             dsn,
@@ -30,7 +34,7 @@ async def create_pool(
             max_size=max_size,
             timeout=connect_timeout,
             server_settings={"application_name": "moqui-stripe"},
-            **options,
+            **{"connection_class": SessionAwareConnection, **options},
         )
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         raise DatabaseUnavailableError(

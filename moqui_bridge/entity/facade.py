@@ -153,6 +153,11 @@ class EntityFacade:
         async with self._acquire() as acquired:
             yield acquired
 
+    def using(self, connection: Connection | None) -> AbstractAsyncContextManager[Connection]:
+        """``connection`` (a caller's open transaction), or else a pooled connection for the block: for statements of
+        our own that run wherever the facade's methods given ``connection=`` would."""
+        return self._use(connection)
+
     def _acquire(self) -> AbstractAsyncContextManager[Connection]:
         # Every connection the facade takes waits at most the acquire timeout: an exhausted pool is an error.
         return acquire(self._pool, self._acquire_timeout)

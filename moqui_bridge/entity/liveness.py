@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from asyncpg.pool import PoolConnectionProxy
 
-from moqui_bridge.entity.connection import Pool
+from moqui_bridge.entity.connection import Pool, note_session_state
 
 __all__ = ["LIVENESS_NAMESPACE", "ProcessLiveness", "holder_is_gone_sql"]
 
@@ -68,6 +68,7 @@ class ProcessLiveness:
 
     async def _take(self) -> None:
         connection = await self._pool.acquire()
+        note_session_state(connection)
         try:
             await connection.execute("SELECT pg_advisory_lock($1, $2)", LIVENESS_NAMESPACE, self.key)
         except BaseException:

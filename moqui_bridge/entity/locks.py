@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager, suppress
 
 import asyncpg
 
-from moqui_bridge.entity.connection import Connection
+from moqui_bridge.entity.connection import Connection, note_session_state
 from moqui_bridge.entity.errors import EntityError
 
 # A fixed namespace so our keys do not land on the numbers another application hashes its own keys to.
@@ -58,13 +58,14 @@ async def session_advisory_lock(connection: Connection, key: str) -> AsyncIterat
 
     The body may commit any number of transactions on ``connection`` while it holds the lock. Unlocked on the way
     out; if the unlock cannot run (the task was cancelled mid-statement, the connection broke), the lock still
-    goes with the connection: asyncpg's pool resets a released connection with ``pg_advisory_unlock_all()`` or
-    closes it, and a dead process's connection takes its locks with it.
+    goes with the connection: its release resets it with ``pg_advisory_unlock_all()`` (noted as holding session
+    state, connection.py) or closes it, and a dead process's connection takes its locks with it.
     """
     if connection.is_in_transaction():
         # Taken inside a transaction, a failed statement after it would leave the unlock unable to run.
         raise EntityError("session advisory locks are taken outside a transaction")
     lock_key = advisory_lock_key(key)
+    note_session_state(connection)
     await connection.execute("SELECT pg_advisory_lock($1)", lock_key)
     try:
         yield

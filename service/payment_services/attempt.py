@@ -1,6 +1,7 @@
 """One attempt of a gateway operation, exactly once: the identity rules of docs/gateway-api.md in one place.
 
-Under the lease of (client, payment):
+Under the lease of (client, payment), taken together with the journal row of a plainly new attempt
+(journal_functions.py: one round trip before the Stripe call, one after, when nothing stands in the way):
 
 1. The journal row of the attempt's identity decides first. Other parameters than it was journaled with: 400.
    Completed: its recorded answer, `replayed: "Y"`, without calling Stripe. Unresolved (in doubt, or its holder
@@ -31,26 +32,45 @@ from service import metrics
 from service.money import from_minor_units
 from service.payment_services.answer import gateway_answer, gateway_response
 from service.payment_services.gateway_call import GatewayCall
-from service.payment_services.intent_link import IntentLink, record_intent, required_link
+from service.payment_services.intent_link import IntentLink, required_link
 from service.payment_services.journal import (
     SGO_COMPLETED,
+    SGO_IN_DOUBT,
     UNRESOLVED,
     Attempt,
     JournaledRequest,
+    answer_text,
     begin_attempt,
     finish_attempt,
     forget_attempt,
+    new_attempt,
     read_attempts,
 )
+from service.payment_services.journal_functions import (
+    BeginOutcome,
+    NewAttempt,
+    RefundRow,
+    begin_leased_attempt,
+    finish_leased_attempt,
+)
 from service.payment_services.lost_writes import READABLE_WRITES, WriteNotMade, read_write
-from service.payment_services.payment_lease import payment_lease
+from service.payment_services.payment_lease import PaymentLease
 from service.payment_services.stripe_writes import NONE, StripeWrite, capture_method, outcome_of, send_write
 from service.stripe_gateway.deadline import Deadline
 from service.stripe_gateway.operations import StripeIntegrityError
 from service.stripe_gateway.outcome import GatewayOutcome, StripeRequestRejected, outcome_from_error, safe_message
 from service.stripe_gateway.rate_limit import stripe_waits_until
 
-__all__ = ["STRIPE_REFUND", "Plan", "planned_write", "run_attempt", "settle_attempt", "unreachable_outcome"]
+__all__ = [
+    "STRIPE_REFUND",
+    "NewAttempt",
+    "Plan",
+    "planned_write",
+    "run_attempt",
+    "run_planned_write",
+    "settle_attempt",
+    "unreachable_outcome",
+]
 
 STRIPE_REFUND: Final = "stripe.StripeRefund"
 # Waits before repeating a rate-limited request (same key); cut to the deadline.
@@ -79,6 +99,18 @@ async def planned_write(call: GatewayCall, payment_intent_id: str, stripe_call: 
     return Plan(stripe_call)
 
 
+async def run_planned_write(call: GatewayCall, request: JournaledRequest, stripe_call: str) -> dict[str, Any]:
+    """capture, release and refund: `stripe_call` on the request's PaymentIntent, once per attempt (planned_write;
+    a plainly new attempt is journaled with the lease, its link checked in the same round trip)."""
+    intent_id = str(request.payment_intent_id)
+    return await run_attempt(
+        call,
+        request,
+        lambda: planned_write(call, intent_id, stripe_call),
+        new=NewAttempt(stripe_call, linked_intent=intent_id),
+    )
+
+
 def unreachable_outcome(error: BaseException) -> GatewayOutcome:
     """The resultError outcome of a call that got no answer in time (a timeout, an outage)."""
     if isinstance(error, stripe.StripeError):
@@ -92,19 +124,33 @@ def unreachable_outcome(error: BaseException) -> GatewayOutcome:
 
 
 async def run_attempt(
-    call: GatewayCall, request: JournaledRequest, plan: Callable[[], Awaitable[Plan]]
+    call: GatewayCall,
+    request: JournaledRequest,
+    plan: Callable[[], Awaitable[Plan]],
+    *,
+    new: NewAttempt | None = None,
 ) -> dict[str, Any]:
-    """Run (or replay, or refuse) the attempt `request` names; the answer as GatewayAnswerOut takes it."""
+    """Run (or replay, or refuse) the attempt `request` names; the answer as GatewayAnswerOut takes it.
+
+    `new`: what the attempt writes when it is plainly new (known without reading anything); then the lease and the
+    journal row are taken in one round trip and `plan` runs only when something stands in the way.
+    """
     identity = request.identity
     entity = call.entity
-    async with payment_lease(
-        entity,
-        identity.client_name,
-        identity.payment_id,
-        call.deadline,
-        holder_key=call.liveness_key,
-        what=identity.describe(),
-    ):
+    lease = PaymentLease.of(entity, identity.client_name, identity.payment_id, call.liveness_key)
+    fresh = None
+    if new is not None:
+        fresh = await new_attempt(entity, request, new.stripe_call, call.installation_id, clock=call.clock)
+    began: BeginOutcome = "busy"
+
+    async def take() -> bool:
+        nonlocal began
+        began = await begin_leased_attempt(lease, call.deadline, fresh, new)
+        return began != "busy"
+
+    async with lease.held(call.deadline, identity.describe(), take):
+        if began == "begun" and fresh is not None:
+            return await _send_and_record(call, fresh, send_write, lease)
         journaled = await read_attempts(entity, identity, call.installation_id)
         attempt = journaled.this()
         if attempt is not None:
@@ -113,7 +159,7 @@ async def run_attempt(
             recorded = attempt.answer
             if attempt.status == SGO_COMPLETED and recorded is not None:
                 return {**recorded, "replayed": "Y"}
-            settled = await settle_attempt(call, attempt)
+            settled = await settle_attempt(call, attempt, lease=lease)
             if settled is not None:
                 return settled
             attempt = None  # Stripe never made it: a new attempt below, with a new key
@@ -143,19 +189,22 @@ async def run_attempt(
                     )
                 return chosen.answer
             attempt = await begin_attempt(entity, request, chosen.stripe_call, call.installation_id, clock=call.clock)
-        return await _send_and_record(call, attempt, send_write)
+        return await _send_and_record(call, attempt, send_write, lease)
 
 
-async def settle_attempt(call: GatewayCall, attempt: Attempt) -> dict[str, Any] | None:
-    """The answer of an unresolved attempt (the caller holds the payment's lease): its write sent again with its key
-    while Stripe still remembers the key, past `call.safe_age` read from Stripe instead. None when Stripe shows the
-    write never happened: the row is forgotten and the identity is free for a new attempt with a new key."""
+async def settle_attempt(
+    call: GatewayCall, attempt: Attempt, *, lease: PaymentLease | None = None
+) -> dict[str, Any] | None:
+    """The answer of an unresolved attempt (the caller holds the payment's lease; given as `lease`, it is given back
+    with the answer's record): its write sent again with its key while Stripe still remembers the key, past
+    `call.safe_age` read from Stripe instead. None when Stripe shows the write never happened: the row is forgotten
+    and the identity is free for a new attempt with a new key."""
     if attempt.status not in UNRESOLVED:
         raise ValueError(f"journal row {attempt.operation_id} is not unresolved")
     if call.clock.now() - attempt.started < call.safe_age or attempt.stripe_call not in READABLE_WRITES:
-        return await _send_and_record(call, attempt, send_write)
+        return await _send_and_record(call, attempt, send_write, lease)
     try:
-        return await _send_and_record(call, attempt, read_write)
+        return await _send_and_record(call, attempt, read_write, lease)
     except WriteNotMade:
         await forget_attempt(call.entity, attempt)
         return None
@@ -182,9 +231,13 @@ async def _with_rate_limit_backoff(send: Callable[[], Awaitable[StripeWrite]], d
 
 
 async def _send_and_record(
-    call: GatewayCall, attempt: Attempt, obtain: Callable[[GatewayCall, Attempt], Awaitable[StripeWrite]]
+    call: GatewayCall,
+    attempt: Attempt,
+    obtain: Callable[[GatewayCall, Attempt], Awaitable[StripeWrite]],
+    lease: PaymentLease | None,
 ) -> dict[str, Any]:
-    """`obtain` the attempt's Stripe object (send its write, or read what it made) and record the answer."""
+    """`obtain` the attempt's Stripe object (send its write, or read what it made), record the answer and what the
+    write made, and give `lease` back with them (None: the caller gives its lease back)."""
     request = attempt.request
     identity = request.identity
     answer_object: StripeWrite | None = None
@@ -232,14 +285,18 @@ async def _send_and_record(
     )
     intent_id = _intent_id(answer_object, outcome) or request.payment_intent_id
     answer = gateway_answer(response, payment_intent_id=intent_id, attempt_num=identity.attempt_num)
-    await _record_objects(call, attempt, answer_object, outcome, intent_id)
-    await finish_attempt(
-        call.entity,
+    link, refund = _made_rows(call, attempt, answer_object, outcome, intent_id)
+    await finish_leased_attempt(
         attempt,
-        answer=answer if definitive else None,
+        entity=call.entity,
+        status=SGO_COMPLETED if definitive else SGO_IN_DOUBT,
+        completed=call.clock.now(),
+        answer_text=answer_text(answer) if definitive else None,
         stripe_object_id=getattr(answer_object, "id", None) or outcome.sub_reference or intent_id,
         stripe_request_id=request_id,
-        clock=call.clock,
+        link=link,
+        refund=refund,
+        lease=lease,
     )
     return answer
 
@@ -257,51 +314,41 @@ def _intent_id(answer: StripeWrite | None, outcome: GatewayOutcome) -> str | Non
     return reference if reference and reference.startswith("pi_") else None
 
 
-async def _record_objects(
+def _made_rows(
     call: GatewayCall,
     attempt: Attempt,
     answer: StripeWrite | None,
     outcome: GatewayOutcome,
     intent_id: str | None,
-) -> None:
+) -> tuple[IntentLink | None, RefundRow | None]:
     """Our own rows of what the write made: the PaymentIntent link, or the refund."""
     request = attempt.request
     identity = request.identity
     if isinstance(answer, stripe.Refund):
-        await call.entity.create_or_update(
-            STRIPE_REFUND,
-            {
-                "refundId": answer.id,
-                "paymentId": identity.payment_id,
-                "paymentIntentId": request.payment_intent_id,
-                "chargeId": outcome.alt_reference,
-                "amount": from_minor_units(answer.amount, answer.currency),
-                "amountUomId": request.currency,
-                "refundStatus": answer.status,
-                "originEnumId": "SroService",
-                "operationId": attempt.operation_id,
-                "createdDate": call.clock.now(),
-            },
-            # A webhook may have recorded it first (as Stripe's): it is ours, so it takes our operation.
-            update=("refundStatus", "originEnumId", "operationId"),
+        refund = RefundRow(
+            refund_id=answer.id,
+            payment_intent_id=request.payment_intent_id,
+            charge_id=outcome.alt_reference,
+            amount=from_minor_units(answer.amount, answer.currency),
+            currency=request.currency,
+            status=answer.status,
+            created=call.clock.now(),
         )
-        return
+        return None, refund
     if intent_id is None:
-        return
+        return None, None
     status = answer.status if isinstance(answer, stripe.PaymentIntent) else outcome.transaction_status
-    await record_intent(
-        call.entity,
-        IntentLink(
-            payment_intent_id=intent_id,
-            client_name=identity.client_name,
-            payment_id=identity.payment_id,
-            payment_gateway_config_id=identity.payment_gateway_config_id,
-            operation_id=attempt.operation_id,
-            order_id=request.order_id,
-            order_part_seq_id=request.order_part_seq_id,
-            capture_method=capture_method(identity.operation),
-            intent_status=status,
-            amount=request.amount,
-            amount_uom_id=request.currency,
-        ),
+    link = IntentLink(
+        payment_intent_id=intent_id,
+        client_name=identity.client_name,
+        payment_id=identity.payment_id,
+        payment_gateway_config_id=identity.payment_gateway_config_id,
+        operation_id=attempt.operation_id,
+        order_id=request.order_id,
+        order_part_seq_id=request.order_part_seq_id,
+        capture_method=capture_method(identity.operation),
+        intent_status=status,
+        amount=request.amount,
+        amount_uom_id=request.currency,
     )
+    return link, None

@@ -37,7 +37,7 @@ from service.config import Settings
 from service.context import ServiceContext
 from service.money import from_minor_units, stripe_currency, to_minor_units
 from service.payment_services.answer import gateway_answer, gateway_response
-from service.payment_services.attempt import Plan, run_attempt, unreachable_outcome
+from service.payment_services.attempt import NewAttempt, Plan, run_attempt, unreachable_outcome
 from service.payment_services.gateway_call import GatewayCall, checked_attempt, checked_id, gateway_call
 from service.payment_services.intent_link import required_link
 from service.payment_services.journal import GATEWAY_OPERATION, JournaledRequest
@@ -109,11 +109,17 @@ class AuthorizeRequest:
             order_part_seq_id=self.order_part_seq_id,
         )
 
+    def new_attempt(self) -> NewAttempt | None:
+        """A create with a PaymentMethod this payment never used needs no read: journaled with the lease at once."""
+        if self.payment_intent_id is None and self.payment_method is not None:
+            return NewAttempt(CREATE, unused_payment_method=self.payment_method)
+        return None
+
 
 async def authorize_payment(request: AuthorizeRequest) -> GatewayAnswerOut:
     """Authorize (or authorize and capture) the payment once per attempt; the answer, with `recoveryUrl` when the
     customer can still complete a declined PaymentIntent."""
-    answer = await run_attempt(request.call, request.journaled(), lambda: _plan(request))
+    answer = await run_attempt(request.call, request.journaled(), lambda: _plan(request), new=request.new_attempt())
     return GatewayAnswerOut.of({**answer, "recoveryUrl": _recovery_url(request, answer)})
 
 

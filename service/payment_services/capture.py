@@ -7,7 +7,7 @@ Stripe's message and frees the attempt. A partial capture releases the rest (one
 
 from __future__ import annotations
 
-from service.payment_services.attempt import planned_write, run_attempt
+from service.payment_services.attempt import run_planned_write
 from service.payment_services.gateway_call import IntentAmountRequest
 from service.payment_services.parameters import GatewayAnswerOut
 from service.payment_services.stripe_writes import CAPTURE
@@ -24,8 +24,4 @@ class CaptureRequest(IntentAmountRequest):
 
 async def capture_payment(request: CaptureRequest) -> GatewayAnswerOut:
     """Capture once per attempt; the answer."""
-    call = request.call
-    journaled = request.journaled()
-    return GatewayAnswerOut.of(
-        await run_attempt(call, journaled, lambda: planned_write(call, request.payment_intent_id, CAPTURE))
-    )
+    return GatewayAnswerOut.of(await run_planned_write(request.call, request.journaled(), CAPTURE))

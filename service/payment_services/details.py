@@ -51,7 +51,7 @@ async def payment_gateway_details(request: DetailsRequest) -> DetailsOut:
     """Read the PaymentIntent and answer Mantle's status for it (and its dates)."""
     call = request.call
     entity = call.entity
-    await required_link(
+    link = await required_link(
         entity, call.client_name, call.payment_gateway_config_id, call.payment_id, request.payment_intent_id
     )
     try:
@@ -70,7 +70,8 @@ async def payment_gateway_details(request: DetailsRequest) -> DetailsOut:
     gateway_status_id = status.status_id
     if intent.status == "canceled" and gateway_status_id == "PmntVoid" and await _released_here(request):
         gateway_status_id = "PmntPromised"
-    await entity.update(PAYMENT_INTENT_LINK, {"paymentIntentId": intent.id}, {"intentStatus": intent.status})
+    if link["intentStatus"] != intent.status:
+        await entity.update(PAYMENT_INTENT_LINK, {"paymentIntentId": intent.id}, {"intentStatus": intent.status})
     response = gateway_response(
         call,
         _DETAILS.payment_operation_enum_id,

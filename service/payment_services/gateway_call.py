@@ -9,6 +9,7 @@ characters, a currency Stripe and this gateway take, an amount the currency hold
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -22,12 +23,14 @@ from service.context import ServiceContext
 from service.money import InvalidCurrency, MoneyError, stripe_currency, to_minor_units
 from service.payment_services.journal import AttemptIdentity, JournaledRequest
 from service.payment_services.parameters import CaptureIn, RefundIn
+from service.payment_services.payment_subject import accepted_currencies
 from service.stripe_gateway.client import StripeGateway
 from service.stripe_gateway.deadline import Deadline
 from service.stripe_gateway.idempotency import GatewayOperation
 
 __all__ = [
     "GATEWAY_SETTINGS",
+    "GATEWAY_SETTINGS_SECONDS",
     "MAX_ID_LENGTH",
     "GatewayCall",
     "IntentAmountRequest",
@@ -38,6 +41,9 @@ __all__ = [
 
 GATEWAY_SETTINGS: Final = "stripe.StripeGatewaySettings"
 MAX_ID_LENGTH: Final = 255
+# How long a gateway's currencies (its stripe.StripeGatewaySettings row: operator data that rarely changes) are
+# trusted before they are read again; reading them for every request was a round trip of its own.
+GATEWAY_SETTINGS_SECONDS: Final = 30.0
 
 
 @dataclass(frozen=True)
@@ -87,17 +93,26 @@ class GatewayCall:
             stripe_currency(currency)
         except InvalidCurrency:
             raise ServiceError(f"{currency} is not a currency Stripe takes") from None
-        settings = await self.entity.find_one(
-            GATEWAY_SETTINGS, {"paymentGatewayConfigId": self.payment_gateway_config_id}
-        )
-        listed = str((settings or {}).get("currencyUomIds") or "")
-        accepted = {part.strip().upper() for part in listed.split(",") if part.strip()}
+        accepted = await self._accepted_currencies()
         if accepted and currency.upper() not in accepted:
             raise ServiceError(
                 f"Gateway {self.payment_gateway_config_id} does not take {currency}; it takes "
                 f"{', '.join(sorted(accepted))}"
             )
         return currency.upper()
+
+    async def _accepted_currencies(self) -> frozenset[str]:
+        """This gateway's currencies (empty: any Stripe takes), read again when GATEWAY_SETTINGS_SECONDS old."""
+        remembered = self.gateway.accepted_currencies
+        now = time.monotonic()
+        if remembered is not None and now - remembered[1] < GATEWAY_SETTINGS_SECONDS:
+            return remembered[0]
+        settings = await self.entity.find_one(
+            GATEWAY_SETTINGS, {"paymentGatewayConfigId": self.payment_gateway_config_id}
+        )
+        accepted = accepted_currencies(settings)
+        self.gateway.accepted_currencies = (accepted, now)
+        return accepted
 
 
 def checked_attempt(attempt_num: int) -> int:

@@ -32,10 +32,12 @@ __all__ = [
     "AttemptIdentity",
     "JournaledRequest",
     "OperationAttempts",
+    "answer_text",
     "begin_attempt",
     "find_attempt",
     "finish_attempt",
     "forget_attempt",
+    "new_attempt",
     "read_attempts",
 ]
 
@@ -213,13 +215,18 @@ async def read_attempts(entity: EntityFacade, identity: AttemptIdentity, install
     return OperationAttempts(identity, tuple(rows), installation_id)
 
 
+def answer_text(answer: dict[str, Any]) -> str:
+    """An answer as the journal keeps it (answerText), replayed to a repeated request."""
+    return json.dumps(answer, sort_keys=True)
+
+
 async def find_attempt(entity: EntityFacade, identity: AttemptIdentity, installation_id: str) -> Attempt | None:
     """The journal row of this identity, if any."""
     rows = await entity.find(GATEWAY_OPERATION, identity.conditions(), limit=1)
     return Attempt(rows[0], installation_id) if rows else None
 
 
-async def begin_attempt(
+async def new_attempt(
     entity: EntityFacade,
     request: JournaledRequest,
     stripe_call: str,
@@ -227,11 +234,13 @@ async def begin_attempt(
     *,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Attempt:
-    """Journal a new attempt (committed before Stripe is called): its key exists from now on."""
-    created = await entity.create(
-        GATEWAY_OPERATION,
+    """A new attempt's row, with its id, not yet written: `begin_attempt` writes it alone, journal_functions.py
+    together with the payment's lease."""
+    row: dict[str, Any] = dict.fromkeys(entity.definition(GATEWAY_OPERATION).field_names)
+    row.update(
         {
             **request.identity.conditions(),
+            "operationId": await entity.sequenced_id(GATEWAY_OPERATION),
             "requestFingerprint": request.fingerprint(),
             "stripeCall": stripe_call,
             "paymentIntentId": request.payment_intent_id,
@@ -243,9 +252,22 @@ async def begin_attempt(
             "orderPartSeqId": request.order_part_seq_id,
             "operationStatusId": SGO_STARTED,
             "startedDate": clock.now(),
-        },
+        }
     )
-    return Attempt(created, installation_id)
+    return Attempt(row, installation_id)
+
+
+async def begin_attempt(
+    entity: EntityFacade,
+    request: JournaledRequest,
+    stripe_call: str,
+    installation_id: str,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Attempt:
+    """Journal a new attempt (committed before Stripe is called): its key exists from now on."""
+    attempt = await new_attempt(entity, request, stripe_call, installation_id, clock=clock)
+    return Attempt(await entity.create(GATEWAY_OPERATION, attempt.row), installation_id)
 
 
 async def finish_attempt(
@@ -263,7 +285,7 @@ async def finish_attempt(
         "completedDate": clock.now(),
     }
     if answer is not None:
-        values["answerText"] = json.dumps(answer, sort_keys=True)
+        values["answerText"] = answer_text(answer)
     if stripe_object_id is not None:
         values["stripeObjectId"] = stripe_object_id
     if stripe_request_id is not None:

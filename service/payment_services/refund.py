@@ -8,7 +8,7 @@ a partial capture's released rest is never refundable); more than is left is ref
 
 from __future__ import annotations
 
-from service.payment_services.attempt import planned_write, run_attempt
+from service.payment_services.attempt import run_planned_write
 from service.payment_services.gateway_call import IntentAmountRequest
 from service.payment_services.parameters import GatewayAnswerOut
 from service.payment_services.stripe_writes import REFUND
@@ -25,7 +25,4 @@ class RefundRequest(IntentAmountRequest):
 
 async def refund_payment(request: RefundRequest) -> GatewayAnswerOut:
     """Refund once per attempt; the answer."""
-    call = request.call
-    return GatewayAnswerOut.of(
-        await run_attempt(call, request.journaled(), lambda: planned_write(call, request.payment_intent_id, REFUND))
-    )
+    return GatewayAnswerOut.of(await run_planned_write(request.call, request.journaled(), REFUND))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.context import ServiceContext
-from service.payment_services.attempt import planned_write, run_attempt
+from service.payment_services.attempt import run_planned_write
 from service.payment_services.gateway_call import GatewayCall, checked_attempt, checked_id, gateway_call
 from service.payment_services.journal import JournaledRequest
 from service.payment_services.parameters import GatewayAnswerOut, ReleaseIn
@@ -46,7 +46,4 @@ class ReleaseRequest:
 
 async def release_payment(request: ReleaseRequest) -> GatewayAnswerOut:
     """Release once per attempt; the answer."""
-    call = request.call
-    return GatewayAnswerOut.of(
-        await run_attempt(call, request.journaled(), lambda: planned_write(call, request.payment_intent_id, CANCEL))
-    )
+    return GatewayAnswerOut.of(await run_planned_write(request.call, request.journaled(), CANCEL))

@@ -20,7 +20,7 @@ from moqui_bridge.mantle import names
 from moqui_bridge.service import BigDecimal, MoquiParameters, Required, ServiceError, ServiceRegistry, String, Timestamp
 from service.context import STANDALONE_CLIENT, ServiceContext
 from service.payment_services import registration as gateway_api
-from service.payment_services.intent_link import current_intent_id
+from service.payment_services.standalone_reads import LocalPayment, read_local_payment
 from service.stripe_gateway.idempotency import GatewayOperation
 
 __all__ = ["STANDALONE_SERVICE_NAMES", "register_standalone_client"]
@@ -34,7 +34,6 @@ REFUND: Final = _PREFIX + "refund#Payment"
 DETAILS: Final = _PREFIX + "get#PaymentGatewayDetails"
 STANDALONE_SERVICE_NAMES: Final = (AUTHORIZE, AUTHORIZE_AND_CAPTURE, CAPTURE, RELEASE, REFUND, DETAILS)
 
-STRIPE_CUSTOMER: Final = "stripe.StripeCustomer"
 # The PGRs that count as the attempts of an operation's kind (docs/gateway-api.md, "The attempt identity").
 _COUNTED: Final = {
     GatewayOperation.AUTHORIZE: ("PgoAuthorize", "PgoAuthAndCapture"),
@@ -78,56 +77,18 @@ class DetailsOut(ResponseOut):
     settlementDate: Timestamp | None = None
 
 
-async def _payment(context: ServiceContext, payment_id: str) -> dict[str, Any]:
-    payment = await context.entity.find_one(names.PAYMENT, {"paymentId": payment_id}, connection=context.transaction)
-    if payment is None:
-        raise ServiceError(f"Payment {payment_id} not found")
-    return payment
-
-
-async def _attempt_num(context: ServiceContext, payment_id: str, operation: GatewayOperation) -> int:
-    responses = await context.entity.find(
-        names.GATEWAY_RESPONSE,
-        {"paymentId": payment_id, "paymentOperationEnumId": list(_COUNTED[operation])},
+async def _local_payment(
+    context: ServiceContext, parameters: PaymentIn, operation: GatewayOperation | None, *, authorized: bool
+) -> LocalPayment:
+    return await read_local_payment(
+        context.entity,
+        parameters.paymentId,
+        parameters.paymentGatewayConfigId,
+        client_name=STANDALONE_CLIENT,
+        counted=_COUNTED[operation] if operation is not None else (),
+        authorized=authorized,
         connection=context.transaction,
     )
-    return sum(1 for response in responses if response.get("resultError") != "Y")
-
-
-async def _intent_id(context: ServiceContext, payment: dict[str, Any], *, authorized: bool) -> str | None:
-    """Payment.paymentRefNum, else (for operations on an authorization) its authorization PGR's referenceNum, else
-    the PaymentIntent the checkout page made for it."""
-    reference = payment.get("paymentRefNum")
-    if isinstance(reference, str) and reference.startswith("pi_"):
-        return reference
-    if authorized:
-        responses = await context.entity.find(
-            names.GATEWAY_RESPONSE,
-            {
-                "paymentId": payment["paymentId"],
-                "paymentOperationEnumId": list(_COUNTED[GatewayOperation.AUTHORIZE]),
-                "resultSuccess": "Y",
-            },
-            order_by=["-transactionDate"],
-            limit=1,
-            connection=context.transaction,
-        )
-        if responses and str(responses[0].get("referenceNum") or "").startswith("pi_"):
-            return str(responses[0]["referenceNum"])
-    return await current_intent_id(context.entity, STANDALONE_CLIENT, payment, connection=context.transaction)
-
-
-async def _customer(context: ServiceContext, config_id: str, *party_ids: Any) -> str | None:
-    for party_id in party_ids:
-        if party_id:
-            row = await context.entity.find_one(
-                STRIPE_CUSTOMER,
-                {"partyId": party_id, "paymentGatewayConfigId": config_id},
-                connection=context.transaction,
-            )
-            if row is not None and row.get("customerId"):
-                return str(row["customerId"])
-    return None
 
 
 async def _call_gateway(context: ServiceContext, service_name: str, parameters: dict[str, Any]) -> dict[str, Any]:
@@ -148,29 +109,22 @@ async def _record(
 
 
 async def _authorize(parameters: AuthorizeIn, context: ServiceContext, operation: GatewayOperation) -> ResponseOut:
-    payment = await _payment(context, parameters.paymentId)
-    method = None
-    if payment.get("paymentMethodId"):
-        method = await context.entity.find_one(
-            names.PAYMENT_METHOD, {"paymentMethodId": payment["paymentMethodId"]}, connection=context.transaction
-        )
-    config_id = parameters.paymentGatewayConfigId
+    local = await _local_payment(context, parameters, operation, authorized=False)
+    payment = local.payment
     answer = await _call_gateway(
         context,
         gateway_api.AUTHORIZE_AND_CAPTURE
         if operation is GatewayOperation.AUTHORIZE_AND_CAPTURE
         else gateway_api.AUTHORIZE,
         {
-            "paymentGatewayConfigId": config_id,
+            "paymentGatewayConfigId": parameters.paymentGatewayConfigId,
             "paymentId": parameters.paymentId,
-            "attemptNum": await _attempt_num(context, parameters.paymentId, operation),
+            "attemptNum": local.attempt_num,
             "amount": payment.get("amount"),
             "currencyUomId": payment.get("amountUomId"),
-            "paymentIntentId": await _intent_id(context, payment, authorized=False),
-            "stripePaymentMethodId": (method or {}).get("gatewayCimId") or None,
-            "stripeCustomerId": await _customer(
-                context, config_id, (method or {}).get("ownerPartyId"), payment.get("fromPartyId")
-            ),
+            "paymentIntentId": local.payment_intent_id,
+            "stripePaymentMethodId": local.stripe_payment_method_id,
+            "stripeCustomerId": local.stripe_customer_id,
             "orderId": payment.get("orderId"),
             "orderPartSeqId": payment.get("orderPartSeqId"),
         },
@@ -181,8 +135,8 @@ async def _authorize(parameters: AuthorizeIn, context: ServiceContext, operation
 async def _on_authorization(
     context: ServiceContext, parameters: PaymentIn, operation: GatewayOperation, service_name: str, **extra: Any
 ) -> ResponseOut:
-    payment = await _payment(context, parameters.paymentId)
-    intent_id = await _intent_id(context, payment, authorized=True)
+    local = await _local_payment(context, parameters, operation, authorized=True)
+    payment, intent_id = local.payment, local.payment_intent_id
     if intent_id is None:
         raise ServiceError(f"Payment {parameters.paymentId} has no Stripe PaymentIntent to {operation.value}")
     answer = await _call_gateway(
@@ -191,7 +145,7 @@ async def _on_authorization(
         {
             "paymentGatewayConfigId": parameters.paymentGatewayConfigId,
             "paymentId": parameters.paymentId,
-            "attemptNum": await _attempt_num(context, parameters.paymentId, operation),
+            "attemptNum": local.attempt_num,
             "paymentIntentId": intent_id,
             "currencyUomId": payment.get("amountUomId"),
             **extra,
@@ -201,8 +155,8 @@ async def _on_authorization(
 
 
 async def _details(parameters: PaymentIn, context: ServiceContext) -> DetailsOut:
-    payment = await _payment(context, parameters.paymentId)
-    intent_id = await _intent_id(context, payment, authorized=True)
+    local = await _local_payment(context, parameters, None, authorized=True)
+    payment, intent_id = local.payment, local.payment_intent_id
     if intent_id is None:
         return DetailsOut()
     answer = await _call_gateway(

@@ -103,6 +103,9 @@ class StripeGateway:
             # capture and refund arithmetic) is the SDK's version's (stripe-python 16.x: 2026-10-28.endive).
             stripe_version=STRIPE_API_VERSION,
         )
+        # The currencies this config's stripe.StripeGatewaySettings row allows and when they were read
+        # (time.monotonic()): kept here by the gateway API's checks (payment_services/gateway_call.py).
+        self.accepted_currencies: tuple[frozenset[str], float] | None = None
         self._closed = False
 
     async def close(self) -> None:

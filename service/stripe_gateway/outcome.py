@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import stripe
 
@@ -157,11 +157,15 @@ class GatewayPaymentStatus:
 # bare id where it was not expanded, so every optional read goes through these.
 
 
+# Bound once: `stripe.StripeObject` is resolved by the SDK's lazy module __getattr__ (an import) at every use.
+_STRIPE_OBJECT: Final = stripe.StripeObject
+
+
 def field_value(obj: Any, key: str) -> Any:
     """`obj[key]` of a Stripe object or dict, None when absent or when `obj` is None or a bare (unexpanded) id."""
     if obj is None or isinstance(obj, str):
         return None
-    if isinstance(obj, stripe.StripeObject):
+    if isinstance(obj, _STRIPE_OBJECT):
         # StripeObject has no .get(); a missing key raises KeyError.
         try:
             return obj[key]

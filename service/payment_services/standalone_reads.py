@@ -1,0 +1,101 @@
+"""What the standalone client reads from the local Mantle tables before it calls the gateway API, in one statement.
+
+The component reads the same in Moqui (moqui_bridge/component): the Payment; its PaymentMethod's `gatewayCimId`;
+the Stripe Customer of the method's owner, else of the payer (`stripe.StripeCustomer`); the count of definitive
+PaymentGatewayResponses of the operation's kind (`attemptNum`, docs/gateway-api.md); and the PaymentIntent the
+payment is on: `Payment.paymentRefNum`, else (for an operation on an authorization) the newest successful
+authorization PGR's `referenceNum`, else the newest PaymentIntent link of the client's not canceled (else the newest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Final
+
+from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity.connection import Connection
+from moqui_bridge.entity.values import from_database
+from moqui_bridge.mantle import names
+from moqui_bridge.service import ServiceError
+from service.payment_services.intent_link import PAYMENT_INTENT_LINK
+
+__all__ = ["LocalPayment", "read_local_payment"]
+
+STRIPE_CUSTOMER: Final = "stripe.StripeCustomer"
+_AUTHORIZATIONS: Final = ("PgoAuthorize", "PgoAuthAndCapture")
+_CANCELED: Final = "canceled"
+
+
+@dataclass(frozen=True)
+class LocalPayment:
+    """A local Payment and what the gateway API is called with for it."""
+
+    payment: dict[str, Any]
+    stripe_payment_method_id: str | None
+    stripe_customer_id: str | None
+    attempt_num: int
+    payment_intent_id: str | None
+
+
+def _statement(entity: EntityFacade) -> str:
+    payment = entity.definition(names.PAYMENT)
+    columns = ", ".join(f"p.{field.column_name}" for field in payment.fields)
+    responses = entity.definition(names.GATEWAY_RESPONSE).table_name
+    links = entity.definition(PAYMENT_INTENT_LINK).table_name
+    customers = entity.definition(STRIPE_CUSTOMER).table_name
+    return (
+        f"SELECT {columns}, NULLIF(method.GATEWAY_CIM_ID, ''), "
+        "COALESCE(NULLIF(owner.CUSTOMER_ID, ''), NULLIF(payer.CUSTOMER_ID, '')), "
+        f"(SELECT count(*) FROM {responses} r WHERE r.PAYMENT_ID = p.PAYMENT_ID "
+        "AND r.PAYMENT_OPERATION_ENUM_ID = ANY($3::text[]) AND r.RESULT_ERROR IS DISTINCT FROM 'Y'), "
+        f"CASE WHEN $4 THEN (SELECT r.REFERENCE_NUM FROM {responses} r WHERE r.PAYMENT_ID = p.PAYMENT_ID "
+        f"AND r.PAYMENT_OPERATION_ENUM_ID IN ('{_AUTHORIZATIONS[0]}', '{_AUTHORIZATIONS[1]}') "
+        "AND r.RESULT_SUCCESS = 'Y' ORDER BY r.TRANSACTION_DATE DESC LIMIT 1) END, "
+        f"(SELECT link.PAYMENT_INTENT_ID FROM {links} link WHERE link.CLIENT_NAME = $5 "
+        f"AND link.PAYMENT_ID = p.PAYMENT_ID ORDER BY link.INTENT_STATUS IS NOT DISTINCT FROM '{_CANCELED}', "
+        "link.CREATED_DATE DESC LIMIT 1) "
+        f"FROM {payment.table_name} p "
+        f"LEFT JOIN {entity.definition(names.PAYMENT_METHOD).table_name} method "
+        "ON method.PAYMENT_METHOD_ID = p.PAYMENT_METHOD_ID "
+        f"LEFT JOIN {customers} owner ON owner.PARTY_ID = NULLIF(method.OWNER_PARTY_ID, '') "
+        "AND owner.PAYMENT_GATEWAY_CONFIG_ID = $2 "
+        f"LEFT JOIN {customers} payer ON payer.PARTY_ID = NULLIF(p.FROM_PARTY_ID, '') "
+        "AND payer.PAYMENT_GATEWAY_CONFIG_ID = $2 "
+        "WHERE p.PAYMENT_ID = $1"
+    )
+
+
+async def read_local_payment(
+    entity: EntityFacade,
+    payment_id: str,
+    payment_gateway_config_id: str,
+    *,
+    client_name: str,
+    counted: Collection[str],
+    authorized: bool,
+    connection: Connection | None,
+) -> LocalPayment:
+    """The Payment and its gateway inputs; `counted`: the PGR operations that count as attempts (none for details);
+    `authorized`: the operation acts on an authorization (so its PGR names the PaymentIntent). A ServiceError when
+    there is no such Payment."""
+    fields = entity.definition(names.PAYMENT).fields
+    async with entity.using(connection) as active:
+        row = await active.fetchrow(
+            _statement(entity), payment_id, payment_gateway_config_id, list(counted), authorized, client_name
+        )
+    if row is None:
+        raise ServiceError(f"Payment {payment_id} not found")
+    values = tuple(row)
+    payment = {field.name: from_database(field, values[index]) for index, field in enumerate(fields)}
+    method_id, customer_id, attempts, authorization_reference, linked_intent = values[len(fields) :]
+    reference = payment.get("paymentRefNum")
+    intent_id = next(
+        (
+            candidate
+            for candidate in (reference, authorization_reference)
+            if isinstance(candidate, str) and candidate.startswith("pi_")
+        ),
+        linked_intent,
+    )
+    return LocalPayment(payment, method_id, customer_id, int(attempts), intent_id)
