@@ -29,6 +29,7 @@ from moqui_bridge.web.auth import Authenticator, Principal
 from moqui_bridge.web.json_rpc import add_json_rpc_route
 from moqui_bridge.web.rest import add_rest_routes
 from service import metrics
+from service.checkout.merchant import add_merchant_logo_route
 from service.checkout.pages import CheckoutServices, add_checkout_routes
 from service.clock import SYSTEM_CLOCK, Clock
 from service.config import Settings
@@ -41,6 +42,7 @@ from service.rest_api import rest_apis
 from service.saved_cards.checkout_cards import add_checkout_card_routes
 from service.saved_cards.pages import SavedCardServices, add_saved_cards_routes
 from service.service_catalogue import register_services
+from service.staff_cards.pages import add_staff_card_routes
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateways
 from service.stripe_gateway.rate_limit import SharedTokenBucket, StripeAdmission, StripeLimits
 from service.webhooks import add_webhook_routes
@@ -180,6 +182,8 @@ def create_app(
     add_recovery_routes(app, lambda: _checkout_services(state))
     add_saved_cards_routes(app, lambda: _saved_card_services(state))
     add_checkout_card_routes(app, lambda: _saved_card_services(state))
+    add_merchant_logo_route(app, settings.checkout)
+    add_staff_card_routes(app, lambda: _saved_card_services(state))
     add_webhook_routes(app, state, lambda runtime: runtime.require_mantle())
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)

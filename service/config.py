@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
@@ -112,6 +112,16 @@ class MoquiSettings(_Frozen):
     client_name: str = ""
 
 
+# The image files a merchant logo may be, by suffix, with the content type they are served as.
+MERCHANT_LOGO_TYPES: Final = {
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+}
+
+
 class CheckoutSettings(_Frozen):
     """The shopper-facing checkout page."""
 
@@ -120,6 +130,21 @@ class CheckoutSettings(_Frozen):
     default_gateway_config_id: str = "StripeGateway"
     place_order: bool = False
     link_lifetime_seconds: int = Field(default=3600, gt=0)
+    # What the shopper's pages show as the seller: a name, and a logo image file served by this service (never a
+    # third-party URL: the pages' CSP allows images from our own origin only).
+    merchant_name: str = Field(default="", max_length=100)
+    merchant_logo: Path | None = None
+
+    @field_validator("merchant_logo", mode="before")
+    @classmethod
+    def _logo_is_an_image_file(cls, value: object) -> Path | None:
+        # Empty (an unset environment variable) means no logo.
+        if value is None or not str(value).strip():
+            return None
+        value = Path(str(value))
+        if value.suffix.lower() not in MERCHANT_LOGO_TYPES:
+            raise ValueError(f"merchant_logo must be a {', '.join(sorted(MERCHANT_LOGO_TYPES))} file")
+        return value
 
 
 class GatewaySettings(_Frozen):
@@ -140,6 +165,9 @@ class GatewaySettings(_Frozen):
     # Requests per second to this Stripe account across every process and host (a token bucket in PostgreSQL);
     # empty: Stripe's documented global limit for the key's mode (live 100/s, test 25/s, docs.stripe.com/rate-limits).
     rate_limit_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    # Stripe enables MOTO (mail and telephone orders) per account, on request: only then may cards entered by staff
+    # be flagged `payment_method_options[card][moto]` (docs.stripe.com/payments/payment-intents/moto).
+    moto_enabled: bool = False
 
     @field_validator("secret_key")
     @classmethod

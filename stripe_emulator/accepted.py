@@ -194,6 +194,7 @@ ACCEPTS: dict[tuple[str, str], Accepts] = {
         _names("allow_redisplay billing_details card expand metadata type"),
         # `customer` and `payment_method` together clone a PaymentMethod onto a connected account (Connect).
         _names(f"{_PM_TYPES_UNSUPPORTED} customer payment_method radar_options"),
+        stripe_js=STRIPE_JS_EXTRAS,
     ),
     ("GET", "/v1/payment_methods"): Accepts(
         "PaymentMethodListParams",
@@ -246,6 +247,7 @@ ACCEPTS: dict[tuple[str, str], Accepts] = {
         stripe_js=STRIPE_JS_CONFIRM,
     ),
     ("POST", "/v1/setup_intents/{id}/cancel"): Accepts("SetupIntentCancelParams", _names("cancellation_reason expand")),
+    ("GET", "/v1/setup_attempts"): Accepts("SetupAttemptListParams", _names(f"{_LIST} setup_intent")),
     # -- Events ------------------------------------------------------------------------------------------------
     ("GET", "/v1/events"): Accepts("EventListParams", _names(f"{_LIST} type types"), _names("delivery_success")),
     ("GET", "/v1/events/{id}"): Accepts("EventRetrieveParams", _names("expand")),

@@ -133,7 +133,7 @@ class EmulatorControl:
 
     async def update_settings(self, **changes: Any) -> dict[str, Any]:
         """Change settings by name: `api_requests_per_second` (None: off), `search_requests_per_second`,
-        `search_available`, `search_index_lag_seconds`, `latency_seconds`, `latency_jitter_seconds`."""
+        `search_available`, `search_index_lag_seconds`, `latency_seconds`, `latency_jitter_seconds`, `moto_enabled`."""
         result: dict[str, Any] = await self._call("POST", "/settings", changes)
         return result
 

@@ -7,6 +7,8 @@
   is invisible to search for `search_index_lag_seconds` of emulator clock; and not available to merchants in some
   countries (India), which get a 400 (`search_available` off).
 - Latency: every `/v1/` request waits `latency_seconds` plus up to `latency_jitter_seconds`, as a far-away Stripe.
+- MOTO (docs.stripe.com/payments/payment-intents/moto): a gated feature Stripe enables per account after checking
+  PCI compliance; `moto_enabled` says whether this account has it (off, as on a new account).
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ SEARCH_REQUESTS_PER_SECOND = 20
 SEARCH_INDEX_LAG_SECONDS = 5
 
 
+# The settings that are on or off.
+_SWITCHES = frozenset({"search_available", "moto_enabled"})
+
+
 @dataclass
 class LimitSettings:
     """The switches; `api_requests_per_second` None turns the general rate limit off."""
@@ -35,6 +41,7 @@ class LimitSettings:
     search_index_lag_seconds: int = SEARCH_INDEX_LAG_SECONDS
     latency_seconds: float = 0.0
     latency_jitter_seconds: float = 0.0
+    moto_enabled: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The settings as the control API shows them."""
@@ -47,7 +54,7 @@ class LimitSettings:
         for name, value in changes.items():
             if name not in known:
                 raise invalid_request(f"Unknown setting {name}; known: {', '.join(known)}", param=name)
-            if name == "search_available":
+            if name in _SWITCHES:
                 if not isinstance(value, bool):
                     raise invalid_request(f"{name} must be true or false", param=name)
             elif value is not None or name not in ("api_requests_per_second", "search_requests_per_second"):

@@ -29,8 +29,10 @@ _API_KEY = web.RequestKey("stripe_emulator_api_key", str)
 _HANG = web.RequestKey("stripe_emulator_hang", float)
 _SECRET_KEY = re.compile(r"(sk|rk)_test_\w+")
 _PUBLISHABLE_KEY = re.compile(r"pk_test_\w+")
-# What stripe.js calls with a publishable key and a client secret.
+# What stripe.js calls with a publishable key: intents with their client secret, and (stripe.createPaymentMethod)
+# the creation of a PaymentMethod from the card fields.
 _PUBLISHABLE_PATHS = re.compile(r"/v1/(payment_intents|setup_intents)/[A-Za-z0-9_]+(/confirm)?")
+_PUBLISHABLE_CREATE = ("POST", "/v1/payment_methods")
 
 
 def _error_response(error: StripeError) -> web.Response:
@@ -99,7 +101,9 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         )
     if _SECRET_KEY.fullmatch(key):
         request[_KEY_KIND] = "secret"
-    elif _PUBLISHABLE_KEY.fullmatch(key) and _PUBLISHABLE_PATHS.fullmatch(request.path):
+    elif _PUBLISHABLE_KEY.fullmatch(key) and (
+        _PUBLISHABLE_PATHS.fullmatch(request.path) or (request.method, request.path) == _PUBLISHABLE_CREATE
+    ):
         request[_KEY_KIND] = "publishable"
     elif _PUBLISHABLE_KEY.fullmatch(key):
         raise authentication_error(

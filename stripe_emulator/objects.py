@@ -25,7 +25,8 @@ EXPANDABLE: dict[str, dict[str, str]] = {
     },
     "refund": {"charge": "charge", "payment_intent": "payment_intent", "balance_transaction": "balance_transaction"},
     "balance_transaction": {},
-    "setup_intent": {"payment_method": "payment_method", "customer": "customer"},
+    "setup_intent": {"payment_method": "payment_method", "customer": "customer", "latest_attempt": "setup_attempt"},
+    "setup_attempt": {"payment_method": "payment_method", "customer": "customer", "setup_intent": "setup_intent"},
     "payment_method": {"customer": "customer"},
     "dispute": {"charge": "charge", "payment_intent": "payment_intent"},
     "customer": {},
@@ -319,6 +320,55 @@ def build_setup_intent(created: int) -> StripeObject:
         "status": "requires_payment_method",
         "usage": "off_session",
         "_return_url": None,
+        "_moto": False,
+    }
+
+
+def build_setup_attempt(intent: StripeObject, pm: StripeObject, created: int, *, moto: bool) -> StripeObject:
+    """The SetupAttempt one confirmation of `intent` with the card `pm` makes; `payment_method_details.card.moto`
+    says whether it was flagged MOTO (changelog 2026-04-22.dahlia, setup-attempt-payment-method-details-for-cards-moto).
+    Its `status` and `setup_error` are filled in when the attempt ends."""
+    card = pm["card"]
+    return {
+        "id": new_id("setatt"),
+        "object": "setup_attempt",
+        "application": None,
+        "attach_to_self": None,
+        "created": created,
+        "customer": intent["customer"],
+        "customer_account": None,
+        "flow_directions": None,
+        "livemode": False,
+        "on_behalf_of": None,
+        "payment_method": pm["id"],
+        "payment_method_details": {
+            "card": {
+                "brand": card["brand"],
+                "checks": {
+                    "address_line1_check": None,
+                    "address_postal_code_check": None,
+                    "cvc_check": card["checks"]["cvc_check"],
+                },
+                "country": card["country"],
+                "description": None,
+                "exp_month": card["exp_month"],
+                "exp_year": card["exp_year"],
+                "fingerprint": card["fingerprint"],
+                "funding": card["funding"],
+                "iin": None,
+                "issuer": None,
+                "last4": card["last4"],
+                "moto": moto,
+                "network": card["brand"],
+                "three_d_secure": None,
+                "wallet": None,
+            },
+            "type": "card",
+        },
+        "setup_error": None,
+        "setup_intent": intent["id"],
+        "status": "processing",
+        "usage": intent["usage"],
     }
 
 

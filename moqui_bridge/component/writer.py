@@ -45,7 +45,7 @@ MOQUI_PROPERTIES: Final = {
     "moqui_stripe_api_key": "the api key this Moqui calls the service with (a secret: prefer the environment)",
     "moqui_stripe_link_secret": "the checkout link secret, shared with the service's checkout.link_secret (a secret)",
 }
-_COMPONENT_FOLDERS: Final = ("service", "entity", "data")
+_COMPONENT_FOLDERS: Final = ("service", "entity", "data", "screen")
 _MOQUI_CONF: Final = "MoquiConf.xml"
 _README_TEMPLATE: Final = "README.txt.j2"
 _README: Final = "README.txt"

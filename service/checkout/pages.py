@@ -35,6 +35,7 @@ from moqui_bridge.resources import package_path
 from service.checkout.checkout_payment import checkout_lock, prepare_checkout_payment
 from service.checkout.checkout_side import MANTLE_PROBLEMS, MOQUI_UNAVAILABLE, checkout_side
 from service.checkout.links import CheckoutLink, CheckoutLinkError, LinkProblem, verify_checkout_query
+from service.checkout.merchant import merchant_values
 from service.checkout.order_check import (
     PAID_STATUSES,
     CheckoutRefused,
@@ -43,6 +44,7 @@ from service.checkout.order_check import (
     gateway_unavailable,
     load_payable_order,
 )
+from service.checkout.order_summary import order_summary
 from service.checkout.shopper_messages import messages_for_browser, shopper_message
 from service.checkout.web_support import (
     PageRenderer,
@@ -136,7 +138,7 @@ def add_checkout_routes(app: web.Application, provider: CheckoutProvider) -> Non
     pages = _CheckoutPages(provider)
     app.router.add_get(CHECKOUT_PATH, pages.checkout)
     app.router.add_get(RETURN_PATH, pages.checkout_return)
-    add_static_assets(app, STATIC_PREFIX, _HERE / "static", ("checkout.css", "checkout.js"))
+    add_static_assets(app, STATIC_PREFIX, _HERE / "static", ("checkout.css", "checkout.js", "payment-page.js"))
 
 
 class _CheckoutPages:
@@ -359,6 +361,8 @@ class _CheckoutPages:
             error_messages=messages_for_browser(),
             cancel_url=error_redirect_url(link, "canceled", "The payment was canceled."),
             test_mode=gateway.publishable_key.startswith("pk_test_"),
+            summary=order_summary(payable),
+            **merchant_values(context.settings.checkout),
         )
         csp = content_security_policy(stripe_origins(gateway.stripe_js_url, gateway.api_base))
         return web.Response(text=body, content_type="text/html", headers=page_headers(csp))

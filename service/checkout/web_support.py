@@ -36,7 +36,7 @@ _REAL_STRIPE: Final = {
 
 
 class PageRenderer:
-    """Renders the templates of a folder (and of the folders after it, for templates it extends) to HTML text."""
+    """Renders the templates of one or more folders to HTML text (a name is looked up in the folders in order)."""
 
     def __init__(self, template_dir: Path, *more_dirs: Path) -> None:
         self._environment = jinja2.Environment(

@@ -17,7 +17,7 @@ import logging
 import secrets
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ from aiohttp import web
 
 from moqui_bridge.database.postgres_server import PostgresServer
 from moqui_bridge.entity.data_loader import load_files
+from moqui_bridge.resources import package_path
 from service.app import APP_STATE, create_app
 from service.clock import SYSTEM_CLOCK, Clock
 from service.config import ConfigError, Settings, load_settings
@@ -48,6 +49,8 @@ DEMO_PUBLISHABLE_KEY: Final = "pk_test_moquistripe_demo_0000000000000000"
 # The two gateway configs of the demo data (StripeDemoData.xml): authorize then capture, and charge at once.
 DEMO_GATEWAY_CONFIG_IDS: Final = ("StripeGateway", "StripeGatewayAuthCapture")
 LOOPBACK: Final = "127.0.0.1"
+# The example shop's logo, shown by the checkout pages as the merchant's (checkout.merchant_logo).
+DEMO_MERCHANT_LOGO: Final = package_path("service.saas_example") / "static" / "acme-logo.svg"
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,19 @@ class DemoStack:
 
 
 def demo_settings(
-    public_url: str, port: int, emulator_url: str, *, api_key: str, link_secret: str, webhook_secret: str
+    public_url: str,
+    port: int,
+    emulator_url: str,
+    *,
+    api_key: str,
+    link_secret: str,
+    webhook_secret: str,
+    gateway_overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Standalone settings for the demo: both gateway configs on the emulator, links allowed back to ourselves."""
+    """Standalone settings for the demo: both gateway configs on the emulator, links allowed back to ourselves;
+    `gateway_overrides` are more `gateways.<id>` settings for both (tests: `moto_enabled`)."""
     gateway = {
+        **(gateway_overrides or {}),
         "secret_key": DEMO_SECRET_KEY,
         "publishable_key": DEMO_PUBLISHABLE_KEY,
         "webhook_secret": webhook_secret,
@@ -89,7 +101,13 @@ def demo_settings(
                 "public_url": public_url,
                 "api_keys": {"demo": api_key},
             },
-            "checkout": {"link_secret": link_secret, "allowed_redirect_origins": [public_url], "place_order": True},
+            "checkout": {
+                "link_secret": link_secret,
+                "allowed_redirect_origins": [public_url],
+                "place_order": True,
+                "merchant_name": "Acme Cloud",
+                "merchant_logo": str(DEMO_MERCHANT_LOGO),
+            },
             "gateways": {config_id: gateway for config_id in DEMO_GATEWAY_CONFIG_IDS},
         },
     )
@@ -146,8 +164,10 @@ async def demo_stack(
     emulator_config: EmulatorConfig | None = None,
     clock: Clock = SYSTEM_CLOCK,
     renew_every_seconds: float | None = RENEW_EVERY_SECONDS,
+    gateway_overrides: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[DemoStack]:
-    """Run PostgreSQL (unless `database_dsn` is given), the emulator and the service; yield where they are."""
+    """Run PostgreSQL (unless `database_dsn` is given), the emulator and the service; yield where they are
+    (`gateway_overrides`: see demo_settings)."""
     if database_dsn is None and data_dir is None:
         raise ValueError("demo_stack needs a data_dir for its PostgreSQL, or a database_dsn")
     api_key = secrets.token_urlsafe(24)
@@ -181,6 +201,7 @@ async def demo_stack(
             api_key=api_key,
             link_secret=link_secret,
             webhook_secret=webhook_secret,
+            gateway_overrides=gateway_overrides,
         )
         app = build_demo_app(settings, database_dsn, clock=clock, renew_every_seconds=renew_every_seconds)
         apply_http_limits(app, settings.server)

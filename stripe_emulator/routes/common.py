@@ -144,7 +144,8 @@ def apply_method_types(intent: StripeObject, params: Params) -> None:
             if kind != "card":
                 raise unsupported_parameter(f"payment_method_options[{kind}]")
             for key in value if isinstance(value, dict) else {}:
-                if key != "request_three_d_secure":
+                # `moto` is modelled on SetupIntents only (stripe_emulator/setups.py, `moto_option`).
+                if key != "request_three_d_secure" and not (key == "moto" and intent["object"] == "setup_intent"):
                     raise unsupported_parameter(f"payment_method_options[card][{key}]")
         card = options.get("card")
         if isinstance(card, dict) and "request_three_d_secure" in card:

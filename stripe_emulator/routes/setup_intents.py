@@ -17,7 +17,7 @@ from stripe_emulator.routes.common import (
     object_id,
     set_fields,
 )
-from stripe_emulator.setups import CONFIRMABLE, attempt_setup
+from stripe_emulator.setups import CONFIRMABLE, attempt_setup, moto_option
 from stripe_emulator.state import EmulatorState, state_of
 from stripe_emulator.store import StripeObject
 from stripe_emulator.wire import paginate, respond
@@ -45,6 +45,8 @@ def _confirm(state: EmulatorState, intent: StripeObject, params: Params) -> None
         )
     if params.has("return_url"):
         intent["_return_url"] = params.str("return_url")
+    # The flag belongs to this confirmation only (a later confirm without it is an ordinary one).
+    intent["_moto"] = moto_option(state, params, confirming=True)
     error = attempt_setup(state, intent)
     if error is not None:
         raise error
@@ -55,6 +57,7 @@ async def create_setup_intent(request: web.Request) -> web.Response:
     """Create a SetupIntent, confirming it at once with `confirm=true`."""
     state = state_of(request)
     params = await checked_params(request)
+    moto_option(state, params, confirming=params.bool("confirm"))
     intent = build_setup_intent(state.clock.now())
     intent["usage"] = params.choice("usage", ("on_session", "off_session")) or "off_session"
     _apply(state, intent, params)
@@ -81,6 +84,7 @@ async def update_setup_intent(request: web.Request) -> web.Response:
     state = state_of(request)
     params = await checked_params(request)
     intent = state.store.require("setup_intent", object_id(request), "intent")
+    moto_option(state, params, confirming=False)
     _apply(state, intent, params)
     return respond(render(state.store, intent, expand_of(params)))
 
@@ -129,3 +133,14 @@ async def list_setup_intents(request: web.Request) -> web.Response:
         if (customer is None or si["customer"] == customer) and (pm_id is None or si["payment_method"] == pm_id)
     ]
     return respond(paginate(params, items, "/v1/setup_intents", lambda o, e: render(state.store, o, e)))
+
+
+@routes.get("/v1/setup_attempts")
+async def list_setup_attempts(request: web.Request) -> web.Response:
+    """List the SetupAttempts of one SetupIntent (`setup_intent` is required), newest first
+    (docs.stripe.com/api/setup_attempts/list)."""
+    state = state_of(request)
+    params = await checked_params(request)
+    intent_id = params.str("setup_intent", required=True)
+    items = [attempt for attempt in state.store.newest_first("setup_attempt") if attempt["setup_intent"] == intent_id]
+    return respond(paginate(params, items, "/v1/setup_attempts", lambda o, e: render(state.store, o, e)))

@@ -4,7 +4,9 @@ Tests and the demo have no internet, so js.stripe.com cannot load. The emulator 
 with the same surface our pages call: `Stripe(publishableKey)`, `stripe.elements({clientSecret})`,
 `elements.create("payment")`, `element.mount(...)` / `element.on(...)`, `stripe.confirmPayment({elements,
 confirmParams: {return_url}})`, `stripe.confirmSetup(...)` (the same for a SetupIntent's secret: the saved-cards
-page) and `stripe.retrievePaymentIntent(clientSecret)`.
+page) and `stripe.retrievePaymentIntent(clientSecret)`; for deferred intents (the staff card page),
+`stripe.elements({mode, paymentMethodCreation: "manual"})`, `elements.submit()` and
+`stripe.createPaymentMethod({elements})` (a `POST /v1/payment_methods` with the publishable key, as Stripe.js makes).
 
 As with Stripe, the card fields live in an iframe on the emulator's origin (`/v3/elements-frame.html`): card data
 never touches the merchant page, and the frame calls the emulator's API same-origin with the publishable key and the

@@ -102,7 +102,9 @@
     return url + (url.indexOf("?") >= 0 ? "&" : "?") + query;
   }
 
-  function confirm(payload) {
+  // Read the fields; on a validation error show it beside the field and answer it, else send the card (busy
+  // meanwhile) and answer a network failure as Stripe.js does.
+  function withCard(send) {
     var card = readCard();
     if (card.error) {
       showError(card.error);
@@ -110,6 +112,19 @@
     }
     showError(null);
     setBusy(true);
+    return send(card).catch(function () {
+      setBusy(false);
+      return { error: { type: "api_connection_error", message: "We could not reach the payment service. Try again." } };
+    });
+  }
+
+  function confirm(payload) {
+    return withCard(function (card) {
+      return confirmWith(card, payload);
+    });
+  }
+
+  function confirmWith(card, payload) {
     var clientSecret = settings.clientSecret;
     var params = {
       client_secret: clientSecret,
@@ -154,11 +169,35 @@
           message: "The payment could not be confirmed (status " + intent.status + ").",
         };
         return { error: error };
-      })
-      .catch(function () {
-        setBusy(false);
-        return { error: { type: "api_connection_error", message: "We could not reach the payment service. Try again." } };
       });
+  }
+
+  // The fields checked as elements.submit() does: a validation error is shown beside its field and returned.
+  function validate() {
+    var card = readCard();
+    showError(card.error || null);
+    return Promise.resolve(card.error ? { error: card.error } : {});
+  }
+
+  // stripe.createPaymentMethod: POST /v1/payment_methods with the publishable key, as Stripe.js does.
+  function createPaymentMethod(payload) {
+    return withCard(function (card) {
+      var params = {
+        type: "card",
+        "card[number]": card.number,
+        "card[exp_month]": card.expMonth,
+        "card[exp_year]": card.expYear,
+        "card[cvc]": card.cvc,
+      };
+      var billing = payload.billingDetails || {};
+      ["name", "email", "phone"].forEach(function (field) {
+        if (billing[field]) params["billing_details[" + field + "]"] = String(billing[field]);
+      });
+      return api("POST", "/v1/payment_methods", params).then(function (reply) {
+        setBusy(false);
+        return reply.ok ? { paymentMethod: reply.data } : { error: reply.data.error };
+      });
+    });
   }
 
   function retrieve(payload) {
@@ -177,7 +216,10 @@
     if (event.origin !== settings.parentOrigin || event.source !== window.parent) return;
     var data = event.data;
     if (!data || data.source !== SOURCE || data.frameId !== settings.frameId) return;
-    var work = data.type === "confirm" && settings.mode === "card" ? confirm(data.payload || {})
+    var card = settings.mode === "card";
+    var work = data.type === "confirm" && card ? confirm(data.payload || {})
+      : data.type === "validate" && card ? validate()
+      : data.type === "createPaymentMethod" && card ? createPaymentMethod(data.payload || {})
       : data.type === "retrieve" ? retrieve(data.payload || {})
       : Promise.resolve({ error: { type: "invalid_request_error", message: "Unsupported request " + data.type } });
     work.then(function (result) {

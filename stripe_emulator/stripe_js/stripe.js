@@ -10,6 +10,11 @@
  *   const { error } = await stripe.confirmSetup({ elements, confirmParams: { return_url } });   // a SetupIntent
  *   const { paymentIntent } = await stripe.retrievePaymentIntent(clientSecret);
  *
+ * Deferred intents ("Finalize payments on the server"): elements made with { mode: "setup" | "payment", currency,
+ * paymentMethodCreation: "manual" } and no client secret; `await elements.submit()` checks the fields, then
+ * `await stripe.createPaymentMethod({ elements, params: { billing_details } })` resolves with { paymentMethod } (or
+ * { error }), for the server to confirm an intent with (the staff card page does, to flag MOTO).
+ *
  * confirmPayment redirects to return_url (with payment_intent, payment_intent_client_secret, redirect_status) when
  * the payment went through, to the emulator's 3-D Secure page when the card asks for it, and resolves with
  * { error } on a decline, as Stripe.js does. With redirect: "if_required" it resolves with { paymentIntent } instead
@@ -150,10 +155,15 @@
 
   function Elements(stripe, options) {
     options = options || {};
-    if (!options.clientSecret) throw integrationError("elements(): clientSecret is required by this stand-in.");
-    intentIdOf(options.clientSecret);
+    if (options.clientSecret) {
+      intentIdOf(options.clientSecret);
+    } else if (options.mode !== "payment" && options.mode !== "setup") {
+      throw integrationError("elements(): either clientSecret or mode (payment or setup) is required.");
+    }
     this.stripe = stripe;
-    this.clientSecret = options.clientSecret;
+    this.clientSecret = options.clientSecret || null;
+    this.paymentMethodCreation = options.paymentMethodCreation || "auto";
+    this.submitted = false;
     this.element = null;
   }
 
@@ -168,8 +178,14 @@
     return type === "payment" ? this.element : null;
   };
 
+  // Stripe.js checks the fields here and wants this called before createPaymentMethod.
   Elements.prototype.submit = function () {
-    return Promise.resolve({});
+    var self = this;
+    if (!this.element || !this.element.frame) return Promise.resolve({});
+    return this.element.frame.request("validate", {}).then(function (reply) {
+      self.submitted = !reply.error;
+      return reply.error ? { error: reply.error } : {};
+    });
   };
 
   function StripeStandIn(key, options) {
@@ -207,12 +223,36 @@
     });
   };
 
+  StripeStandIn.prototype.createPaymentMethod = function (options) {
+    options = options || {};
+    var elements = options.elements;
+    var element = elements && elements.element;
+    if (!element || !element.frame) {
+      return Promise.reject(integrationError("createPaymentMethod(): elements with a mounted payment Element is required."));
+    }
+    if (elements.paymentMethodCreation !== "manual") {
+      return Promise.reject(
+        integrationError("createPaymentMethod(): elements must be created with paymentMethodCreation: 'manual'.")
+      );
+    }
+    if (!elements.submitted) {
+      return Promise.reject(integrationError("elements.submit() must be called before stripe.createPaymentMethod()."));
+    }
+    elements.submitted = false;
+    var params = options.params || {};
+    return element.frame.request("createPaymentMethod", { billingDetails: params.billing_details || {} }).then(
+      function (reply) {
+        return reply.error ? { error: reply.error } : { paymentMethod: reply.paymentMethod };
+      }
+    );
+  };
+
   // Stripe.js confirmSetup: the same flow for an Elements group made with a SetupIntent's client secret; it redirects
   // with setup_intent, setup_intent_client_secret and redirect_status (Stripe.js reference, stripe.confirmSetup).
   StripeStandIn.prototype.confirmSetup = function (options) {
     options = options || {};
     var elements = options.elements;
-    if (!elements || elements.clientSecret.indexOf("seti_") !== 0) {
+    if (!elements || !elements.clientSecret || elements.clientSecret.indexOf("seti_") !== 0) {
       return Promise.reject(integrationError("confirmSetup(): elements made with a SetupIntent client secret is required."));
     }
     return this.confirmPayment(options).then(function (result) {

@@ -22,6 +22,7 @@ RESOURCES: dict[str, type[stripe.StripeObject]] = {
     "payment_method": stripe.PaymentMethod,
     "customer": stripe.Customer,
     "setup_intent": stripe.SetupIntent,
+    "setup_attempt": stripe.SetupAttempt,
     "event": stripe.Event,
     "dispute": stripe.Dispute,
     "balance_transaction": stripe.BalanceTransaction,
@@ -39,6 +40,10 @@ async def objects(stripe_client: stripe.StripeClient, emulator_control: Emulator
     refund = await stripe_client.v1.refunds.create_async({"payment_intent": intent.id, "amount": 100})
     pm = await stripe_client.v1.payment_methods.retrieve_async(intent["payment_method"])
     setup = await stripe_client.v1.setup_intents.create_async({"customer": customer.id})
+    confirmed = await stripe_client.v1.setup_intents.create_async(
+        {"customer": customer.id, "payment_method": "pm_card_visa", "confirm": True}
+    )
+    attempt = await stripe_client.v1.setup_attempts.list_async({"setup_intent": confirmed.id})
     event = (await stripe_client.v1.events.list_async({"limit": 1})).data[0]
     balance = await stripe_client.v1.balance_transactions.retrieve_async(charge["balance_transaction"])
     dispute = await emulator_control.create_dispute(charge.id)
@@ -49,6 +54,7 @@ async def objects(stripe_client: stripe.StripeClient, emulator_control: Emulator
         "payment_method": pm.to_dict(),
         "customer": customer.to_dict(),
         "setup_intent": setup.to_dict(),
+        "setup_attempt": attempt.data[0].to_dict(),
         "event": event.to_dict(),
         "dispute": dispute,
         "balance_transaction": balance.to_dict(),

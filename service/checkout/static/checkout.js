@@ -3,8 +3,7 @@
  * Everything comes from the form's data attributes (no inline script, so the CSP can forbid inline code).
  * On success stripe.confirmPayment leaves the page for return_url (after 3-D Secure when the card asks for it);
  * it only comes back here with an error, such as a declined card, which is shown so the shopper can try again.
- * Errors are shown once and in the shopper's words: the text comes from the table the server puts in
- * data-error-messages (service/checkout/shopper_messages.py), never from Stripe's developer-facing message. A
+ * Errors are shown once and in the shopper's words (payment-page.js, from service/checkout/shopper_messages.py). A
  * validation_error (a field left incomplete) is already shown beside its field by Stripe's Payment Element, so the
  * page adds nothing for it.
  */
@@ -12,56 +11,21 @@
   "use strict";
 
   var form = document.getElementById("payment-form");
-  var button = document.getElementById("pay-button");
-  var message = document.getElementById("payment-message");
-  var status = document.getElementById("payment-status");
-  var container = document.getElementById("payment-element");
-  var loading = document.getElementById("element-loading");
-
-  var messages = {};
-  try {
-    messages = JSON.parse(form.dataset.errorMessages || "{}");
-  } catch (ignored) {
-    messages = {};
-  }
-
-  function showError(text) {
-    message.textContent = text || "";
-  }
-
-  // The shopper's text for a Stripe error: by decline code, then code, then type (the server's table).
-  function shopperText(error) {
-    var keys = [error && error.decline_code, error && error.code, error && error.type];
-    for (var i = 0; i < keys.length; i++) {
-      if (keys[i] && Object.prototype.hasOwnProperty.call(messages, keys[i])) return messages[keys[i]];
-    }
-    return messages[""] || "The payment did not go through. Please try again.";
-  }
-
-  function setBusy(busy) {
-    button.disabled = busy;
-    button.setAttribute("aria-busy", String(busy));
-    status.textContent = busy ? "Processing your payment…" : "";
-  }
-
-  if (typeof window.Stripe !== "function") {
-    if (loading) loading.textContent = "";
-    showError("The secure payment form could not be loaded. Please check your connection and reload the page.");
-    return;
-  }
-
-  var stripe = window.Stripe(form.dataset.publishableKey);
-  var elements = stripe.elements({ clientSecret: form.dataset.clientSecret });
-  var paymentElement = elements.create("payment");
-  paymentElement.on("ready", function () {
-    if (loading && loading.parentNode) loading.parentNode.removeChild(loading);
-    container.setAttribute("aria-busy", "false");
-    button.disabled = false;
+  var page = window.moquiStripePage(form, {
+    button: document.getElementById("pay-button"),
+    message: document.getElementById("payment-message"),
+    status: document.getElementById("payment-status"),
+    container: document.getElementById("payment-element"),
+    loading: document.getElementById("element-loading"),
+    busyText: "Processing your payment…",
   });
-  paymentElement.on("loaderror", function () {
-    showError("The secure payment form could not be loaded. Please reload the page.");
+
+  var stripe = null;
+  var elements = page.mountPaymentElement(function (made) {
+    stripe = made;
+    return made.elements({ clientSecret: form.dataset.clientSecret });
   });
-  paymentElement.mount(container);
+  if (!elements) return;
 
   var submitting = false;
   form.addEventListener("submit", function (event) {
@@ -69,21 +33,21 @@
     // One confirmation at a time: a double click must not send two.
     if (submitting) return;
     submitting = true;
-    showError("");
-    setBusy(true);
+    page.showError("");
+    page.setBusy(true);
     stripe
       .confirmPayment({ elements: elements, confirmParams: { return_url: form.dataset.returnUrl } })
       .then(function (result) {
         // Only reached when the payment did not go through; success navigates to return_url instead.
         submitting = false;
-        setBusy(false);
+        page.setBusy(false);
         var error = result && result.error;
-        showError(error && error.type === "validation_error" ? "" : shopperText(error));
+        page.showError(error && error.type === "validation_error" ? "" : page.textFor(error));
       })
       .catch(function () {
         submitting = false;
-        setBusy(false);
-        showError(shopperText({ type: "api_connection_error" }));
+        page.setBusy(false);
+        page.showError(page.textFor({ type: "api_connection_error" }));
       });
   });
 })();
