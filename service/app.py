@@ -37,6 +37,7 @@ from service.context import IDEMPOTENCY_KEY_HEADER, ServiceContext
 from service.database_setup import load_entity_registry, prepare_database
 from service.idempotent_requests import idempotent_requests_middleware
 from service.payment_services.installation import ensure_installation_id
+from service.recovery.pages import add_recovery_routes
 from service.rest_api import rest_apis
 from service.saved_cards.checkout_cards import add_checkout_card_routes
 from service.saved_cards.pages import SavedCardServices, add_saved_cards_routes
@@ -178,6 +179,7 @@ def create_app(
     add_json_rpc_route(app, registry, factory, state.authenticator)
     add_rest_routes(app, rest_apis(), registry, factory, state.authenticator)
     add_checkout_routes(app, lambda: _checkout_services(state))
+    add_recovery_routes(app, lambda: _checkout_services(state))
     add_saved_cards_routes(app, lambda: _saved_card_services(state))
     add_checkout_card_routes(app, lambda: _saved_card_services(state))
     add_merchant_logo_route(app, settings.checkout)

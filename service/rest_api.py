@@ -7,6 +7,7 @@ from moqui_bridge.mantle.mantle_rest import mantle_rest_api
 from moqui_bridge.web.rest import RestApi
 from service.payment_services.registration import add_gateway_rest_routes
 from service.payment_services.standalone_client import STANDALONE_SERVICE_NAMES
+from service.recovery.recovery_url_service import RECOVERY_URL
 from service.webhooks import add_dispute_rest_routes
 
 
@@ -14,6 +15,7 @@ def gateway_rest_api() -> RestApi:
     """`/rest/s1/moqui-stripe/v1/gateway/<operation>`: the gateway API (docs/gateway-api.md)."""
     api = RestApi("moqui-stripe")
     add_gateway_rest_routes(api)
+    api.route("POST", "/v1/gateway/recoveryUrl", RECOVERY_URL)
     return api
 
 

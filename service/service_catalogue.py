@@ -10,6 +10,7 @@ from service.checkout.checkout_url_service import register_checkout_url_service
 from service.context import ServiceContext
 from service.payment_services.registration import register_gateway_api
 from service.payment_services.standalone_client import register_standalone_client
+from service.recovery.recovery_url_service import register_recovery_url_service
 from service.webhooks import register_webhook_services
 
 
@@ -18,6 +19,7 @@ def register_services(registry: ServiceRegistry[ServiceContext]) -> None:
     register_gateway_api(registry)
     register_standalone_client(registry)
     register_checkout_url_service(registry)
+    register_recovery_url_service(registry)
     register_webhook_services(registry)
     register_payment_rules(registry)
     register_order_rules(registry)

@@ -69,7 +69,7 @@ class CardProfile:
 
 _GENERIC = Decline("card_declined", "generic_decline", "Your card was declined.")
 _INSUFFICIENT = Decline("card_declined", "insufficient_funds", "Your card has insufficient funds.")
-_EXPIRED = Decline("expired_card", "expired_card", "Your card has expired.", param="exp_month")
+EXPIRED = Decline("expired_card", "expired_card", "Your card has expired.", param="exp_month")
 _CVC = Decline("incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect.", param="cvc")
 _PROCESSING = Decline(
     "processing_error", "processing_error", "An error occurred while processing your card. Try again in a little bit."
@@ -102,7 +102,7 @@ _CARDS = [
     CardProfile("6200000000000005", "unionpay", country="CN"),
     CardProfile("4000000000000002", "visa", decline=_GENERIC),
     CardProfile("4000000000009995", "visa", decline=_INSUFFICIENT),
-    CardProfile("4000000000000069", "visa", decline=_EXPIRED),
+    CardProfile("4000000000000069", "visa", decline=EXPIRED),
     CardProfile("4000000000000127", "visa", decline=_CVC, cvc_check="fail"),
     CardProfile("4000000000000119", "visa", decline=_PROCESSING),
     CardProfile("4000000000009987", "visa", decline=_LOST),

@@ -7,9 +7,10 @@ modules only check parameters and call them. None of them awaits, so each change
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from stripe_emulator.cards import PAYMENT_METHOD_TOKENS, CardProfile, Decline, luhn_valid, profile_for_number
+from stripe_emulator.cards import EXPIRED, PAYMENT_METHOD_TOKENS, CardProfile, Decline, luhn_valid, profile_for_number
 from stripe_emulator.context import RequestInfo, current_request
 from stripe_emulator.errors import (
     StripeError,
@@ -370,6 +371,10 @@ def attempt(state: EmulatorState, intent: StripeObject) -> StripeError | None:
     """
     pm = state.store.require("payment_method", intent["payment_method"], "payment_method")
     profile = profile_of(pm)
+    if _expired(pm, state.clock.now()):
+        # A saved card whose expiry has passed (by the emulator's clock) is declined as Stripe's issuers decline it:
+        # `expired_card` (docs.stripe.com/declines/codes), before any authentication is asked for.
+        return _fail(state, intent, pm, EXPIRED, _new_charge(state, intent, pm, EXPIRED, False))
     authenticated = bool(intent.get("_authenticated"))
     if needs_authentication(pm, intent) and not authenticated:
         if intent["_off_session"]:
@@ -387,6 +392,16 @@ def attempt(state: EmulatorState, intent: StripeObject) -> StripeError | None:
         return _fail(state, intent, pm, profile.decline, _new_charge(state, intent, pm, profile.decline, authenticated))
     _authorized(state, intent, pm, authenticated)
     return None
+
+
+def _expired(pm: StripeObject, now: int) -> bool:
+    """Whether the card's expiry month (it is valid to its last day, UTC) is over at `now`."""
+    card = pm.get("card") or {}
+    month, year = card.get("exp_month"), card.get("exp_year")
+    if not isinstance(month, int) or not isinstance(year, int):
+        return False
+    first_after = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return now >= int(first_after.timestamp())
 
 
 def _three_d_secure_action(intent: StripeObject) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from service.checkout.web_support import (
     add_static_assets,
     content_security_policy,
     page_headers,
+    see_other,
     stripe_origins,
 )
 from service.context import ServiceContext
@@ -165,10 +166,7 @@ class _CheckoutPages:
 
     @staticmethod
     def _redirect(url: str) -> web.Response:
-        # 303: the browser follows with a GET whatever brought it here.
-        headers = page_headers(content_security_policy())
-        headers["Location"] = url
-        return web.Response(status=303, headers=headers)
+        return see_other(url)
 
     def _refused(self, link: CheckoutLink, refused: CheckoutRefused) -> web.Response:
         log.info("checkout for order %s refused: %s", link.order_id, refused.reason)

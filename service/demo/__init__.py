@@ -29,10 +29,11 @@ from moqui_bridge.database.postgres_server import PostgresServer
 from moqui_bridge.entity.data_loader import load_files
 from moqui_bridge.resources import package_path
 from service.app import APP_STATE, create_app
+from service.clock import SYSTEM_CLOCK, Clock
 from service.config import ConfigError, Settings, load_settings
 from service.http_limits import apply_http_limits, runner_options
 from service.saas_example import DEMO_DATA_FILES
-from service.saas_example.app import SAAS_PREFIX, mount_saas_example
+from service.saas_example.app import RENEW_EVERY_SECONDS, SAAS_PREFIX, mount_saas_example
 from service.webhooks import WEBHOOK_PATH
 from stripe_emulator.app import create_app as create_emulator_app
 from stripe_emulator.state import EmulatorConfig
@@ -112,10 +113,19 @@ def demo_settings(
     )
 
 
-def build_demo_app(settings: Settings, database_dsn: str, *, session_secret: str | None = None) -> web.Application:
-    """The service app with the checkout pages, the webhook endpoint and the SaaS example mounted (standalone)."""
-    app = create_app(settings, database_dsn)
-    mount_saas_example(app, session_secret=session_secret)
+def build_demo_app(
+    settings: Settings,
+    database_dsn: str,
+    *,
+    session_secret: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    renew_every_seconds: float | None = RENEW_EVERY_SECONDS,
+) -> web.Application:
+    """The service app with the checkout pages, the webhook endpoint and the SaaS example mounted (standalone);
+    `clock` is the service's (tests move it to make renewals due and run them themselves: `renew_every_seconds`
+    None)."""
+    app = create_app(settings, database_dsn, clock=clock)
+    mount_saas_example(app, session_secret=session_secret, renew_every_seconds=renew_every_seconds)
     return app
 
 
@@ -152,6 +162,8 @@ async def demo_stack(
     data_dir: Path | None = None,
     database_dsn: str | None = None,
     emulator_config: EmulatorConfig | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    renew_every_seconds: float | None = RENEW_EVERY_SECONDS,
     gateway_overrides: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[DemoStack]:
     """Run PostgreSQL (unless `database_dsn` is given), the emulator and the service; yield where they are
@@ -191,7 +203,7 @@ async def demo_stack(
             webhook_secret=webhook_secret,
             gateway_overrides=gateway_overrides,
         )
-        app = build_demo_app(settings, database_dsn)
+        app = build_demo_app(settings, database_dsn, clock=clock, renew_every_seconds=renew_every_seconds)
         apply_http_limits(app, settings.server)
         await stack.enter_async_context(_serve(app, service_socket, **runner_options(settings.server)))
         await load_files(app[APP_STATE].require_runtime().entity, DEMO_DATA_FILES, types=None)

@@ -16,8 +16,12 @@ earlier PaymentIntent of this payment) needs a PaymentMethod saved to the party'
 second use of one attached to no Customer. Without `stripeCustomerId`, or when a read of the PaymentMethod shows it is
 not attached to that Customer, the answer is a decline saying the card must be entered again, and nothing is created.
 
-A card that insists on authentication is declined with reason `authentication_required` (nobody can answer 3-D
-Secure in a server-to-server call; the shopper can pay on the checkout page).
+Every PaymentIntent created here is confirmed off-session (`off_session=true`, `confirm=true`, with `customer` when
+`stripeCustomerId` is given): the gateway API is called server to server, so no shopper is present. A card that
+insists on authentication is declined with reason `authentication_required`. A decline that leaves the PaymentIntent
+completable (`requires_payment_method`, `requires_confirmation`, `requires_action`) answers `recoveryUrl` too: a signed
+link to the page where the customer completes it (service/recovery, docs/off-session.md). It is signed afresh for every
+answer, replays included, and never journaled.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any, Final
 import stripe
 
 from moqui_bridge.service import ServiceError
+from service.config import Settings
 from service.context import ServiceContext
 from service.money import from_minor_units, stripe_currency, to_minor_units
 from service.payment_services.answer import gateway_answer, gateway_response
@@ -38,6 +43,7 @@ from service.payment_services.intent_link import required_link
 from service.payment_services.journal import GATEWAY_OPERATION, JournaledRequest
 from service.payment_services.parameters import AuthorizeIn, GatewayAnswerOut
 from service.payment_services.stripe_writes import CAPTURE, CONFIRM, CREATE
+from service.recovery.links import COMPLETABLE_STATUSES, recovery_url
 from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.operations import DEFAULT_EXPAND, retrieve_payment_intent, retrieve_payment_method
 from service.stripe_gateway.outcome import (
@@ -69,6 +75,7 @@ class AuthorizeRequest:
     customer: str | None
     order_id: str | None
     order_part_seq_id: str | None
+    settings: Settings
 
     @classmethod
     async def of(cls, parameters: AuthorizeIn, context: ServiceContext, *, capture: bool) -> AuthorizeRequest:
@@ -86,6 +93,7 @@ class AuthorizeRequest:
             customer=checked_id("stripeCustomerId", parameters.stripeCustomerId, prefix="cus_"),
             order_id=checked_id("orderId", parameters.orderId),
             order_part_seq_id=checked_id("orderPartSeqId", parameters.orderPartSeqId),
+            settings=context.settings,
         )
 
     def journaled(self) -> JournaledRequest:
@@ -109,9 +117,28 @@ class AuthorizeRequest:
 
 
 async def authorize_payment(request: AuthorizeRequest) -> GatewayAnswerOut:
-    """Authorize (or authorize and capture) the payment once per attempt; the answer."""
-    return GatewayAnswerOut.of(
-        await run_attempt(request.call, request.journaled(), lambda: _plan(request), new=request.new_attempt())
+    """Authorize (or authorize and capture) the payment once per attempt; the answer, with `recoveryUrl` when the
+    customer can still complete a declined PaymentIntent."""
+    answer = await run_attempt(request.call, request.journaled(), lambda: _plan(request), new=request.new_attempt())
+    return GatewayAnswerOut.of({**answer, "recoveryUrl": _recovery_url(request, answer)})
+
+
+def _recovery_url(request: AuthorizeRequest, answer: dict[str, Any]) -> str | None:
+    response = answer.get("paymentGatewayResponse") or {}
+    intent_id = str(response.get("referenceNum") or "")
+    if (
+        response.get("resultDeclined") != "Y"
+        or response.get("transactionStatus") not in COMPLETABLE_STATUSES
+        or not intent_id.startswith("pi_")
+    ):
+        return None
+    call = request.call
+    return recovery_url(
+        request.settings,
+        client_name=call.client_name,
+        payment_gateway_config_id=call.payment_gateway_config_id,
+        payment_id=call.payment_id,
+        payment_intent_id=intent_id,
     )
 
 

@@ -86,6 +86,8 @@ class GatewayAnswerOut(MoquiParameters):
     paymentIntentId: String | None = None
     attemptNum: Integer | None = None
     replayed: Indicator = "N"
+    # authorize, authorizeAndCapture: a signed link where the customer completes a declined PaymentIntent.
+    recoveryUrl: String | None = None
 
     @classmethod
     def of(cls, fields: dict[str, Any]) -> Self:

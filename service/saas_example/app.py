@@ -10,17 +10,23 @@ How an application integrates with moqui-stripe, step by step (`_start_checkout`
    page with `checkoutError` (a stable code) and `checkoutMessage`;
 4. on the done page, trust the database rather than the redirect: show the order as paid only when its payment is.
 
+Each month the plan renews by charging the customer's saved card off-session (renewals.py): a scheduled run in the
+app, and a "Renew now" button on the account page. A renewal the card could not pay (expired, or the bank wants the
+customer) shows its recovery link there, where a real application would also e-mail it.
+
 Sessions are a signed cookie naming a demo customer (there are no passwords: it is a demo). Every POST carries a
 CSRF token bound to the browser (HMAC of a random cookie) and must come from our own origin.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -28,6 +34,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from moqui_bridge.mantle import names
+from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.resources import package_path
 from moqui_bridge.service import ServiceError
 from service.app import APP_STATE
@@ -36,14 +43,20 @@ from service.checkout.links import origin_of
 from service.checkout.web_support import PageRenderer, add_static_assets, content_security_policy, page_headers
 from service.context import ServiceContext
 from service.money import format_amount
+from service.recovery.recovery_url_service import standalone_recovery_url
+from service.saas_example.renewals import Renewal, newest_saved_card, renew_customer, renew_due_plans, subscription_of
 
-__all__ = ["CUSTOMERS", "PLANS", "SAAS_PREFIX", "VENDOR_PARTY_ID", "Customer", "Plan", "mount_saas_example"]
+__all__ = ["CUSTOMERS", "PLANS", "RENEWALS", "SAAS_PREFIX", "VENDOR_PARTY_ID", "Customer", "Plan", "mount_saas_example"]
 
 log = logging.getLogger(__name__)
 
 SAAS_PREFIX: Final = "/saas"
 VENDOR_PARTY_ID: Final = "SaasVendor"
 PRODUCT_STORE_ID: Final = "SaasDemoStore"
+RENEW_EVERY_SECONDS: Final = 60.0
+# The scheduled run's function on the app (tests and the demo call it to renew at once).
+RenewalRun = Callable[[], Awaitable[list[Renewal]]]
+RENEWALS: Final[web.AppKey[RenewalRun]] = web.AppKey("saas_renewals")
 _SESSION_COOKIE: Final = "saas_session"
 _BROWSER_COOKIE: Final = "saas_browser"
 _HERE = package_path("service.saas_example")
@@ -115,8 +128,11 @@ def _sign(secret: bytes, text: str) -> str:
 
 
 class _SaasPages:
-    def __init__(self, context: Callable[[], ServiceContext], session_secret: bytes) -> None:
+    def __init__(
+        self, context: Callable[[], ServiceContext], mantle: Callable[[], MantleSide], session_secret: bytes
+    ) -> None:
         self._context = context
+        self._mantle = mantle
         self._secret = session_secret
         self._renderer = PageRenderer(_HERE / "templates")
 
@@ -295,7 +311,51 @@ class _SaasPages:
             order = await context.entity.find_one(names.ORDER_HEADER, {"orderId": order_id})
             if order is not None:
                 orders.append(await self._order_view(context, order))
-        return self._page(request, "account.html", orders=orders)
+        subscription = await self._subscription_view(context, customer)
+        return self._page(request, "account.html", orders=orders, subscription=subscription)
+
+    async def _subscription_view(self, context: ServiceContext, customer: Customer) -> dict[str, Any] | None:
+        subscription = await subscription_of(context, customer.party_id)
+        if subscription is None:
+            return None
+        saved = await newest_saved_card(context, customer.party_id)
+        view: dict[str, Any] = {
+            "plan": subscription.plan_name,
+            "period": subscription.period,
+            "next_due": subscription.next_due.strftime("%Y-%m-%d"),
+            "card": saved.get("description") if saved else None,
+            "recovery_url": None,
+        }
+        if subscription.period > 1 and not subscription.paid[-1]:
+            # The renewal's card was declined: the link where the customer completes it (also what one would e-mail).
+            payments = await context.entity.find(
+                names.PAYMENT, {"orderId": subscription.orders[-1]["orderId"]}, order_by=["-paymentId"], limit=1
+            )
+            if payments:
+                view["recovery_url"] = await standalone_recovery_url(context, str(payments[0]["paymentId"]))
+        return view
+
+    async def renew_now(self, request: web.Request) -> web.Response:
+        """POST /saas/renew: the button: renew the customer's plan now if due, or retry its declined renewal."""
+        await self._checked_form(request)
+        customer = self._customer(request)
+        if customer is None:
+            return self._redirect(f"{SAAS_PREFIX}/login")
+        context = self._context()
+        await renew_customer(
+            context,
+            self._mantle(),
+            customer.party_id,
+            context.clock.now(),
+            retry_declined=True,
+        )
+        return self._redirect(f"{SAAS_PREFIX}/account")
+
+    async def renew_due(self) -> list[Renewal]:
+        """The scheduled run: every demo customer's due renewal."""
+        context = self._context()
+        party_ids = tuple(customer.party_id for customer in CUSTOMERS)
+        return await renew_due_plans(context, self._mantle(), party_ids, context.clock.now())
 
     async def done(self, request: web.Request) -> web.Response:
         """GET /saas/orders/{orderId}/done: where checkout sends the customer after paying."""
@@ -321,11 +381,18 @@ class _SaasPages:
         )
 
 
-def mount_saas_example(app: web.Application, *, session_secret: str | None = None, root_redirect: bool = True) -> None:
+def mount_saas_example(
+    app: web.Application,
+    *,
+    session_secret: str | None = None,
+    root_redirect: bool = True,
+    renew_every_seconds: float | None = RENEW_EVERY_SECONDS,
+) -> None:
     """Add the SaaS example's pages under /saas to a standalone app made by `service.app.create_app`.
 
     `session_secret` signs its session cookies and CSRF tokens (random per process when not given). With
-    `root_redirect`, `/` leads to the pricing page.
+    `root_redirect`, `/` leads to the pricing page. Every `renew_every_seconds` (None: never) the due renewals are
+    charged.
     """
     state = app[APP_STATE]
 
@@ -333,7 +400,10 @@ def mount_saas_example(app: web.Application, *, session_secret: str | None = Non
         return state.require_runtime().base_context
 
     secret = (session_secret or secrets.token_urlsafe(32)).encode("utf-8")
-    pages = _SaasPages(context, secret)
+    pages = _SaasPages(context, lambda: state.require_runtime().require_mantle(), secret)
+    app[RENEWALS] = pages.renew_due
+    if renew_every_seconds is not None:
+        app.cleanup_ctx.append(_scheduled_renewals(pages, renew_every_seconds))
     router = app.router
     router.add_get(f"{SAAS_PREFIX}/", pages.pricing)
     router.add_get(f"{SAAS_PREFIX}/login", pages.login_form)
@@ -341,6 +411,7 @@ def mount_saas_example(app: web.Application, *, session_secret: str | None = Non
     router.add_post(f"{SAAS_PREFIX}/logout", pages.logout)
     router.add_post(f"{SAAS_PREFIX}/subscribe", pages.subscribe)
     router.add_get(f"{SAAS_PREFIX}/account", pages.account)
+    router.add_post(f"{SAAS_PREFIX}/renew", pages.renew_now)
     router.add_post(f"{SAAS_PREFIX}/orders/{{orderId}}/pay", pages.pay)
     router.add_get(f"{SAAS_PREFIX}/orders/{{orderId}}/done", pages.done)
     router.add_get(f"{SAAS_PREFIX}/orders/{{orderId}}/error", pages.error)
@@ -352,3 +423,26 @@ def mount_saas_example(app: web.Application, *, session_secret: str | None = Non
     router.add_get(SAAS_PREFIX, to_pricing)
     if root_redirect:
         router.add_get("/", to_pricing)
+
+
+def _scheduled_renewals(pages: _SaasPages, every_seconds: float) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The example's scheduled run, while the app runs (a real application would use its job scheduler)."""
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(every_seconds)
+                try:
+                    await pages.renew_due()
+                except Exception:
+                    log.exception("saas example: the scheduled renewal run failed")
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return run

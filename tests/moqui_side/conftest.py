@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.connection import Pool
 from service.app import create_app
-from service.config import GatewaySettings, ServerSettings, Settings
+from service.config import CheckoutSettings, GatewaySettings, ServerSettings, Settings
 from tests.fixtures.moqui import MOQUI_API_KEY, MOQUI_CLIENT, STRIPE_SECRET_KEY
 from tests.moqui_harness.groovy_runner import GroovyRunner
 from tests.moqui_harness.moqui_call import MoquiHarness
@@ -71,11 +71,16 @@ def emulator_gateways(
     }
 
 
+RECOVERY_LINK_SECRET = "component-recovery-link-secret"
+
+
 @pytest.fixture
 async def stripe_service_url(database_dsn: str, stripe_emulator_url: str) -> AsyncIterator[str]:
     """The moqui-stripe service on a loopback port, its own database, the emulator as Stripe."""
     settings = Settings(
         server=ServerSettings(api_keys={MOQUI_CLIENT: SecretStr(MOQUI_API_KEY)}),
+        # Signs the recovery links of declined off-session charges (test_off_session_component.py).
+        checkout=CheckoutSettings(link_secret=SecretStr(RECOVERY_LINK_SECRET)),
         gateways=emulator_gateways(stripe_emulator_url, "StripeGateway", "StripeGatewayAuthCapture"),
     )
     server = TestServer(create_app(settings, database_dsn), host="127.0.0.1")
