@@ -178,6 +178,7 @@ class MoquiCheckoutSide:
             payments=_moqui_records(answer.get("payments"), "amount"),
             payment_gateway_config_id=str(answer.get("paymentGatewayConfigId") or default_gateway_config_id),
             gateway_config=config if isinstance(config, dict) else None,
+            items=_moqui_records(answer.get("orderItems"), "quantity", "unitAmount"),
         )
 
     async def add_payment(

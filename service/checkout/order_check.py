@@ -83,6 +83,8 @@ class OrderSnapshot:
     payment_gateway_config_id: str
     # Its PaymentGatewayConfig row, None when there is none.
     gateway_config: Record | None
+    # Mantle's OrderItems of every part, when the side keeps them (the service's own tables have none).
+    items: tuple[Record, ...] = ()
 
 
 class CheckoutSide(Protocol):
@@ -127,6 +129,8 @@ class PayableOrder:
     # The checkout's own Payments of this part (newest first): Promised/Declined ones may be reused, paid ones
     # mean the checkout already succeeded.
     checkout_payments: tuple[Record, ...]
+    # The part's OrderItems, in order (none when the order's side keeps no items).
+    items: tuple[Record, ...] = ()
 
     @property
     def order_id(self) -> str:
@@ -255,7 +259,10 @@ async def load_payable_order(
                 raise CheckoutRefused(
                     "amount_not_payable", "The amount of this order cannot be paid by card in its currency."
                 ) from None
-            return PayableOrder(order, part, due, currency.upper(), config_id, gateway, capture_method, tuple(ours))
+            items = tuple(i for i in snapshot.items if i.get("orderPartSeqId") == part["orderPartSeqId"])
+            return PayableOrder(
+                order, part, due, currency.upper(), config_id, gateway, capture_method, tuple(ours), items
+            )
         paid_by_checkout = paid_by_checkout or any(p.get("statusId") in PAID_STATUSES for p in ours)
     if paid_by_checkout:
         raise CheckoutRefused("already_paid", "This order is already paid.")

@@ -8,6 +8,7 @@ does); tests/browser/test_checkout_moqui.py pays in headless Chromium.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import aiohttp
@@ -242,3 +243,46 @@ async def test_moqui_unreachable_when_the_page_opens_is_a_clear_page(
 
     assert status == 503 and "Payment temporarily unavailable" in page
     assert await stack.journal() == []
+
+
+# Mantle's OrderItem (mantle-udm entity/OrderEntities.xml): the part's items, quantity x unitAmount each.
+ORDER_ITEMS = [
+    {
+        "orderItemSeqId": "01",
+        "itemDescription": "Wool scarf",
+        "quantity": 2,
+        "unitAmount": "200.00",
+    },
+    {
+        "orderItemSeqId": "02",
+        "itemDescription": "Express shipping",
+        "quantity": 1,
+        "unitAmount": "100.00",
+    },
+]
+
+
+async def test_the_page_lists_the_moqui_orders_items_and_totals(
+    moqui_checkout: MoquiCheckout, browser_like_client: aiohttp.ClientSession
+) -> None:
+    stack = moqui_checkout
+    keys = [{"orderId": "100100", "orderItemSeqId": item["orderItemSeqId"]} for item in ORDER_ITEMS]
+    for item, key in zip(ORDER_ITEMS, keys, strict=True):
+        values = {**item, "quantity": Decimal(str(item["quantity"])), "unitAmount": Decimal(str(item["unitAmount"]))}
+        await stack.facade.create("mantle.order.OrderItem", {**key, **values, "orderPartSeqId": "01"})
+    try:
+        status, body, _ = await fetch(browser_like_client, stack.link())
+    finally:
+        for key in keys:
+            await stack.facade.delete("mantle.order.OrderItem", key)
+
+    assert status == 200, body
+    items = re.findall(
+        r'<span class="item-name"[^>]*>([^<]*)</span>\s*(?:<span class="item-quantity">× ([^<]*)</span>)?\s*'
+        r'<span class="item-amount">([^<]*)</span>',
+        body,
+    )
+    assert items == [("Wool scarf", "2", "$400.00"), ("Express shipping", "", "$100.00")]
+    assert re.search(r'id="order-total">\$500\.00<', body)
+    # Read through the component's get#CheckoutOrder, as every visit is; the items cost no extra request.
+    assert stack.take_requests() == [CHECKOUT_READ, ADD_PAYMENT]
