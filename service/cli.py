@@ -113,7 +113,7 @@ async def _reconcile_once(settings: Settings) -> str:
     from aiohttp import web
 
     from service.app import APP_STATE, create_app
-    from service.payment_services.reconcile import reconcile_in_doubt
+    from service.maintenance import run_reconciler
     from service.server import database_for
 
     async with database_for(settings) as dsn:
@@ -122,7 +122,7 @@ async def _reconcile_once(settings: Settings) -> str:
         runner = web.AppRunner(app)
         await runner.setup()
         try:
-            report = await reconcile_in_doubt(app[APP_STATE].require_runtime().base_context)
+            report = await run_reconciler(app[APP_STATE])
         finally:
             await runner.cleanup()
     return report.summary()

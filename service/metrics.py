@@ -8,7 +8,9 @@ What is counted, all prefixed `moqui_stripe_`:
 - `stripe_requests_total{gateway,operation,status}`, `stripe_request_duration_seconds{gateway,operation}`: each HTTP
   request to Stripe (retries included) and its latency; `stripe_rate_limited_total{gateway}`: Stripe's 429s;
   `stripe_admission_wait_seconds_total{gateway}`: time spent waiting for an in-flight slot or a rate-limit token;
-- gauges `stripe_in_flight{gateway}` and `database_pool_connections{state}` (size, in_use, max).
+- gauges `stripe_in_flight{gateway}` and `database_pool_connections{state}` (size, in_use, max);
+- `background_job_runs_total{job,result}` (ok, failed) and the gauge `background_leader` (1 on the one process
+  among all sharing the database that runs the background jobs, service/background).
 
 Several worker processes (`serve --workers N`): prometheus_client's multiprocess mode. The parent sets
 `PROMETHEUS_MULTIPROC_DIR` before it starts the workers (`use_multiprocess_directory`), each worker writes its values
@@ -34,12 +36,14 @@ from service.stripe_gateway.outcome import GatewayOutcome
 __all__ = [
     "MULTIPROCESS_DIRECTORY_VARIABLE",
     "OperationOutcome",
+    "count_background_job",
     "count_gateway_operation",
     "mark_worker_dead",
     "metrics_middleware",
     "observe_pool",
     "operation_outcome",
     "render",
+    "set_background_leader",
     "use_multiprocess_directory",
 ]
 
@@ -98,6 +102,15 @@ POOL_CONNECTIONS = Gauge(
     multiprocess_mode="livesum",
     registry=None,
 )
+BACKGROUND_JOB_RUNS = Counter(
+    f"{_PREFIX}background_job_runs", "Runs of the background jobs on this instance", ["job", "result"], registry=None
+)
+BACKGROUND_LEADER = Gauge(
+    f"{_PREFIX}background_leader",
+    "1 while this instance holds the background jobs' leader lock",
+    multiprocess_mode="livesum",
+    registry=None,
+)
 _ALL = (
     HTTP_REQUESTS,
     HTTP_LATENCY,
@@ -109,6 +122,8 @@ _ALL = (
     STRIPE_ADMISSION_WAIT,
     STRIPE_IN_FLIGHT,
     POOL_CONNECTIONS,
+    BACKGROUND_JOB_RUNS,
+    BACKGROUND_LEADER,
 )
 
 
@@ -171,6 +186,16 @@ def count_gateway_operation(operation: str, outcome: GatewayOutcome, *, definiti
 def count_reconciled(outcome: str) -> None:
     """Count one in-doubt attempt the reconciler examined, by how it ended."""
     RECONCILED_ATTEMPTS.labels(outcome).inc()
+
+
+def count_background_job(job: str, *, failed: bool) -> None:
+    """Count one run of a background job on this instance."""
+    BACKGROUND_JOB_RUNS.labels(job, "failed" if failed else "ok").inc()
+
+
+def set_background_leader(leading: bool) -> None:
+    """Whether this process holds the background jobs' leader lock now."""
+    BACKGROUND_LEADER.set(1 if leading else 0)
 
 
 def observe_pool(size: int, idle: int, max_size: int) -> None:

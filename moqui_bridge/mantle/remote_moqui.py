@@ -157,9 +157,12 @@ class RemoteMantleSide:
             _optional_str(result.get("orderStatusId")),
         )
 
-    async def refresh_payment_status(self, payment_id: str) -> PaymentRefresh:
-        """POST /payments/{paymentId}/gatewayStatus: Mantle's get#SinglePaymentGatewayDetails in Moqui."""
-        result = await self._component("POST", f"/payments/{_segment(payment_id)}/gatewayStatus")
+    async def refresh_payment_status(self, payment_id: str, *, payment_intent_id: str | None = None) -> PaymentRefresh:
+        """POST /payments/{paymentId}/gatewayStatus: Mantle's get#SinglePaymentGatewayDetails in Moqui.
+        ``payment_intent_id``: an authorization Moqui never heard the answer of, which the component records as the
+        Payment's reference (only when it has none) so that Mantle's refresh can read it."""
+        body = {"paymentIntentId": payment_intent_id} if payment_intent_id else None
+        result = await self._component("POST", f"/payments/{_segment(payment_id)}/gatewayStatus", body)
         return PaymentRefresh(
             payment_id=payment_id,
             status_id=_optional_str(result.get("statusId")),

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from moqui_bridge.entity.locks import advisory_lock_key
+from service import metrics
 
 __all__ = ["DEFAULT_LOCK_NAME", "BackgroundJobs", "Job", "JobFunction"]
 
@@ -50,6 +51,7 @@ class Job:
             finally:
                 self.runs += 1
                 self.last_finished = datetime.now(UTC)
+                metrics.count_background_job(self.name, failed=self.last_error is not None)
 
 
 class BackgroundJobs:
@@ -121,6 +123,7 @@ class BackgroundJobs:
                 if self._leader:
                     log.info("background jobs: no longer the leader")
                 self._leader = False
+                metrics.set_background_leader(False)
                 # Closing the connection releases the lock, also when the close itself cannot finish cleanly.
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(connection.close()), _CLOSE_TIMEOUT_SECONDS)
@@ -136,6 +139,7 @@ class BackgroundJobs:
                 break
             await asyncio.sleep(self.retry_seconds)
         self._leader = True
+        metrics.set_background_leader(True)
         log.info("background jobs: this process leads (%s)", ", ".join(self._jobs) or "no jobs")
         watchdog = asyncio.create_task(self._watch(connection))
         schedule = asyncio.create_task(self._schedule())

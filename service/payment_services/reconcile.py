@@ -6,10 +6,13 @@ would (attempt.settle_attempt): replayed with its key within the safe age, read 
 again once Stripe may have forgotten the key. It runs as the background job `reconcile-in-doubt` on the one leading
 instance (service/maintenance) and as `moqui-stripe reconcile` (one pass, a report).
 
-Outcomes are passed on through the journal: the row is completed with the answer, which the caller's next request of
-that attempt gets (`replayed: "Y"`), for a Moqui client and for the standalone Mantle rules alike. A PGR is not
-written here on the caller's behalf: Mantle's rule that retries the attempt records it with everything else it does
-(a refund's Payment, the status), and a PGR alone would make that retry count one more attempt and act again.
+Outcomes are passed on in two ways. The row is completed with the answer, which the caller's next request of that
+attempt gets (`replayed: "Y"`). And when `recipients` names a Mantle side for the row's client (the configured
+Moqui's client, the standalone rules), a settled authorize, authorizeAndCapture, capture or release asks that side
+to refresh the Payment's status from the gateway (status_refresh.py: owed before the row is settled, sent after,
+retried while the side cannot be reached). Refunds are not pushed, and no PGR of the operation is written on the
+caller's behalf: Mantle's rule that retries the attempt records it with everything else it does (a refund's Payment,
+the status), and a PGR of the operation would make that retry count one more attempt and act again.
 Checkout rows are left to the shopper's page.
 """
 
@@ -18,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final
+from typing import Final
 
 from moqui_bridge.service import ServiceError
 from service import metrics
@@ -28,6 +31,7 @@ from service.payment_services.gateway_call import GatewayCall
 from service.payment_services.journal import GATEWAY_OPERATION, UNRESOLVED, Attempt, find_attempt
 from service.payment_services.lost_writes import READABLE_WRITES
 from service.payment_services.payment_lease import payment_lease
+from service.payment_services.status_refresh import StatusRecipients, owe_refresh, send_owed_refreshes, wants_refresh
 from service.stripe_gateway.deadline import Deadline
 
 __all__ = ["ReconcileReport", "reconcile_in_doubt"]
@@ -46,17 +50,21 @@ class ReconcileReport:
     done: int = 0  # Stripe made the write: its answer is recorded (a success or a decline)
     not_done: int = 0  # Stripe shows it never happened: the identity is free for a new attempt
     unknown: int = 0  # still in doubt (Stripe unreachable, the payment busy, its gateway not configured)
+    refreshed: int = 0  # Payments whose Mantle side was told to refresh their status
+    refreshes_owed: int = 0  # status refreshes left to send (the attempt unsettled, or the side unreachable)
 
     def summary(self) -> str:
         """One line for logs and the command."""
         return (
             f"in-doubt attempts examined: {self.examined}, resolved as done: {self.done}, "
-            f"resolved as not done: {self.not_done}, still unknown: {self.unknown}"
+            f"resolved as not done: {self.not_done}, still unknown: {self.unknown}, "
+            f"payment statuses refreshed: {self.refreshed}, refreshes owed: {self.refreshes_owed}"
         )
 
 
-async def reconcile_in_doubt(context: ServiceContext) -> ReconcileReport:
-    """One pass over the in-doubt attempts (see the module docstring); the report of what it did."""
+async def reconcile_in_doubt(context: ServiceContext, recipients: StatusRecipients | None = None) -> ReconcileReport:
+    """One pass over the in-doubt attempts, then the status refreshes owed to `recipients` (the Mantle side of each
+    client that has one here; see the module docstring); the report of what it did."""
     settings = context.settings.reconciler
     old_enough = context.clock.now() - timedelta(seconds=settings.min_age_seconds)
     rows = await context.entity.find(
@@ -70,17 +78,22 @@ async def reconcile_in_doubt(context: ServiceContext) -> ReconcileReport:
         if row["startedDate"] > old_enough:
             break  # oldest first: the rest are younger still
         report.examined += 1
-        outcome = await _settle_row(context, row)
+        journaled = Attempt(row, context.installation_id)
+        if recipients and wants_refresh(journaled, recipients):
+            await owe_refresh(context.entity, journaled, context.clock.now())
+        outcome = await _settle_row(context, journaled)
         setattr(report, outcome, getattr(report, outcome) + 1)
         metrics.count_reconciled(outcome)
-    if report.examined:
+    if recipients:
+        refreshes = await send_owed_refreshes(context.entity, recipients, context.clock)
+        report.refreshed, report.refreshes_owed = refreshes.sent, refreshes.owed
+    if report.examined or report.refreshed or report.refreshes_owed:
         log.info("reconciler: %s", report.summary())
     return report
 
 
-async def _settle_row(context: ServiceContext, row: dict[str, Any]) -> str:
+async def _settle_row(context: ServiceContext, journaled: Attempt) -> str:
     """Settle one row: "done", "not_done" or "unknown"."""
-    journaled = Attempt(row, context.installation_id)
     identity = journaled.request.identity
     if identity.payment_gateway_config_id not in context.gateways:
         log.warning(

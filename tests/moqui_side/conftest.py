@@ -55,20 +55,28 @@ def service_schema(moqui_reference: Path) -> etree.XMLSchema:
     return etree.XMLSchema(schema)
 
 
+def emulator_gateways(
+    stripe_emulator_url: str, *config_ids: str, webhook_secret: str | None = None
+) -> dict[str, GatewaySettings]:
+    """The gateway configs, all on the emulator's one account, without SDK retries (a fault is one failed call)."""
+    return {
+        config_id: GatewaySettings(
+            secret_key=SecretStr(STRIPE_SECRET_KEY),
+            api_base=stripe_emulator_url,
+            webhook_secret=SecretStr(webhook_secret) if webhook_secret else None,
+            max_network_retries=0,
+            timeout_seconds=5,
+        )
+        for config_id in config_ids
+    }
+
+
 @pytest.fixture
 async def stripe_service_url(database_dsn: str, stripe_emulator_url: str) -> AsyncIterator[str]:
     """The moqui-stripe service on a loopback port, its own database, the emulator as Stripe."""
     settings = Settings(
         server=ServerSettings(api_keys={MOQUI_CLIENT: SecretStr(MOQUI_API_KEY)}),
-        gateways={
-            config_id: GatewaySettings(
-                secret_key=SecretStr(STRIPE_SECRET_KEY),
-                api_base=stripe_emulator_url,
-                max_network_retries=0,
-                timeout_seconds=5,
-            )
-            for config_id in ("StripeGateway", "StripeGatewayAuthCapture")
-        },
+        gateways=emulator_gateways(stripe_emulator_url, "StripeGateway", "StripeGatewayAuthCapture"),
     )
     server = TestServer(create_app(settings, database_dsn), host="127.0.0.1")
     await server.start_server()

@@ -22,13 +22,13 @@ from moqui_bridge.component.writer import TEMPLATE_ROOT
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.mantle.remote_moqui import moqui_timestamp
 from service.app import create_app
-from service.config import GatewaySettings, MoquiSettings, ServerSettings, Settings
+from service.config import MoquiSettings, ServerSettings, Settings
 from stripe_emulator.control import DeliveryInfo, EmulatorControl
 from tests.moqui_harness.mantle_services import MANTLE_SERVICES
 from tests.moqui_harness.moqui_call import MoquiHarness
 from tests.moqui_harness.moqui_database import add_card_payment
 from tests.moqui_harness.moqui_rest import MoquiRestStandIn, moqui_rest_app
-from tests.moqui_side.conftest import MOQUI_API_KEY, MOQUI_CLIENT, STRIPE_SECRET_KEY
+from tests.moqui_side.conftest import MOQUI_API_KEY, MOQUI_CLIENT, STRIPE_SECRET_KEY, emulator_gateways
 
 REST_FILE = TEMPLATE_ROOT / "service" / "moqui-stripe.rest.xml"
 MOQUI_USER_KEY = "the-service-logs-in-to-moqui-with-this"
@@ -106,16 +106,7 @@ async def flows(
     settings = Settings(
         server=ServerSettings(api_keys={MOQUI_CLIENT: SecretStr(MOQUI_API_KEY)}),
         moqui=MoquiSettings(base_url=str(moqui_server.make_url("")).rstrip("/"), api_key=SecretStr(MOQUI_USER_KEY)),
-        gateways={
-            config_id: GatewaySettings(
-                secret_key=SecretStr(STRIPE_SECRET_KEY),
-                api_base=stripe_emulator_url,
-                webhook_secret=SecretStr(WEBHOOK_SECRET),
-                max_network_retries=0,
-                timeout_seconds=5,
-            )
-            for config_id in (AUTH_CONFIG_ID, CONFIG_ID)
-        },
+        gateways=emulator_gateways(stripe_emulator_url, AUTH_CONFIG_ID, CONFIG_ID, webhook_secret=WEBHOOK_SECRET),
     )
     service = TestServer(create_app(settings, database_dsn), host="127.0.0.1")
     await service.start_server()

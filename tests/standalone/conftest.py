@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -329,13 +330,13 @@ def settings_overrides(stripe_emulator_url: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def world(
-    entity_database_dsn: str, stripe_emulator_url: str, emulator_control: EmulatorControl
+@asynccontextmanager
+async def standalone_world(
+    database_dsn: str, stripe_emulator_url: str, emulator_control: EmulatorControl, overrides: Mapping[str, Any]
 ) -> AsyncIterator[StandaloneWorld]:
-    """The app on 127.0.0.1 over a fresh seeded database, both gateway configs installed, the emulator reset."""
-    settings = load_settings(environment={}, overrides=settings_overrides(stripe_emulator_url))
-    app = create_app(settings, entity_database_dsn)
+    """The app with these settings on 127.0.0.1 over a fresh seeded database, both gateway configs installed."""
+    settings = load_settings(environment={}, overrides=dict(overrides))
+    app = create_app(settings, database_dsn)
     client: Client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     # A separate Stripe client that only reads: what an operator would see in Stripe's dashboard.
@@ -346,3 +347,14 @@ async def world(
     finally:
         await observer.close()
         await client.close()
+
+
+@pytest.fixture
+async def world(
+    entity_database_dsn: str, stripe_emulator_url: str, emulator_control: EmulatorControl
+) -> AsyncIterator[StandaloneWorld]:
+    """The app on 127.0.0.1 over a fresh seeded database, both gateway configs installed, the emulator reset."""
+    async with standalone_world(
+        entity_database_dsn, stripe_emulator_url, emulator_control, settings_overrides(stripe_emulator_url)
+    ) as running:
+        yield running
