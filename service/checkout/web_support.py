@@ -14,9 +14,11 @@ from typing import Any, Final
 import jinja2
 from aiohttp import web
 
+from moqui_bridge.resources import package_path
 from service.checkout.links import origin_of
 
 __all__ = [
+    "CHECKOUT_TEMPLATES",
     "PageRenderer",
     "add_static_assets",
     "content_security_policy",
@@ -25,6 +27,8 @@ __all__ = [
     "stripe_origins",
 ]
 
+# The checkout's templates: their base.html (the merchant's header, checkout.css) is every shopper page's base.
+CHECKOUT_TEMPLATES: Final = package_path("service.checkout", "templates")
 _CONTENT_TYPES: Final = {".css": "text/css", ".js": "application/javascript", ".svg": "image/svg+xml"}
 # Stripe's own hosts when the page loads the real stripe.js (Stripe's documented CSP for Elements and 3-D Secure).
 _REAL_STRIPE_JS_ORIGIN: Final = "https://js.stripe.com"

@@ -28,8 +28,10 @@ from moqui_bridge.moqui_rest_client import MoquiRestError
 from moqui_bridge.resources import package_path
 from moqui_bridge.service import ServiceError
 from service.checkout.links import CheckoutLinkError, origin_of
+from service.checkout.merchant import merchant_values
 from service.checkout.shopper_messages import messages_for_browser, shopper_message
 from service.checkout.web_support import (
+    CHECKOUT_TEMPLATES,
     PageRenderer,
     add_static_assets,
     content_security_policy,
@@ -173,12 +175,16 @@ class _Opened:
 class _SavedCardPages:
     def __init__(self, provider: SavedCardsProvider) -> None:
         self._provider = provider
-        self._renderer = PageRenderer(_HERE / "templates")
+        # The saved-cards pages extend the checkout's base template (same header, same stylesheet).
+        self._renderer = PageRenderer(_HERE / "templates", CHECKOUT_TEMPLATES)
 
     # -- responses ---------------------------------------------------------------------------------------------
 
     def _message(self, status: int, title: str, message: str, back_url: str | None = None) -> web.Response:
-        body = self._renderer.render("saved_cards_message.html", title=title, message=message, back_url=back_url)
+        merchant = merchant_values(self._provider().context.settings.checkout)
+        body = self._renderer.render(
+            "saved_cards_message.html", title=title, message=message, back_url=back_url, **merchant
+        )
         return web.Response(
             text=body, status=status, content_type="text/html", headers=page_headers(content_security_policy())
         )
@@ -261,6 +267,7 @@ class _SavedCardPages:
             stripe_js_url=opened.gateway.stripe_js_url,
             return_url=f"{base.rstrip('/')}{SAVED_CARDS_PATH}/return?{query}",
             error_messages=messages_for_browser(),
+            **merchant_values(opened.services.context.settings.checkout),
         )
         stripe_allowed = stripe_origins(opened.gateway.stripe_js_url, opened.gateway.api_base or "")
         csp = content_security_policy(stripe_allowed if client_secret else None)

@@ -23,6 +23,7 @@ from moqui_bridge.service import ServiceError
 from service.checkout.merchant import merchant_values
 from service.checkout.shopper_messages import messages_for_browser, shopper_message
 from service.checkout.web_support import (
+    CHECKOUT_TEMPLATES,
     PageRenderer,
     add_static_assets,
     content_security_policy,
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 STAFF_CARD_PATH: Final = "/stripe/StaffCard"
 STAFF_CARD_SAVE_PATH: Final = "/stripe/StaffCard/save"
 _HERE = package_path("service.staff_cards")
-_CHECKOUT_TEMPLATES = package_path("service.checkout") / "templates"
 _PAYMENT_METHOD_ID_MAX: Final = 255
 _MANTLE_PROBLEMS: Final = (ServiceError, MoquiRestError)
 _NEEDS_CUSTOMER: Final = (
@@ -75,7 +75,7 @@ class _StaffCardPages:
     def __init__(self, provider: StaffCardProvider) -> None:
         self._provider = provider
         # The staff page extends the checkout's base template (same header, same stylesheet).
-        self._renderer = PageRenderer(_HERE / "templates", _CHECKOUT_TEMPLATES)
+        self._renderer = PageRenderer(_HERE / "templates", CHECKOUT_TEMPLATES)
 
     def _message(self, status: int, title: str, message: str) -> web.Response:
         body = self._renderer.render("message.html", title=title, message=message, retry_url=None, back_url=None)

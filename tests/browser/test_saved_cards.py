@@ -66,6 +66,9 @@ async def test_save_a_card_then_one_with_3ds_choose_the_default_and_remove_one(
     await add_person(demo_entity, PARTY, "Sam", "Saver", "sam@example.com")
     await page.goto(link(demo))
     assert await page.text_content("#no-cards") == "You have no saved cards."
+    # The checkout's page around it: the merchant's header (checkout.merchant_name of the demo) and stylesheet.
+    assert await page.text_content("#merchant-name") == "Acme Cloud"
+    assert await page.locator('link[href="/stripe/static/checkout.css"]').count() == 1
 
     await save_card(page, GOOD_CARD)
     assert await page.text_content("#notice") == "Your card has been saved."
@@ -84,6 +87,13 @@ async def test_save_a_card_then_one_with_3ds_choose_the_default_and_remove_one(
     listed = (await stripe_get(demo, f"/v1/customers/{customer['id']}/payment_methods?type=card"))["data"]
     assert {pm["id"] for pm in listed} == {first["gatewayCimId"], second["gatewayCimId"]}
     await page.screenshot(path=str(screenshots / "saved-cards.png"), full_page=True)
+
+    # Make default and Remove are links beside the card, not the page's full-width buttons.
+    row, remove = (
+        await page.locator(f"#card-{second['gatewayCimId']}").bounding_box(),
+        await page.locator(f"#card-{second['gatewayCimId']} .remove").bounding_box(),
+    )
+    assert remove["width"] < row["width"] / 3
 
     await page.click(f"#card-{second['gatewayCimId']} .make-default")
     await page.wait_for_url(re.compile(r".*notice=default.*"))
@@ -112,6 +122,7 @@ async def test_a_forged_link_and_another_partys_card_are_refused(
     forged = link(demo).replace("PartySaver", "PartyOther")
     response = await page.goto(forged)
     assert response.status == 400 and await page.text_content("#message-title") == "This link is not valid"
+    assert await page.text_content("#merchant-name") == "Acme Cloud"
 
     # Sam's own link, posting Olive's card: refused, nothing detached or expired.
     await page.goto(link(demo))
