@@ -45,6 +45,7 @@ from service.context import ServiceContext
 from service.money import format_amount
 from service.recovery.recovery_url_service import standalone_recovery_url
 from service.saas_example.renewals import Renewal, newest_saved_card, renew_customer, renew_due_plans, subscription_of
+from service.saved_cards.card_links import saved_cards_url, sign_saved_cards_query
 
 __all__ = ["CUSTOMERS", "PLANS", "RENEWALS", "SAAS_PREFIX", "VENDOR_PARTY_ID", "Customer", "Plan", "mount_saas_example"]
 
@@ -121,6 +122,10 @@ CUSTOMERS: Final = (
 )
 _PLANS_BY_ID: Final = {plan.plan_id: plan for plan in PLANS}
 _CUSTOMERS_BY_ID: Final = {customer.party_id: customer for customer in CUSTOMERS}
+
+
+# A saved-cards link from the account page is used at once; an hour leaves time to read the page first.
+SAVED_CARDS_LINK_SECONDS: Final = 3600
 
 
 def _sign(secret: bytes, text: str) -> str:
@@ -312,7 +317,28 @@ class _SaasPages:
             if order is not None:
                 orders.append(await self._order_view(context, order))
         subscription = await self._subscription_view(context, customer)
-        return self._page(request, "account.html", orders=orders, subscription=subscription)
+        return self._page(
+            request,
+            "account.html",
+            orders=orders,
+            subscription=subscription,
+            saved_cards_url=self._saved_cards_url(request, context, customer),
+        )
+
+    def _saved_cards_url(self, request: web.Request, context: ServiceContext, customer: Customer) -> str | None:
+        # The customer's own card list (add, remove, choose the renewals' card), signed as the application signs
+        # checkout links; back to the account page when done. None when links cannot be signed.
+        secret = context.settings.checkout.link_secret
+        if secret is None or not secret.get_secret_value():
+            return None
+        base = self._base_url(request)
+        query = sign_saved_cards_query(
+            secret.get_secret_value(),
+            customer_party_id=customer.party_id,
+            done_url=f"{base}{SAAS_PREFIX}/account",
+            lifetime_seconds=SAVED_CARDS_LINK_SECONDS,
+        )
+        return saved_cards_url(base, query)
 
     async def _subscription_view(self, context: ServiceContext, customer: Customer) -> dict[str, Any] | None:
         subscription = await subscription_of(context, customer.party_id)

@@ -24,7 +24,6 @@ from tests.browser.test_checkout_in_browser import (
     subscribe,
 )
 from tests.browser.test_saved_cards import stripe_get
-from tests.saved_cards.conftest import add_person
 
 ADA = "SaasCustAda"
 
@@ -43,7 +42,6 @@ async def recorded_cards(entity: EntityFacade, party_id: str) -> list[dict[str, 
 async def test_save_the_card_at_checkout_then_pay_the_next_order_in_one_click(
     page: Any, demo: DemoStack, demo_entity: EntityFacade
 ) -> None:
-    await add_person(demo_entity, ADA, "Ada", "Lovelace", "ada@example.test")
     checkout = await subscribe(page, demo, "team")
     assert await page.locator("#saved-cards").is_hidden()  # no saved card yet
     await page.check("#save-card-consent")
@@ -76,7 +74,6 @@ async def test_save_the_card_at_checkout_then_pay_the_next_order_in_one_click(
 async def test_paying_with_a_card_that_is_not_the_customers_is_refused(
     page: Any, demo: DemoStack, demo_entity: EntityFacade
 ) -> None:
-    await add_person(demo_entity, ADA, "Ada", "Lovelace", "ada@example.test")
     checkout = await subscribe(page, demo, "team")
     query = urlsplit(checkout).query
     stranger = await stripe_get(demo, "/v1/customers?limit=1")

@@ -21,7 +21,6 @@ from service.staff_cards.pages import STAFF_CARD_PATH
 from service.staff_cards.staff_links import sign_staff_card_query
 from stripe_emulator.control import EmulatorControl
 from tests.browser.test_checkout_in_browser import DECLINED_CARD, GOOD_CARD, THREE_D_SECURE_CARD, csp_violations
-from tests.saved_cards.conftest import add_person
 
 PARTY = "SaasCustAda"
 AGENT = "agent.jo"
@@ -47,9 +46,6 @@ def _entity(demo: DemoStack) -> EntityFacade:
 
 async def open_staff_page(page: Any, demo: DemoStack) -> None:
     """Ada as a Mantle person with an email, and the agent's browser on her staff card page, ready to type."""
-    entity = _entity(demo)
-    if await entity.find_one("mantle.party.Party", {"partyId": PARTY}) is None:
-        await add_person(entity, PARTY, "Ada", "Lovelace", "ada@example.test")
     query = sign_staff_card_query(
         demo.link_secret, party_id=PARTY, payment_gateway_config_id=CONFIG_ID, agent_user_id=AGENT
     )

@@ -19,6 +19,7 @@ from moqui_bridge.mantle import names
 from service.app import APP_STATE
 from service.checkout.links import verify_checkout_query
 from service.demo import DEMO_GATEWAY_CONFIG_IDS, DemoStack, demo_stack
+from service.saved_cards.card_links import verify_saved_cards_query
 from tests.checkout.harness import query_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +112,25 @@ async def test_subscribing_creates_the_order_and_redirects_to_a_signed_checkout_
         assert "Almost there" in await response.text()
     async with shopper.get(f"{demo.url}/saas/account") as response:
         assert f'id="order-{link.order_id}"' in await response.text()
+
+
+async def test_the_account_page_links_to_the_customers_own_saved_cards(
+    demo: DemoStack, shopper: aiohttp.ClientSession
+) -> None:
+    # The demo's customers are Mantle Persons with an e-mail (demo_data.xml), so their cards can be saved at once.
+    entity = entity_of(demo)
+    person = await entity.find_one("mantle.party.Person", {"partyId": "SaasCustGrace"})
+    assert person is not None and (person["firstName"], person["lastName"]) == ("Grace", "Hopper")
+    await log_in(shopper, demo, "SaasCustGrace")
+    async with shopper.get(f"{demo.url}/saas/account") as response:
+        body = await response.text()
+    match = re.search(r'id="saved-cards-link" href="([^"]+)"', body)
+    assert match is not None, body
+    link = verify_saved_cards_query(demo.link_secret, query_of(match.group(1).replace("&amp;", "&")), (demo.url,))
+    assert (link.customer_party_id, link.done_url) == ("SaasCustGrace", f"{demo.url}/saas/account")
+    async with shopper.get(match.group(1).replace("&amp;", "&")) as response:
+        assert response.status == 200
+        assert 'id="no-cards"' in await response.text()
 
 
 async def test_error_page_shows_the_applications_own_message(demo: DemoStack, shopper: aiohttp.ClientSession) -> None:

@@ -25,7 +25,6 @@ from service.saved_cards.card_records import record_saved_card
 from service.saved_cards.customers import CustomerOwner, find_or_create_customer
 from service.stripe_gateway.client import StripeAccountSettings, StripeGateway
 from stripe_emulator.control import EmulatorControl
-from tests.saved_cards.conftest import add_person
 
 ADA = "SaasCustAda"
 
@@ -112,8 +111,6 @@ async def saas_world(database_dsn: str) -> AsyncIterator[SaasWorld]:
     """The demo stack on `database_dsn` with a clock of its own (the scheduled run is left to the test)."""
     clock = Clock()
     async with demo_stack(database_dsn=database_dsn, clock=clock, renew_every_seconds=None) as stack:
-        # The customer as a Mantle Person with an e-mail: their Stripe Customer carries both.
-        await add_person(stack.app[APP_STATE].require_runtime().entity, ADA, "Ada", "Lovelace", "ada@example.test")
         observer = StripeGateway("observer", StripeAccountSettings(DEMO_SECRET_KEY, api_base=stack.emulator_url))
         emulator = EmulatorControl(stack.emulator_url)
         try:

@@ -17,7 +17,6 @@ from service.demo import DEMO_PUBLISHABLE_KEY, DEMO_SECRET_KEY, DemoStack, demo_
 from service.staff_cards.pages import STAFF_CARD_SAVE_PATH
 from service.staff_cards.staff_links import sign_staff_card_query
 from stripe_emulator.control import EmulatorControl
-from tests.saved_cards.conftest import add_person
 
 PARTY = "SaasCustAda"
 AGENT = "agent.jo"
@@ -82,7 +81,6 @@ async def desk(entity_database_dsn: str) -> AsyncIterator[StaffDesk]:
         control = EmulatorControl(demo.emulator_url)
         try:
             desk = StaffDesk(demo, session, control)
-            await add_person(desk.entity, PARTY, "Ada", "Lovelace", "ada@example.test")
             yield desk
         finally:
             await control.close()
