@@ -84,7 +84,7 @@ class DatabaseSettings(_Frozen):
     url: SecretStr | None = None
     data_dir: Path = DEFAULT_DATA_DIR / "postgres"
     pool_min_size: int = Field(default=2, ge=1)
-    pool_max_size: int = Field(default=80, ge=2)
+    pool_max_size: int = Field(default=20, ge=2)
 
     @field_validator("url")
     @classmethod

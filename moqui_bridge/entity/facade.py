@@ -30,13 +30,17 @@ def _now() -> datetime:
 
 
 # The share of the pool each kind of admitted operation may hold at once. Admitted operations nest (a webhook event
-# or a checkout holds its lock's connection while a payment operation or Mantle rule call it starts is admitted under
-# that kind's own slots), so no admitted operation can starve only if all the shares together stay below the whole
-# pool. With the default pool of 80 and the callers' connection counts (payment operation 4, Mantle rule call 4,
-# webhook event 3, checkout 3): payment 36 // 4 = 9 slots (36 connections), rule 16 // 4 = 4 slots (16),
-# webhook 12 // 3 = 4 slots (12), checkout 8 // 3 = 2 slots (6): 70 connections at most, leaving 10 for what is
-# not admitted (health checks, plain reads and writes, sequence-bank refills, the idempotent-request journal).
-# A pool too small for a kind still gets one slot; the acquire timeout then turns starvation into an error.
+# holds its lock's connection while a payment operation or Mantle rule call it starts is admitted under that kind's
+# own slots; a Mantle rule call holds its lock's while the gateway operation it calls takes more), so no admitted
+# operation can starve only if all the shares together stay below the whole pool. With the default pool of 20 and
+# the callers' connection counts (payment operation 4, Mantle rule call 4, webhook event 3, checkout 2):
+# payment 9 // 4 = 2 slots (8 connections), rule 4 // 4 = 1 slot (4), webhook 3 // 3 = 1 slot (3), checkout
+# 2 // 2 = 1 slot (2): 17 connections at most, leaving 3 for what is not admitted (health checks, plain reads and
+# writes, sequence-bank refills, the idempotent-request journal, the leases' statements). The "checkout" kind is the
+# recovery page's and the SaaS example's renewals (each holds a lock's transaction while Mantle authorizes); the
+# checkout page holds no connection between its database steps (service/checkout/order_lease.py) and is admitted
+# under no kind. A pool too small for a kind still gets one slot; the acquire timeout then turns starvation into an
+# error.
 ADMISSION_SHARES: Final[Mapping[str, float]] = {
     "payment-operation": 0.45,
     "mantle-rule": 0.2,

@@ -8,8 +8,9 @@ A later authorize of the Payment by that client names this PaymentIntent and fin
 
 Reload and double-click safety, in three layers:
 
-1. an advisory lock per order (`checkout-order:<orderId>`), held by the page for its whole request, serializes the
-   read of the order and the find-or-create of the Payment and the PaymentIntent across requests and processes;
+1. the order's lease (order_lease.py), held by the page for its whole request, serializes the read of the order and
+   the find-or-create of the Payment and the PaymentIntent across requests, processes and hosts, without holding a
+   database connection while Stripe or Moqui is called;
 2. an existing Promised (or declined) checkout Payment of the right amount is reused, and its linked PaymentIntent
    with it, unless Stripe canceled that one;
 3. a create whose answer was lost (its journal row never completed) is sent again with its own key on the next
@@ -18,14 +19,11 @@ Reload and double-click safety, in three layers:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any
 
 import stripe
 
-from moqui_bridge.entity import EntityFacade, advisory_lock
 from service.checkout.order_check import CheckoutSide, PayableOrder
 from service.context import ServiceContext
 from service.payment_services.gateway_call import GatewayCall
@@ -48,7 +46,6 @@ from service.stripe_gateway.operations import (
 
 __all__ = [
     "CheckoutPayment",
-    "checkout_lock",
     "prepare_checkout_payment",
     "reuse_or_create_intent",
 ]
@@ -67,27 +64,6 @@ class CheckoutPayment:
     def payment_id(self) -> str:
         """The Mantle paymentId."""
         return str(self.payment["paymentId"])
-
-
-# Connections a checkout holds at once: the lock's transaction, a statement of its own and a sequence-bank refill
-# under a create. The Mantle rule calls (add#OrderPartPayment, authorize#SinglePayment) it makes are admitted under
-# their own kind.
-_CONNECTIONS_PER_CHECKOUT: Final = 3
-
-
-@asynccontextmanager
-async def checkout_lock(entity: EntityFacade, order_id: str) -> AsyncIterator[None]:
-    """Hold the order's checkout lock for the body (a transaction of its own; never a row lock on Moqui's rows).
-
-    Admitted first, so that concurrent checkouts each holding a lock connection cannot starve one another of the
-    connections their bodies take next.
-    """
-    async with (
-        entity.admission("checkout", _CONNECTIONS_PER_CHECKOUT),
-        entity.transaction() as connection,
-        advisory_lock(connection, f"checkout-order:{order_id}"),
-    ):
-        yield
 
 
 def _check_matches(intent: stripe.PaymentIntent, payment: Record) -> None:
@@ -117,8 +93,8 @@ async def reuse_or_create_intent(
     context: ServiceContext, client_name: str, payment: Record, payable: PayableOrder
 ) -> stripe.PaymentIntent:
     """The Payment's current PaymentIntent unless Stripe canceled it, else a new one (not confirmed: the browser
-    confirms it with the card), made and linked as the gateway API client `client_name`. Call it under
-    `checkout_lock`. Raises stripe.StripeError subclasses when Stripe cannot be reached, StripeRequestRejected /
+    confirms it with the card), made and linked as the gateway API client `client_name`. Call it under the order's
+    lease (order_lease.py). Raises stripe.StripeError subclasses when Stripe cannot be reached, StripeRequestRejected /
     StripeIntegrityError when Stripe's answer cannot be used."""
     entity = context.entity
     config_id = payable.payment_gateway_config_id
@@ -177,7 +153,7 @@ async def prepare_checkout_payment(
     context: ServiceContext, side: CheckoutSide, payable: PayableOrder
 ) -> CheckoutPayment:
     """Find or make (through the checkout side: add#OrderPartPayment) the Payment for what is due, and its
-    PaymentIntent. Call it under the order's `checkout_lock`, with `payable` read under it."""
+    PaymentIntent. Call it under the order's lease (order_lease.py), with `payable` read under it."""
     payment = payable.reusable_payment()
     if payment is None:
         payment = await side.add_payment(

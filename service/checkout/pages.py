@@ -8,11 +8,12 @@ can be trusted (the signature verified and only the expiry failed, or its origin
 The return handler ignores the `payment_intent*` and `redirect_status` parameters Stripe adds:
 it reads the PaymentIntent linked to the order's checkout Payment from Stripe itself.
 
-Each request holds the order's checkout lock from reading the order to recording its payment, so a reload, a double
-click or a webhook for the same order never interleave. Where the order lives (the local tables, or a Moqui through
-the component's REST resources) is the checkout side's business (checkout_side.py). A Moqui that cannot be reached
-gets a page saying so, never a lost payment: an authorized PaymentIntent is recorded by the next visit or by its
-webhook.
+Each request holds the order's lease (order_lease.py) from reading the order to recording its payment, so a reload, a
+double click or a webhook for the same order never interleave; no database connection is held while it waits for
+Stripe or Moqui. A request that finds the order leased until its deadline gets the "try again" page. Where the order
+lives (the local tables, or a Moqui through the component's REST resources) is the checkout side's business
+(checkout_side.py). A Moqui that cannot be reached gets a page saying so, never a lost payment: an authorized
+PaymentIntent is recorded by the next visit or by its webhook.
 
 There are no POST routes: the card goes from Stripe's frame straight to Stripe, and both routes are safe to repeat
 (reload, back button, double click), so there is nothing for a CSRF token to protect.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -32,7 +34,7 @@ from aiohttp import web
 from moqui_bridge.mantle import names
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.resources import package_path
-from service.checkout.checkout_payment import checkout_lock, prepare_checkout_payment
+from service.checkout.checkout_payment import prepare_checkout_payment
 from service.checkout.checkout_side import MANTLE_PROBLEMS, MOQUI_UNAVAILABLE, checkout_side
 from service.checkout.links import CheckoutLink, CheckoutLinkError, LinkProblem, verify_checkout_query
 from service.checkout.merchant import merchant_values
@@ -44,6 +46,7 @@ from service.checkout.order_check import (
     gateway_unavailable,
     load_payable_order,
 )
+from service.checkout.order_lease import CheckoutLeaseError, order_lease
 from service.checkout.order_summary import order_summary
 from service.checkout.shopper_messages import messages_for_browser, shopper_message
 from service.checkout.web_support import (
@@ -231,7 +234,7 @@ class _CheckoutPages:
         intent: stripe.PaymentIntent,
     ) -> web.Response:
         """The PaymentIntent is authorized (or paid): have Mantle record it, place the order if configured, done.
-        Called under the order's checkout lock."""
+        Called under the order's lease."""
         link, payment_id = opened.link, str(payment["paymentId"])
         try:
             # authorize#SinglePayment -> our authorize#Payment, which finds the PaymentIntent authorized.
@@ -261,7 +264,8 @@ class _CheckoutPages:
     def _open(self, request: web.Request, page: str) -> _Opened | web.Response:
         """The verified link and the side its order lives on, or the page that refuses them."""
         services = self._provider()
-        context = services.context
+        # The request's deadline, from now: the order's lease and every Stripe wait under it end by then.
+        context = services.context.for_request(None)
         try:
             link = self._verified_link(request, context)
         except CheckoutLinkError as error:
@@ -277,7 +281,7 @@ class _CheckoutPages:
         self, request: web.Request, opened: _Opened, *, returning: bool = False
     ) -> PayableOrder | web.Response:
         """The order the link pays for, or where the browser goes instead (`returning`: back from Stripe). Called
-        under the order's checkout lock."""
+        under the order's lease."""
         context, side, link = opened.context, opened.side, opened.link
         try:
             return await load_payable_order(side, context.entity, context.settings, link)
@@ -300,26 +304,32 @@ class _CheckoutPages:
         if isinstance(opened, web.Response):
             return opened
         context, link = opened.context, opened.link
-        async with checkout_lock(context.entity, link.order_id):
-            payable = await self._payable(request, opened)
-            if isinstance(payable, web.Response):
-                return payable
-            try:
-                prepared = await prepare_checkout_payment(context, opened.side, payable)
-            except _STRIPE_PROBLEMS:
-                log.exception("checkout: preparing the PaymentIntent for order %s failed", link.order_id)
-                return self._unavailable(request, link)
-            except MOQUI_UNAVAILABLE as error:
-                log.warning("checkout: Moqui unavailable to add the payment of order %s: %s", link.order_id, error)
-                return self._unavailable(request, link)
-            except MANTLE_PROBLEMS as error:
-                log.warning("checkout: no payment could be made for order %s: %s", link.order_id, error)
-                return self._redirect(
-                    error_redirect_url(link, "payment_not_created", "We could not start the payment for this order.")
-                )
-            intent = prepared.intent
-            if intent.status in _AUTHORIZED_INTENT:
-                return await self._finish_paid(request, opened, prepared.payment, intent)
+        try:
+            async with opened.lease("the checkout page"):
+                payable = await self._payable(request, opened)
+                if isinstance(payable, web.Response):
+                    return payable
+                try:
+                    prepared = await prepare_checkout_payment(context, opened.side, payable)
+                except _STRIPE_PROBLEMS:
+                    log.exception("checkout: preparing the PaymentIntent for order %s failed", link.order_id)
+                    return self._unavailable(request, link)
+                except MOQUI_UNAVAILABLE as error:
+                    log.warning("checkout: Moqui unavailable to add the payment of order %s: %s", link.order_id, error)
+                    return self._unavailable(request, link)
+                except MANTLE_PROBLEMS as error:
+                    log.warning("checkout: no payment could be made for order %s: %s", link.order_id, error)
+                    return self._redirect(
+                        error_redirect_url(
+                            link, "payment_not_created", "We could not start the payment for this order."
+                        )
+                    )
+                intent = prepared.intent
+                if intent.status in _AUTHORIZED_INTENT:
+                    return await self._finish_paid(request, opened, prepared.payment, intent)
+        except CheckoutLeaseError as error:
+            log.warning("checkout: %s", error)
+            return self._unavailable(request, link)
         if intent.status == "processing":
             return self._processing(link)
         return self._render_checkout(request, context, link, payable, intent)
@@ -374,26 +384,34 @@ class _CheckoutPages:
             return opened
         context, side, link = opened.context, opened.side, opened.link
         back_to_checkout = self._redirect(f"{CHECKOUT_PATH}?{urlencode(self._signed_query(request))}")
-        async with checkout_lock(context.entity, link.order_id):
-            payable = await self._payable(request, opened, returning=True)
-            if isinstance(payable, web.Response):
-                return payable
-            for payment in payable.checkout_payments:
-                intent_id = await current_intent_id(context.entity, side.client_name, payment)
-                if intent_id is None or payment.get("statusId") not in _OPEN_STATUSES:
-                    continue
-                try:
-                    gateway = context.gateways.get(payable.payment_gateway_config_id)
-                    intent = await retrieve_payment_intent(gateway, intent_id)
-                except _STRIPE_PROBLEMS:
-                    log.exception("checkout return: reading PaymentIntent of payment %s failed", payment["paymentId"])
-                    return self._unavailable(request, link)
-                if intent.status in _AUTHORIZED_INTENT:
-                    return await self._finish_paid(request, opened, payment, intent)
-                if intent.status == "processing":
-                    return self._processing(link)
-                # Declined, 3-D Secure failed, or not confirmed yet: the checkout page shows why, takes another card.
-                return back_to_checkout
+        try:
+            async with opened.lease("the checkout return page"):
+                payable = await self._payable(request, opened, returning=True)
+                if isinstance(payable, web.Response):
+                    return payable
+                for payment in payable.checkout_payments:
+                    intent_id = await current_intent_id(context.entity, side.client_name, payment)
+                    if intent_id is None or payment.get("statusId") not in _OPEN_STATUSES:
+                        continue
+                    try:
+                        gateway = context.gateways.get(payable.payment_gateway_config_id)
+                        intent = await retrieve_payment_intent(gateway, intent_id)
+                    except _STRIPE_PROBLEMS:
+                        log.exception(
+                            "checkout return: reading PaymentIntent of payment %s failed", payment["paymentId"]
+                        )
+                        return self._unavailable(request, link)
+                    if intent.status in _AUTHORIZED_INTENT:
+                        return await self._finish_paid(request, opened, payment, intent)
+                    if intent.status == "processing":
+                        return self._processing(link)
+                    # Declined, 3-D Secure failed, or not confirmed yet: the checkout page shows why, takes another
+                    # card.
+                    return back_to_checkout
+        except CheckoutLeaseError as error:
+            # Most likely the webhook is recording this very payment: the shopper is told it will be confirmed.
+            log.warning("checkout return: %s", error)
+            return self._not_confirmed_yet(request, link, paid=False)
         return back_to_checkout
 
 
@@ -404,3 +422,10 @@ class _Opened:
     context: ServiceContext
     side: CheckoutSide
     link: CheckoutLink
+
+    def lease(self, what: str) -> AbstractAsyncContextManager[None]:
+        """The order's lease for the rest of the request (until the request's deadline); `what` names the page."""
+        context = self.context
+        return order_lease(
+            context.entity, self.link.order_id, context.deadline, holder_key=context.liveness_key, what=what
+        )

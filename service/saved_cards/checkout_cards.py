@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -31,10 +31,11 @@ from aiohttp import web
 
 from moqui_bridge.moqui_rest_client import MoquiRestError
 from moqui_bridge.service import ServiceError
-from service.checkout.checkout_payment import CheckoutPayment, checkout_lock, prepare_checkout_payment
+from service.checkout.checkout_payment import CheckoutPayment, prepare_checkout_payment
 from service.checkout.checkout_side import checkout_side
 from service.checkout.links import CheckoutLink, CheckoutLinkError, verify_checkout_query
 from service.checkout.order_check import CheckoutRefused, CheckoutSide, PayableOrder, load_payable_order
+from service.checkout.order_lease import CheckoutLeaseError, order_lease
 from service.checkout.pages import CHECKOUT_PATH, RETURN_PATH
 from service.checkout.web_support import content_security_policy, page_headers, see_other
 from service.saved_cards.card_links import link_secret
@@ -69,10 +70,18 @@ class _Checkout:
 
     @asynccontextmanager
     async def prepared(self) -> AsyncIterator[CheckoutPayment]:
-        """The checkout's Payment and PaymentIntent (made as the page makes them), under the order's checkout lock
-        with the order read again under it, as the page does."""
+        """The checkout's Payment and PaymentIntent (made as the page makes them), under the order's lease with the
+        order read again under it, as the page does (CheckoutLeaseError when the order stays leased by another
+        request, or the work reaches the request's deadline)."""
         context = self.services.context
-        async with checkout_lock(context.entity, self.link.order_id):
+        lease = order_lease(
+            context.entity,
+            self.link.order_id,
+            context.deadline,
+            holder_key=context.liveness_key,
+            what="a saved-card action of the checkout",
+        )
+        async with lease:
             payable = await load_payable_order(self.side, context.entity, context.settings, self.link)
             yield await prepare_checkout_payment(context, self.side, payable)
 
@@ -98,7 +107,9 @@ class _CheckoutCards:
         """The verified link, its checkout side and the order it pays (None when refused). `only_with_customer`:
         None also when this service never made the party a Customer, before the order is read (so a checkout
         without saved cards costs no read of Moqui or Stripe)."""
-        services = self._provider()
+        provided = self._provider()
+        # The request's deadline, from now: the order's lease and the Stripe waits under it end by then.
+        services = replace(provided, context=provided.context.for_request(None))
         context = services.context
         settings = context.settings
         signed = {key: request.query.get(key, "") for key in _CHECKOUT_KEYS}
@@ -157,6 +168,9 @@ class _CheckoutCards:
             return _json(400, {"error": refused.message})
         except ServiceError as error:
             return _json(400, {"error": str(error)})
+        except CheckoutLeaseError as error:
+            log.warning("checkout: saving the card choice: %s", error)
+            return _json(503, {"error": "We could not reach the payment service. Please try again."})
         except _STRIPE_PROBLEMS + _MANTLE_PROBLEMS:
             log.exception("checkout: saving the card choice for order %s failed", checkout.link.order_id)
             return _json(503, {"error": "We could not reach the payment service. Please try again."})
@@ -192,8 +206,9 @@ class _CheckoutCards:
         except stripe.CardError:
             # Declined: the checkout page shows why (the PaymentIntent's last_payment_error) and takes another card.
             return see_other(back_to_checkout)
-        except _STRIPE_PROBLEMS + _MANTLE_PROBLEMS:
-            # Refused (already confirmed by a first click, ...) or unreachable: the checkout page knows what to show.
+        except (*_STRIPE_PROBLEMS, *_MANTLE_PROBLEMS, CheckoutLeaseError):
+            # Refused (already confirmed by a first click, ...), unreachable, or the order busy with another request
+            # until the deadline: the checkout page knows what to show.
             log.warning(
                 "checkout: paying order %s with saved card %s did not go through", checkout.link.order_id, method_id
             )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.mantle.party_cards import PartyCardsSide
 from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
 from moqui_bridge.mantle.side import MantleSide
+from service.config import ServerSettings
 from service.stripe_gateway.client import StripeGateway, StripeGateways
+from service.stripe_gateway.deadline import Deadline
 
 __all__ = ["MoquiRecipient", "WebhookContext"]
+
+_DEFAULT_DEADLINE_SECONDS: float = ServerSettings.model_fields["request_deadline_seconds"].default
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,11 @@ class WebhookContext:
     moqui: MoquiRecipient | None = None
     # Where saved cards are recorded (the Moqui's component, or the local Mantle tables); None: card events ignored.
     cards: PartyCardsSide | None = None
+    # The delivery's deadline (server.request_deadline_seconds from its arrival): the order's checkout lease it may
+    # take is waited for and held until then at most (service/checkout/order_lease.py).
+    deadline: Deadline = field(default_factory=lambda: Deadline.after(_DEFAULT_DEADLINE_SECONDS))
+    # This process's liveness key (0: none), written on the leases the processing takes.
+    liveness_key: int = 0
 
     @property
     def gateway(self) -> StripeGateway:

@@ -20,9 +20,10 @@ nothing twice:
 Refunds made by us (the gateway API's refund) carry our `paymentId` metadata: Moqui recorded them from our answer.
 Other payment_intent events need nothing: Moqui's own gateway calls recorded what they did.
 
-A checkout payment is recorded under the order's checkout lock, the lock the return page holds, and
-record#CheckoutPayment finds a Payment already authorized and an order already placed: whichever of the page and the
-two events comes first records it, the others change nothing.
+A checkout payment is recorded under the order's lease (service/checkout/order_lease.py), the lease the return page
+holds, and record#CheckoutPayment finds a Payment already authorized and an order already placed: whichever of the
+page and the two events comes first records it, the others change nothing. An event that finds the order leased until
+its deadline is failed for Stripe to retry (processing.py).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from typing import Any, Final
 import stripe
 
 from moqui_bridge.mantle.remote_moqui import StripeDispute, StripeRefund
-from service.checkout.checkout_payment import checkout_lock
 from service.checkout.checkout_side import moqui_checkout_payment
+from service.checkout.order_lease import order_lease
 from service.money import from_minor_units
 from service.payment_services.intent_link import PAYMENT_INTENT_LINK
 from service.payment_services.journal import GATEWAY_OPERATION
@@ -143,7 +144,14 @@ async def _record_checkout_payment(context: WebhookContext, moqui: MoquiRecipien
     made_by = await entity.find_one(GATEWAY_OPERATION, {"operationId": link["operationId"]})
     if made_by is None or made_by["operationName"] != GatewayOperation.CHECKOUT:
         return None
-    async with checkout_lock(entity, str(link["orderId"])):
+    lease = order_lease(
+        entity,
+        str(link["orderId"]),
+        context.deadline,
+        holder_key=context.liveness_key,
+        what=f"the webhook recording PaymentIntent {intent_id}",
+    )
+    async with lease:
         # Read again: the event may be older than what the shopper did since.
         intent = await retrieve_payment_intent(context.gateway, intent_id, expand=())
         if intent.status not in _HOLDS_MONEY:

@@ -17,6 +17,7 @@ import stripe
 
 from moqui_bridge.moqui_rest_client import MoquiBadRequestError
 from moqui_bridge.service import ServiceError
+from service.checkout.order_lease import CheckoutLeaseError
 from service.stripe_gateway.outcome import StripeRequestRejected, safe_message
 from service.webhooks.card_events import CARD_EVENTS, handle_card_event
 from service.webhooks.context import WebhookContext
@@ -112,6 +113,11 @@ async def _run_handler(
     except (ServiceError, MoquiBadRequestError) as error:
         # A Mantle rule refused (e.g. a refund larger than what is left): the same event would be refused again.
         return _permanent(event_id, str(error))
+    except CheckoutLeaseError as error:
+        # The order's checkout is busy with the shopper's page (which records the payment itself) or another
+        # delivery: Stripe's retry finds it recorded, or records it.
+        log.warning("webhook event %s: %s; will retry", event_id, error)
+        return DeliveryResult(SWE_FAILED, safe_message(f"{error}; will be retried"), retry=True)
     except stripe.StripeError as error:
         log.warning("webhook event %s: Stripe could not be read (%s), will retry", event_id, type(error).__name__)
         return DeliveryResult(SWE_FAILED, f"Stripe could not be read ({type(error).__name__}); will be retried", True)

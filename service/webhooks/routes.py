@@ -18,6 +18,7 @@ from aiohttp import web
 from moqui_bridge.mantle.remote_moqui import RemoteMantleSide
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.web import moqui_json
+from service.stripe_gateway.deadline import Deadline
 from service.webhooks.context import MoquiRecipient, WebhookContext
 from service.webhooks.processing import process_event
 from service.webhooks.rejections import NOT_AN_EVENT, RejectionCounters
@@ -108,6 +109,8 @@ async def _receive(request: web.Request) -> web.Response:
             else None
         ),
         cards=runtime.cards,
+        deadline=Deadline.after(state.settings.server.request_deadline_seconds),
+        liveness_key=runtime.base_context.liveness_key,
     )
     result = await process_event(context, event, payload)
     body = {"received": True, "status": result.status_id, "duplicate": result.duplicate}

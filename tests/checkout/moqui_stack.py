@@ -195,9 +195,11 @@ class MoquiCheckout:
         return [delivery.event_type for delivery in delivered]
 
 
-def _settings(moqui_url: str, emulator_url: str, shop_url: str) -> Settings:
+def _settings(moqui_url: str, emulator_url: str, shop_url: str, request_deadline_seconds: float) -> Settings:
     return Settings(
-        server=ServerSettings(api_keys={MOQUI_CLIENT: SecretStr(MOQUI_API_KEY)}),
+        server=ServerSettings(
+            api_keys={MOQUI_CLIENT: SecretStr(MOQUI_API_KEY)}, request_deadline_seconds=request_deadline_seconds
+        ),
         moqui=MoquiSettings(base_url=moqui_url, api_key=SecretStr(MOQUI_USER_KEY), timeout_seconds=20),
         checkout=CheckoutSettings(
             link_secret=SecretStr(LINK_SECRET), allowed_redirect_origins=(shop_url,), place_order=True
@@ -224,9 +226,12 @@ async def running_moqui_checkout(
     groovy_runner: GroovyRunner,
     database_dsn: str,
     emulator: EmulatorControl,
+    *,
+    request_deadline_seconds: float = 20.0,
 ) -> AsyncIterator[MoquiCheckout]:
     """Serve the stack (the fixtures' Moqui database, a fresh service database, the reset emulator); the harness's
-    order (500.00 USD, customer CustJqp) is made open, so paying it places it."""
+    order (500.00 USD, customer CustJqp) is made open, so paying it places it. `request_deadline_seconds`: the
+    service's (a page's or a webhook delivery's) deadline."""
     emulator_url = emulator.base_url
     moqui = MoquiHarness(
         moqui_pool,
@@ -245,7 +250,7 @@ async def running_moqui_checkout(
     shop = TestServer(_shop_app(), host="127.0.0.1")
     await shop.start_server()
     shop_url = str(shop.make_url("")).rstrip("/")
-    settings = _settings(f"http://127.0.0.1:{moqui_port}", emulator_url, shop_url)
+    settings = _settings(f"http://127.0.0.1:{moqui_port}", emulator_url, shop_url, request_deadline_seconds)
     service = TestServer(create_app(settings, database_dsn), host="127.0.0.1")
     await service.start_server()
     service_url = str(service.make_url("")).rstrip("/")

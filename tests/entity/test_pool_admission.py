@@ -1,4 +1,5 @@
-"""The facade under pool pressure: admitted lock-holding flows never deadlock, an exhausted pool is an error."""
+"""The facade under pool pressure: checkouts and admitted lock-holding flows never deadlock, an exhausted pool is an
+error."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from moqui_bridge.entity import EntityError, EntityFacade, EntityRegistry, PoolE
 from moqui_bridge.entity.connection import Pool
 from moqui_bridge.entity.facade import ADMISSION_SHARES
 from moqui_bridge.mantle import names
-from service.checkout.checkout_payment import checkout_lock
+from service.checkout.order_lease import order_lease
+from service.stripe_gateway.deadline import Deadline
 
 POOL_SIZE = 4
 
@@ -27,15 +29,15 @@ async def small_pool(entity_database_dsn: str) -> AsyncIterator[Pool]:
         await pool.close()
 
 
-async def test_concurrent_checkout_locks_beyond_the_pool_complete(
+async def test_concurrent_checkout_leases_beyond_the_pool_complete(
     small_pool: Pool, entity_registry: EntityRegistry
 ) -> None:
     entity = EntityFacade(small_pool, entity_registry, acquire_timeout=20)
 
     async def checkout(order_number: int) -> str:
         order_id = f"PoolOrder{order_number}"
-        # What a checkout does under its lock: reads and writes on connections other than the lock's.
-        async with checkout_lock(entity, order_id):
+        # What a checkout does under its order's lease: reads and writes, each on a connection of its own.
+        async with order_lease(entity, order_id, Deadline.after(50), holder_key=0, what="a test checkout"):
             await entity.find(names.PAYMENT, {"orderId": order_id})
             await entity.create(names.ORDER_HEADER, {"orderId": order_id, "statusId": names.ORDER_OPEN})
             found = await entity.find_one(names.ORDER_HEADER, {"orderId": order_id})
