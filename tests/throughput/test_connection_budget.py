@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from moqui_bridge.entity.connection import Pool
-from service.config import ConfigError, load_settings
+from service.config import ConfigError, DatabaseSettings, load_settings
 from service.connection_budget import ConnectionBudget, check_connection_budget
 
 
@@ -34,6 +34,16 @@ def test_a_pool_too_small_for_its_admission_shares_is_refused() -> None:
     (problem,) = _budget(workers=1, pool_max_size=4).problems()
     assert "pool_max_size 4 is too small" in problem
     assert _budget(workers=1, pool_max_size=8).problems() == []
+
+
+def test_the_default_pool_fits_its_shares_and_two_instances_of_two_workers_fit_postgresqls_default() -> None:
+    default = DatabaseSettings().pool_max_size
+    assert default == 20
+    budget = _budget(workers=4, pool_max_size=default)
+    assert (budget.problems(), budget.warnings()) == ([], [])
+    assert (
+        "per pool: payment-operation 9, mantle-rule 4, webhook-event 3, checkout 2, 2 unadmitted" in budget.describe()
+    )
 
 
 def test_connections_open_elsewhere_give_a_warning_not_a_refusal() -> None:
