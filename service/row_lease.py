@@ -9,7 +9,9 @@ belongs to a holder that died, and the next request takes it over. A holder that
 is seen at once: the row names its process's liveness key (moqui_bridge/entity/liveness.py), and a key whose lock
 nobody holds belongs to a process that is gone. Times are the database's clock, so hosts with skewed clocks agree.
 A request that finds the lease taken polls, with back-off, within its deadline; an uncontended request takes it at
-the first try. Subclasses name the entity and what a request that waited in vain is told (`busy`).
+the first try. Subclasses name the entity and what a request that waited in vain is told (`busy`). A holder whose
+work is not otherwise bounded by its deadline holds the lease with `held_to_deadline`, which cuts the work off there
+(`overran`): the lease's expiry then never lets a second holder in beside a live, slow one.
 """
 
 from __future__ import annotations
@@ -26,13 +28,17 @@ from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.liveness import holder_is_gone_sql
 from service.stripe_gateway.deadline import Deadline
 
-__all__ = ["LEASE_MARGIN_SECONDS", "RowLease"]
+__all__ = ["LEASE_MARGIN_SECONDS", "LeaseOverran", "RowLease"]
 
 # Past its holder's deadline a lease is kept this much longer: the holder records its outcome after the deadline's
 # last wait, and gives the lease back.
 LEASE_MARGIN_SECONDS: Final = 5.0
 _FIRST_POLL_SECONDS: Final = 0.005
 _LONGEST_POLL_SECONDS: Final = 0.1
+
+
+class LeaseOverran(Exception):
+    """The work under a lease reached its holder's deadline and was stopped."""
 
 
 def _new_token() -> str:
@@ -61,6 +67,10 @@ class RowLease(ABC):
     @abstractmethod
     def busy(self, what: str) -> Exception:
         """The error for a request that waited for the lease until its deadline; `what` names the request."""
+
+    def overran(self, what: str) -> Exception:
+        """The error for a holder whose work reached its deadline and was stopped (`held_to_deadline`)."""
+        return LeaseOverran(f"{what} reached its deadline")
 
     def _columns(self) -> tuple[str, list[str]]:
         definition = self.entity.definition(self.LEASE_ENTITY)
@@ -125,3 +135,21 @@ class RowLease(ABC):
         finally:
             # Shielded, so a cancelled request does not leave the key blocked until the lease expires.
             await asyncio.shield(self.give_back())
+
+    @asynccontextmanager
+    async def cut_off(self, deadline: Deadline, what: str) -> AsyncIterator[None]:
+        """Stop the body at `deadline` (then `overran(what)` is raised): the part of a holder's work that must end
+        before its lease can expire."""
+        try:
+            async with asyncio.timeout(deadline.remaining()) as bound:
+                yield
+        except TimeoutError as error:
+            if not bound.expired():
+                raise  # the body's own timeout, not the deadline's
+            raise self.overran(what) from error
+
+    @asynccontextmanager
+    async def held_to_deadline(self, deadline: Deadline, what: str) -> AsyncIterator[None]:
+        """`held`, with the body cut off at `deadline` (`overran(what)`, the lease given back)."""
+        async with self.held(deadline, what), self.cut_off(deadline, what):
+            yield

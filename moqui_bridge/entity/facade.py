@@ -29,23 +29,18 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-# The share of the pool each kind of admitted operation may hold at once. Admitted operations nest (a webhook event
-# holds its lock's connection while a payment operation or Mantle rule call it starts is admitted under that kind's
-# own slots; a Mantle rule call holds its lock's while the gateway operation it calls takes more), so no admitted
-# operation can starve only if all the shares together stay below the whole pool. With the default pool of 20 and
-# the callers' connection counts (payment operation 4, Mantle rule call 4, webhook event 3, checkout 2):
-# payment 9 // 4 = 2 slots (8 connections), rule 4 // 4 = 1 slot (4), webhook 3 // 3 = 1 slot (3), checkout
-# 2 // 2 = 1 slot (2): 17 connections at most, leaving 3 for what is not admitted (health checks, plain reads and
-# writes, sequence-bank refills, the idempotent-request journal, the leases' statements). The "checkout" kind is the
-# recovery page's and the SaaS example's renewals (each holds a lock's transaction while Mantle authorizes); the
-# checkout page holds no connection between its database steps (service/checkout/order_lease.py) and is admitted
-# under no kind. A pool too small for a kind still gets one slot; the acquire timeout then turns starvation into an
+# The share of the pool each kind of admitted operation may hold at once. An admitted operation holds a connection
+# while it takes more (a Mantle rule call holds its lock's while the gateway operation it calls takes its own), so no
+# admitted operation can starve only if all the shares together stay below the whole pool. With the default pool of
+# 20 and the callers' connection counts (Mantle rule call 4): rule 12 // 4 = 3 slots (12 connections), leaving 8 for
+# what is not admitted: health checks, plain reads and writes, sequence-bank refills, the idempotent-request journal,
+# and every lease holder's database steps. Lease holders (gateway operations, the checkout page, the webhooks, the
+# recovery page, the SaaS example's renewals: service/row_lease.py) hold no connection between their steps, and a
+# step holds a second one only for a sequence-bank refill (once per bank), so they need no admission: they cannot
+# starve the pool. A pool too small for a kind still gets one slot; the acquire timeout then turns starvation into an
 # error.
 ADMISSION_SHARES: Final[Mapping[str, float]] = {
-    "payment-operation": 0.45,
-    "mantle-rule": 0.2,
-    "webhook-event": 0.15,
-    "checkout": 0.1,
+    "mantle-rule": 0.6,
 }
 
 

@@ -16,7 +16,6 @@ operations they make are admitted under their own kinds.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -60,6 +59,10 @@ class OrderLease(RowLease):
         order_id = self.key["orderId"]
         return CheckoutBusy(f"{what}: the checkout of order {order_id} is still being worked on by another request")
 
+    def overran(self, what: str) -> CheckoutOverran:
+        """The work under the lease reached `what`'s deadline and was stopped."""
+        return CheckoutOverran(f"{what}: the checkout of order {self.key['orderId']} reached its deadline")
+
 
 @asynccontextmanager
 async def order_lease(
@@ -68,11 +71,5 @@ async def order_lease(
     """Hold the order's checkout lease for the body, which must end by `deadline` (else `CheckoutOverran`, the
     lease given back); `CheckoutBusy` when another request held it until then. `what` names the request in errors;
     `holder_key` is this process's liveness key (0: none, then only the lease's expiry frees it)."""
-    async with OrderLease.of(entity, order_id, holder_key).held(deadline, what):
-        try:
-            async with asyncio.timeout(deadline.remaining()) as bound:
-                yield
-        except TimeoutError as error:
-            if not bound.expired():
-                raise  # the body's own timeout, not the deadline's
-            raise CheckoutOverran(f"{what}: the checkout of order {order_id} reached its deadline") from error
+    async with OrderLease.of(entity, order_id, holder_key).held_to_deadline(deadline, what):
+        yield

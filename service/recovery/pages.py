@@ -15,21 +15,25 @@ Whenever the page finds the PaymentIntent authorized or paid, the payment is rec
 by Mantle's authorize#SinglePayment here, for the configured Moqui's client by the same service in Moqui (its REST
 API); another client (an integrator calling the gateway API) records it with its next authorize of the payment,
 which finds the PaymentIntent authorized and charges nothing. Reloading, going back and double clicks are safe: the
-confirm runs under an advisory lock per PaymentIntent, reads the PaymentIntent first, and its idempotency key is
-made from the PaymentIntent and the failure it answers, so a repeated POST is a repeated request at Stripe.
+confirm runs under a lease per PaymentIntent, reads the PaymentIntent first, and its idempotency key is made from the
+PaymentIntent and the failure it answers, so a repeated POST is a repeated request at Stripe; the recording runs
+under a lease per payment. Both are named leases (service/named_lease.py): no database connection is held while
+Stripe or Moqui is called, and the work is cut off at the request's deadline. A confirm that finds its PaymentIntent
+leased until then gets the "try again in a moment" page; a recording that does says the payment went through and
+will be recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 from urllib.parse import urlencode
 
 import stripe
 from aiohttp import web
 
-from moqui_bridge.entity import advisory_lock
 from moqui_bridge.mantle import names
 from moqui_bridge.mantle.party_cards import LocalPartyCards
 from moqui_bridge.moqui_rest_client import MoquiRestError
@@ -47,10 +51,12 @@ from service.checkout.web_support import (
 )
 from service.context import STANDALONE_CLIENT
 from service.money import MoneyError, format_amount, from_minor_units
+from service.named_lease import NamedLeaseError, named_lease
 from service.payment_services.intent_link import required_link
 from service.recovery.links import RECOVERY_PATH, SIGNED_KEYS, RecoveryLink, verify_recovery_query
 from service.saved_cards.card_records import record_saved_card
 from service.saved_cards.stripe_cards import set_card_saving
+from service.stripe_gateway.deadline import Deadline
 from service.stripe_gateway.idempotency import idempotency_key
 from service.stripe_gateway.operations import (
     StripeIntegrityError,
@@ -81,12 +87,20 @@ def add_recovery_routes(app: web.Application, provider: CheckoutProvider) -> Non
 
 
 class _Opened:
-    """A verified link, its services and the PaymentIntent as Stripe has it now."""
+    """A verified link, its services, the PaymentIntent as Stripe has it now and the request's deadline."""
 
-    def __init__(self, services: CheckoutServices, link: RecoveryLink, intent: stripe.PaymentIntent) -> None:
+    def __init__(
+        self, services: CheckoutServices, link: RecoveryLink, intent: stripe.PaymentIntent, deadline: Deadline
+    ) -> None:
         self.services = services
         self.link = link
         self.intent = intent
+        self.deadline = deadline
+
+    def lease(self, name: str, what: str) -> AbstractAsyncContextManager[None]:
+        """The named lease `name` for the rest of the request (until its deadline); `what` names the work."""
+        context = self.services.context
+        return named_lease(context.entity, name, self.deadline, holder_key=context.liveness_key, what=what)
 
 
 class _RecoveryPages:
@@ -114,6 +128,7 @@ class _RecoveryPages:
     async def _open(self, request: web.Request, query: dict[str, str]) -> _Opened | web.Response:
         services = self._provider()
         context = services.context
+        deadline = context.deadline  # from now: the request's leases and the work under them end by then
         secret = context.settings.checkout.link_secret
         try:
             link = verify_recovery_query(secret.get_secret_value() if secret else "", query)
@@ -141,7 +156,7 @@ class _RecoveryPages:
         except _STRIPE_PROBLEMS:
             log.exception("recovery: reading PaymentIntent %s failed", link.payment_intent_id)
             return self._unavailable(request)
-        return _Opened(services, link, intent)
+        return _Opened(services, link, intent, deadline)
 
     def _invalid(self) -> web.Response:
         return self._message(
@@ -166,13 +181,17 @@ class _RecoveryPages:
         mantle_client = settings.moqui_client_name() if settings.moqui.base_url else STANDALONE_CLIENT
         if link.client_name == mantle_client:
             try:
-                await self._authorize_in_mantle(services, link)
+                await self._authorize_in_mantle(opened)
                 if link.client_name == STANDALONE_CLIENT:
                     await self._keep_new_card(opened)
             except _STRIPE_PROBLEMS:
                 log.exception("recovery: the card payment %s was made with could not be read", link.payment_id)
-            except _MANTLE_PROBLEMS:
-                log.exception("recovery: recording payment %s failed", link.payment_id)
+            except (*_MANTLE_PROBLEMS, NamedLeaseError) as error:
+                if isinstance(error, NamedLeaseError):
+                    # Another request is recording it, or Mantle was too slow: the next look records it.
+                    log.warning("recovery: %s", error)
+                else:
+                    log.exception("recovery: recording payment %s failed", link.payment_id)
                 return self._message(
                     200,
                     "Your payment went through",
@@ -187,16 +206,16 @@ class _RecoveryPages:
         )
 
     @staticmethod
-    async def _authorize_in_mantle(services: CheckoutServices, link: RecoveryLink) -> None:
+    async def _authorize_in_mantle(opened: _Opened) -> None:
         # authorize#SinglePayment -> authorize#Payment, which names this PaymentIntent (the one its decline left) and
         # finds it authorized: recorded, never charged again. Standalone, a Payment already recorded is left alone;
         # Moqui's Mantle allows authorizing an authorized Payment again ("allow for re-auth"), which charges nothing.
+        services, link = opened.services, opened.link
         entity = services.context.entity
-        async with (
-            entity.admission("checkout", 2),
-            entity.transaction() as connection,
-            advisory_lock(connection, f"recovery-payment:{link.payment_id}"),
-        ):
+        lease = opened.lease(
+            f"recovery-payment:{link.payment_id}", f"the recovery page recording payment {link.payment_id}"
+        )
+        async with lease:
             if link.client_name == STANDALONE_CLIENT:
                 payment = await entity.find_one(names.PAYMENT, {"paymentId": link.payment_id})
                 if payment is not None and payment.get("statusId") in _RECORDED:
@@ -301,22 +320,24 @@ class _RecoveryPages:
             return opened
         page = self._page_url(request, opened.services, query)
         context = opened.services.context
-        async with (
-            context.entity.transaction() as connection,
-            advisory_lock(connection, f"recovery:{opened.link.payment_intent_id}"),
-        ):
-            try:
+        intent_id = opened.link.payment_intent_id
+        try:
+            async with opened.lease(f"recovery:{intent_id}", f"the recovery page confirming PaymentIntent {intent_id}"):
                 intent = await retrieve_payment_intent(
-                    context.gateways.get(opened.link.payment_gateway_config_id), opened.link.payment_intent_id
+                    context.gateways.get(opened.link.payment_gateway_config_id), intent_id
                 )
                 if intent.status in _CONFIRMABLE:
                     intent = await self._confirm_saved_card(opened, intent, page)
-            except stripe.CardError:
-                # Declined again (recorded on the PaymentIntent): the page says why and offers another card.
-                return see_other(page)
-            except _STRIPE_PROBLEMS:
-                log.exception("recovery: confirming PaymentIntent %s failed", opened.link.payment_intent_id)
-                return self._unavailable(request)
+        except stripe.CardError:
+            # Declined again (recorded on the PaymentIntent): the page says why and offers another card.
+            return see_other(page)
+        except _STRIPE_PROBLEMS:
+            log.exception("recovery: confirming PaymentIntent %s failed", intent_id)
+            return self._unavailable(request)
+        except NamedLeaseError as error:
+            # A double click still being answered, or Stripe too slow until the deadline: nothing charged twice.
+            log.warning("recovery: %s", error)
+            return self._unavailable(request)
         redirect = field_value(field_value(intent, "next_action"), "redirect_to_url")
         if intent.status == "requires_action" and field_value(redirect, "url"):
             return see_other(str(field_value(redirect, "url")))

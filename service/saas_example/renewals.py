@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from moqui_bridge.entity import advisory_lock
 from moqui_bridge.mantle import names
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
+from service.named_lease import NamedLeaseError, named_lease
 from service.recovery.recovery_url_service import standalone_recovery_url
 
 __all__ = [
@@ -239,18 +239,21 @@ async def renew_customer(
     *,
     retry_declined: bool = False,
 ) -> Renewal | None:
-    """`renew` the customer's subscription, if any, under a lock of the customer's renewals: the button and the
-    scheduled run at the same moment open one period, not two."""
-    entity = context.entity
-    async with (
-        entity.admission("checkout", 1),
-        entity.transaction() as connection,
-        advisory_lock(connection, f"saas-renewal:{party_id}"),
-    ):
-        subscription = await subscription_of(context, party_id)
-        if subscription is None:
-            return None
-        return await renew(context, mantle, subscription, now, retry_declined=retry_declined)
+    """`renew` the customer's subscription, if any, under the lease of the customer's renewals (a named lease,
+    service/named_lease.py: no database connection held while Stripe is called, the work cut off at the deadline of
+    `context`): the button and the scheduled run at the same moment open one period, not two. None as well when
+    another renewal of the customer held the lease until the deadline (that one renews it), or when Mantle did not
+    finish by then (what it did stays, as after any failed charge: the account page shows it, the button retries)."""
+    name, what = f"saas-renewal:{party_id}", f"the renewal of {party_id}'s plan"
+    try:
+        async with named_lease(context.entity, name, context.deadline, holder_key=context.liveness_key, what=what):
+            subscription = await subscription_of(context, party_id)
+            if subscription is None:
+                return None
+            return await renew(context, mantle, subscription, now, retry_declined=retry_declined)
+    except NamedLeaseError as error:
+        log.warning("saas example: %s", error)
+        return None
 
 
 async def renew_due_plans(

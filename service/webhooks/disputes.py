@@ -13,12 +13,11 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from service.money import from_minor_units
-from service.payment_services.payment_lock import payment_lock
 from service.stripe_gateway.operations import retrieve_dispute
 from service.stripe_gateway.outcome import StripeRequestRejected
 from service.webhooks.context import WebhookContext
 from service.webhooks.outcome import Handled
-from service.webhooks.payment_lookup import Foreign, payment_of_intent
+from service.webhooks.payment_lookup import Foreign, lease_payment, payment_of_intent
 
 __all__ = ["DISPUTE_EVENTS", "STRIPE_DISPUTE", "handle_dispute_event"]
 
@@ -51,7 +50,7 @@ async def handle_dispute_event(context: WebhookContext, event_type: str, snapsho
         "disputeStatus": dispute.status,
     }
     entity = context.entity
-    async with payment_lock(entity, owner):
+    async with lease_payment(context, owner, f"the webhook about dispute {dispute_id}"):
         existing = await entity.find_one(STRIPE_DISPUTE, {"disputeId": dispute_id})
         if existing is None:
             created = datetime.fromtimestamp(dispute.created, UTC).replace(tzinfo=None)

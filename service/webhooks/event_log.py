@@ -9,12 +9,12 @@ so they must not grow a table.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from moqui_bridge.entity import EntityFacade, advisory_lock
+from moqui_bridge.entity import EntityFacade
+from service.named_lease import NamedLease
+from service.webhooks.context import WebhookContext
 
 __all__ = [
     "DONE_STATUSES",
@@ -23,7 +23,7 @@ __all__ = [
     "SWE_PROCESSED",
     "SWE_RECEIVED",
     "WEBHOOK_EVENT",
-    "event_lock",
+    "event_lease",
     "find_event",
     "finish_event",
     "record_received",
@@ -55,26 +55,11 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-# Connections one event's processing holds at once: the lock's transaction, a statement of its own (find, create,
-# update) and a sequence-bank refill under a create. Payment operations and Mantle rule calls its handler starts are
-# admitted under their own kinds.
-_CONNECTIONS_PER_EVENT: Final = 3
-
-
-@asynccontextmanager
-async def event_lock(entity: EntityFacade, payment_gateway_config_id: str, event_id: str) -> AsyncIterator[None]:
-    """Serialize deliveries of one event (Stripe may send the same event twice at once) for the body's duration.
-
-    Admission first: the lock's transaction holds a pooled connection while the body takes more, so without a
-    bound a burst of deliveries would take every connection and each then wait for ever for one more.
-    """
-    key = f"stripe-webhook-event:{payment_gateway_config_id}:{event_id}"
-    async with (
-        entity.admission("webhook-event", _CONNECTIONS_PER_EVENT),
-        entity.transaction() as connection,
-        advisory_lock(connection, key),
-    ):
-        yield
+def event_lease(context: WebhookContext, event_id: str) -> NamedLease:
+    """The lease that serializes the deliveries of one event through one endpoint (Stripe may send the same event
+    twice at once); nothing held between its database steps (service/named_lease.py)."""
+    name = f"webhook-event:{context.payment_gateway_config_id}:{event_id}"
+    return NamedLease.of(context.entity, name, context.liveness_key)
 
 
 async def find_event(entity: EntityFacade, payment_gateway_config_id: str, event_id: str) -> dict[str, Any] | None:

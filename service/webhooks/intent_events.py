@@ -1,8 +1,8 @@
 """`payment_intent.*` events: bring Mantle's view of a payment up to the PaymentIntent's current state.
 
-The event only says which PaymentIntent to look at. Under the payment lock the PaymentIntent is read again from
-Stripe and compared with the Payment's status, so a late, repeated or reordered event finds the work done (or
-does what its successor would have done) and never acts twice:
+The event only says which PaymentIntent to look at. Under the payment's lease (payment_lookup.py) the PaymentIntent
+is read again from Stripe and compared with the Payment's status, so a late, repeated or reordered event finds the
+work done (or does what its successor would have done) and never acts twice:
 
 | PaymentIntent now            | Payment in Mantle         | what happens                                          |
 | ---------------------------- | ------------------------- | ----------------------------------------------------- |
@@ -14,7 +14,8 @@ does what its successor would have done) and never acts twice:
 |                              |                           | released authorization, PmntVoid for a cancel          |
 | anything else                | anything else             | nothing to do                                          |
 
-Mantle is asked after the payment lock is released: its rules call our gateway services, which take that lock.
+Mantle is asked after the payment's lease is given back: its rules call our gateway services, which take that
+lease.
 `payment_intent.payment_failed` also leaves a declined PgoAuthorize PGR for Moqui's screens, but never moves the
 Payment to Declined (the shopper can still retry on the same PaymentIntent; see docs/webhooks.md).
 `payment_intent.requires_action` is recorded only.
@@ -29,13 +30,19 @@ from typing import Any, Final
 
 from service.context import STANDALONE_CLIENT
 from service.payment_services.intent_link import PAYMENT_INTENT_LINK, current_intent_id, record_intent, standalone_link
-from service.payment_services.payment_lock import payment_lock
 from service.payment_services.response_writer import PAYMENT_GATEWAY_RESPONSE, write_response
 from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.outcome import field_value, outcome_from_payment_intent
 from service.webhooks.context import WebhookContext
 from service.webhooks.outcome import Handled
-from service.webhooks.payment_lookup import Foreign, LockedPayment, intent_metadata, load_locked, payment_of_intent
+from service.webhooks.payment_lookup import (
+    Foreign,
+    LockedPayment,
+    intent_metadata,
+    lease_payment,
+    load_locked,
+    payment_of_intent,
+)
 
 __all__ = ["INTENT_EVENTS", "handle_intent_event"]
 
@@ -61,7 +68,7 @@ _ATTEMPT_OPERATIONS: Final = (_AUTHORIZE_OPERATION, GatewayOperation.AUTHORIZE_A
 
 
 class MantleStep(enum.Enum):
-    """What Mantle is asked to do once the payment lock is released."""
+    """What Mantle is asked to do once the payment's lease is given back."""
 
     NONE = "none"
     AUTHORIZE = "authorize"
@@ -102,7 +109,7 @@ async def handle_intent_event(context: WebhookContext, event_type: str, snapshot
     owner = await payment_of_intent(context, intent_id, intent_metadata(snapshot))
     if isinstance(owner, Foreign):
         return Handled.ignored(owner.reason)
-    async with payment_lock(context.entity, owner):
+    async with lease_payment(context, owner, f"the webhook about PaymentIntent {intent_id}"):
         locked = await load_locked(context, owner, intent_id)
         if isinstance(locked, Foreign):
             return Handled.ignored(locked.reason)
@@ -117,7 +124,7 @@ async def handle_intent_event(context: WebhookContext, event_type: str, snapshot
             notes.append(await _record_failure(context, locked))
         plan = plan_for(intent.id, intent.status, subject.payment_id, subject.status_id)
         notes.append(plan.message)
-    # Outside the lock: Mantle's rules call our gateway services, which take the same payment lock.
+    # Outside the lease: Mantle's rules call our gateway services, which take the same lease.
     if plan.step is MantleStep.AUTHORIZE:
         authorization = await context.mantle.authorize_payment(subject.payment_id)
         notes.append(f"Mantle: payment {subject.payment_id} is {authorization.status_id}")

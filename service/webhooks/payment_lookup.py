@@ -1,12 +1,18 @@
-"""Which of our Payments a Stripe object belongs to, and reading it again under the payment lock.
+"""Which of our Payments a Stripe object belongs to, its lease, and reading it again under the lease.
 
 An object is ours when our intent link names its PaymentIntent, or when the PaymentIntent's metadata carries a
 `paymentId` we know (a PaymentIntent the checkout page made before any link existed). Anything else, or an object
 of another gateway config, is foreign: ignored and answered 200, so Stripe never disables the endpoint over it.
+
+Our payments are the standalone client's, and a handler works on one under the payment's lease, the one the gateway
+operations on it take (service/payment_services/payment_lease.py): a webhook and a capture, release or refund of
+the same payment run one after the other, in any process, and no database connection is held while either waits
+for Stripe.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -15,6 +21,7 @@ import stripe
 from moqui_bridge.service import ServiceError
 from service.context import STANDALONE_CLIENT
 from service.payment_services.intent_link import PAYMENT_INTENT_LINK
+from service.payment_services.payment_lease import payment_lease
 from service.payment_services.payment_subject import PAYMENT, PaymentSubject, load_subject
 from service.payment_services.stripe_reads import retrieve_intent
 from service.payment_services.stripe_writes import CLIENT_METADATA
@@ -22,7 +29,15 @@ from service.stripe_gateway.operations import retrieve_payment_intent
 from service.stripe_gateway.outcome import StripeRequestRejected, field_value
 from service.webhooks.context import WebhookContext
 
-__all__ = ["CONFIG_KEY", "Foreign", "LockedPayment", "intent_metadata", "load_locked", "payment_of_intent"]
+__all__ = [
+    "CONFIG_KEY",
+    "Foreign",
+    "LockedPayment",
+    "intent_metadata",
+    "lease_payment",
+    "load_locked",
+    "payment_of_intent",
+]
 
 _PAYMENT_ID_KEY: Final = "paymentId"
 CONFIG_KEY: Final = "paymentGatewayConfigId"
@@ -37,7 +52,7 @@ class Foreign:
 
 @dataclass(frozen=True)
 class LockedPayment:
-    """The payment's rows and its PaymentIntent as they are now, read while holding the payment lock."""
+    """The payment's rows and its PaymentIntent as they are now, read while holding the payment's lease."""
 
     subject: PaymentSubject
     intent: stripe.PaymentIntent
@@ -94,8 +109,16 @@ async def payment_of_intent(
     return payment_id
 
 
+def lease_payment(context: WebhookContext, payment_id: str, what: str) -> AbstractAsyncContextManager[None]:
+    """The lease of one of our (the standalone client's) payments, held until the delivery's deadline at most;
+    `LeaseBusy` when a gateway operation or another delivery held it until then. `what` names the work."""
+    return payment_lease(
+        context.entity, STANDALONE_CLIENT, payment_id, context.deadline, holder_key=context.liveness_key, what=what
+    )
+
+
 async def load_locked(context: WebhookContext, payment_id: str, payment_intent_id: str) -> LockedPayment | Foreign:
-    """Read the payment and its PaymentIntent (with the latest charge) now; call while holding the payment lock.
+    """Read the payment and its PaymentIntent (with the latest charge) now; call while holding the payment's lease.
 
     A payment our gateway services would refuse (no amount, a currency Stripe does not take) or a PaymentIntent
     that names another payment is foreign. Raises stripe.StripeError when Stripe cannot be reached.

@@ -1,6 +1,6 @@
 """`charge.refunded` and `charge.refund.updated`: refunds made in Stripe's dashboard reach Mantle exactly once.
 
-The event only names the PaymentIntent. Under the payment lock every refund of that PaymentIntent is listed from
+The event only names the PaymentIntent. Under the payment's lease every refund of that PaymentIntent is listed from
 Stripe and compared with stripe.StripeRefund:
 
 - a refund with a row is known: only its status is brought up to date. Refunds our refund#Payment made have a row
@@ -11,7 +11,7 @@ Stripe and compared with stripe.StripeRefund:
   amount it asks) replays the row's key with its journaled amount and records the refund, so it is left alone here.
 - any other refund that moved money is Stripe's: one PgoRefund PGR and one row (SroStripe) in one transaction.
 
-Then, outside the lock (Mantle's rules take their own), each Stripe refund not yet in Mantle is recorded by the
+Then, outside the lease (Mantle's rules take their own), each Stripe refund not yet in Mantle is recorded by the
 Mantle side as a refund Payment and the row keeps its id. That step is repeated by later events until it succeeds,
 and the Mantle side itself finds a refund already recorded by its reference, so a retry never records it twice.
 """
@@ -28,14 +28,20 @@ import stripe
 
 from service.money import from_minor_units
 from service.payment_services.attempt import STRIPE_REFUND
-from service.payment_services.payment_lock import payment_lock
 from service.payment_services.response_writer import write_response
 from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.operations import PAYMENT_ID, list_refunds
 from service.stripe_gateway.outcome import field_value, outcome_from_refund
 from service.webhooks.context import WebhookContext
 from service.webhooks.outcome import Handled
-from service.webhooks.payment_lookup import Foreign, LockedPayment, intent_metadata, load_locked, payment_of_intent
+from service.webhooks.payment_lookup import (
+    Foreign,
+    LockedPayment,
+    intent_metadata,
+    lease_payment,
+    load_locked,
+    payment_of_intent,
+)
 
 __all__ = ["MONEY_MOVED", "REFUND_EVENTS", "handle_refund_event"]
 
@@ -70,7 +76,7 @@ async def handle_refund_event(context: WebhookContext, event_type: str, snapshot
     owner = await payment_of_intent(context, intent_id)
     if isinstance(owner, Foreign):
         return Handled.ignored(owner.reason)
-    async with payment_lock(context.entity, owner):
+    async with lease_payment(context, owner, f"the webhook about the refunds of PaymentIntent {intent_id}"):
         locked = await load_locked(context, owner, intent_id)
         if isinstance(locked, Foreign):
             return Handled.ignored(locked.reason)
