@@ -185,16 +185,32 @@ class WebhookWorld:
 
 
 @pytest.fixture
+def webhook_pool_max_size() -> int:
+    """The service's pool bound (a test parametrizes it)."""
+    return 20
+
+
+@pytest.fixture
+def webhook_deadline_seconds() -> float:
+    """Each delivery's deadline, `server.request_deadline_seconds` (a test parametrizes it)."""
+    return 20.0
+
+
+@pytest.fixture
 async def world(
-    entity_database_dsn: str, stripe_emulator_url: str, emulator_control: EmulatorControl
+    entity_database_dsn: str,
+    stripe_emulator_url: str,
+    emulator_control: EmulatorControl,
+    webhook_pool_max_size: int,
+    webhook_deadline_seconds: float,
 ) -> AsyncIterator[WebhookWorld]:
     """The service with webhooks on loopback, gateway configs in its database, and the emulator delivering to it."""
     gateway = {"secret_key": SECRET_KEY, "api_base": stripe_emulator_url, "max_network_retries": 0}
     settings = load_settings(
         environment={},
         overrides={
-            "server": {"api_keys": {"tests": API_KEY}},
-            "database": {"pool_max_size": 20},
+            "server": {"api_keys": {"tests": API_KEY}, "request_deadline_seconds": webhook_deadline_seconds},
+            "database": {"pool_max_size": webhook_pool_max_size},
             "gateways": {
                 CONFIG_ID: {**gateway, "webhook_secret": WEBHOOK_SECRET},
                 OTHER_CONFIG_ID: {**gateway, "webhook_secret": WEBHOOK_SECRET},

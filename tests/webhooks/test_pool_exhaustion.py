@@ -1,7 +1,7 @@
-"""Webhook deliveries outnumbering the pool's connections all complete: they queue for admission, never deadlock.
+"""Webhook deliveries outnumbering the pool's connections all complete, never deadlock.
 
-Each delivery holds its event lock's connection while it reads and writes on others; without admission, as many
-concurrent deliveries as there are connections would each hold one and wait for ever for the next.
+Each delivery holds its event's lease (a row, service/named_lease.py), not a connection, while it reads and writes:
+each of its database steps takes a connection for itself alone, so deliveries only queue for connections, briefly.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ async def test_more_concurrent_deliveries_than_connections_all_complete(
             {"id": f"evt_pool_{i}", "type": "customer.created", "data": {"object": {"id": f"cus_{i}"}}}
             for i in range(DELIVERIES)
         ]
-        # Every event delivered twice at once, as Stripe may: the event lock serializes each pair.
+        # Every event delivered twice at once, as Stripe may: the event's lease serializes each pair.
         deliveries = [process_event(context, event, json.dumps(event)) for event in events for _ in range(2)]
         results = await asyncio.wait_for(asyncio.gather(*deliveries), timeout=60)
 
