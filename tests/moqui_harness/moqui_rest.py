@@ -11,6 +11,7 @@ Every request is kept in ``requests`` (method, path, body) for the tests to asse
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from dataclasses import dataclass, field
@@ -73,11 +74,14 @@ class ReceivedRequest:
 class MoquiRestStandIn:
     """The app and what it received. ``unavailable`` (a switch for tests) names the (method, path) requests answered
     503 without running anything, as Jetty answers while Moqui's webapp is stopped or not started yet
-    (ContextHandler: a context that is not available sends SC_SERVICE_UNAVAILABLE)."""
+    (ContextHandler: a context that is not available sends SC_SERVICE_UNAVAILABLE). ``delay_seconds`` (a switch for
+    tests) holds every answer back that long, as a busy Moqui does: its REST servlet runs the service in the
+    request's own thread and answers when the service returns (RestApi.ServiceRunner -> ServiceCallSyncImpl.call)."""
 
     app: web.Application
     requests: list[ReceivedRequest] = field(default_factory=list)
     unavailable: set[tuple[str, str]] = field(default_factory=set)
+    delay_seconds: float = 0.0
 
 
 def moqui_rest_app(rest_file: Path, harness: MoquiHarness, *, api_key: str) -> MoquiRestStandIn:
@@ -98,6 +102,8 @@ def moqui_rest_app(rest_file: Path, harness: MoquiHarness, *, api_key: str) -> M
                 )
             if not _authenticated(request, api_key):
                 return _json(401, {"errorCode": 401, "errors": "User must be logged in to call this API"})
+            if stand_in.delay_seconds:
+                await asyncio.sleep(stand_in.delay_seconds)
             parameters: dict[str, Any] = dict(request.query) if route.method == "GET" else dict(body or {})
             parameters.update(request.match_info)
             result = await harness.call(route.service, parameters, lock_payment=False)

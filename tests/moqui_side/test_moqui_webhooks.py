@@ -7,6 +7,7 @@ delivering the events (automatic delivery paused, so a test chooses when and how
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,9 +22,11 @@ from pydantic import SecretStr
 from moqui_bridge.component.writer import TEMPLATE_ROOT
 from moqui_bridge.entity import EntityFacade
 from moqui_bridge.mantle.remote_moqui import moqui_timestamp
-from service.app import create_app
+from service.app import APP_STATE, create_app
 from service.config import MoquiSettings, ServerSettings, Settings
+from service.named_lease import NAMED_LEASE
 from stripe_emulator.control import DeliveryInfo, EmulatorControl
+from tests.held_connections import sample_held_connections
 from tests.moqui_harness.mantle_services import MANTLE_SERVICES
 from tests.moqui_harness.moqui_call import MoquiHarness
 from tests.moqui_harness.moqui_database import add_card_payment
@@ -49,6 +52,9 @@ class Flows:
     facade: EntityFacade
     emulator: EmulatorControl
     dashboard: stripe.StripeClient
+    # The service's own database access and its DSN (the webhook's leases and connections).
+    service_entity: EntityFacade
+    service_dsn: str
 
     def requests(self) -> list[tuple[str, str, Any]]:
         return [(r.method, r.path, r.body) for r in self.stand_in.requests]
@@ -119,7 +125,8 @@ async def flows(
             await emulator_control.add_webhook_endpoint(
                 str(service.make_url(f"/stripe/webhook/{config_id}")), secret=WEBHOOK_SECRET
             )
-        yield Flows(stand_in, moqui, moqui_facade, emulator_control, dashboard)
+        service_entity = service.app[APP_STATE].require_runtime().entity
+        yield Flows(stand_in, moqui, moqui_facade, emulator_control, dashboard, service_entity, database_dsn)
     finally:
         await service.close()
         await moqui_server.close()
@@ -218,3 +225,28 @@ async def test_an_expired_authorization_refreshes_moqui_once(flows: Flows) -> No
     assert flows.requests() == [("POST", f"/rest/s1/moqui-stripe/payments/{payment_id}/gatewayStatus", None)]
     payment = await flows.facade.find_one(PAYMENT, {"paymentId": payment_id})
     assert payment is not None and payment["statusId"] == "PmntPromised"
+
+
+async def test_a_webhook_waiting_for_a_slow_moqui_holds_no_database_connection(flows: Flows) -> None:
+    payment_id, intent_id = await flows.paid("50.00")
+    intent = await flows.dashboard.v1.payment_intents.retrieve_async(intent_id)
+    dispute = await flows.emulator.create_dispute(str(intent.latest_charge), reason="fraudulent")
+    flows.stand_in.delay_seconds = 1.5
+    path = f"/rest/s1/moqui-stripe/payments/{payment_id}/disputes"
+
+    delivering = asyncio.create_task(flows.deliver())
+    for _ in range(200):
+        if any(request.path == path for request in flows.stand_in.requests):
+            break
+        await asyncio.sleep(0.02)
+    # The delivery now waits for Moqui's answer under its event's lease.
+    entity = flows.service_entity
+    held = await sample_held_connections(flows.service_dsn, entity.pool, (entity.definition(NAMED_LEASE).table_name,))
+    await asyncio.wait_for(delivering, timeout=30)
+
+    assert held.busy == [0] * 4
+    assert held.checked_out == [0] * 4
+    assert list(held.leased.values()) == [[1] * 4]
+    assert [(method, where) for method, where, _ in flows.requests()] == [("POST", path)]
+    assert flows.requests()[0][2]["disputeId"] == dispute["id"]
+    assert await entity.find(NAMED_LEASE, {}) == []
