@@ -18,12 +18,23 @@ LINK_SECRET = "off-session-link-secret-0123456789"
 
 
 @pytest.fixture
+def off_session_deadline_seconds() -> float | None:
+    """`server.request_deadline_seconds` when a test parametrizes it; None: the gateway API tests' short one."""
+    return None
+
+
+@pytest.fixture
 async def world(
-    entity_database_dsn: str, stripe_emulator_url: str, emulator_control: EmulatorControl
+    entity_database_dsn: str,
+    stripe_emulator_url: str,
+    emulator_control: EmulatorControl,
+    off_session_deadline_seconds: float | None,
 ) -> AsyncIterator[GatewayWorld]:
     """The gateway API with a link secret and a publishable key (the recovery page's Payment Element)."""
     overrides = gateway_settings(stripe_emulator_url)
     overrides["checkout"] = {"link_secret": LINK_SECRET}
+    if off_session_deadline_seconds is not None:
+        overrides["server"]["request_deadline_seconds"] = off_session_deadline_seconds
     for gateway in overrides["gateways"].values():
         gateway["publishable_key"] = "pk_test_offsessiontests000000"
     async with running_world(entity_database_dsn, stripe_emulator_url, emulator_control, overrides) as running:

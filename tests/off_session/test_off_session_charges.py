@@ -6,11 +6,15 @@ retry after a lost answer charges once."""
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import pytest
 
+from service.named_lease import NAMED_LEASE
 from tests.gateway_api.conftest import GatewayWorld, next_payment_id
+from tests.held_connections import sample_held_connections
 from tests.off_session.conftest import local_path, saved_card
 
 AUTHENTICATION_REQUIRED_CARD = "4000002760003184"
@@ -98,6 +102,40 @@ async def test_authentication_required_then_completed_through_the_link(world: Ga
     assert recorded.flags == {"resultSuccess"}, recorded.body
     assert recorded.body["paymentIntentId"] == intent_id
     assert len(await world.intents(payment_id)) == 1
+
+
+@pytest.mark.parametrize("off_session_deadline_seconds", [20.0])  # three slow Stripe calls one after the other
+async def test_a_double_click_waiting_for_a_slow_stripe_holds_no_database_connection(
+    world: GatewayWorld, entity_database_dsn: str
+) -> None:
+    customer, card = await saved_card(world, AUTHENTICATION_REQUIRED_CARD)
+    payment_id = next_payment_id()
+    declined = await world.authorize(payment_id, "42.00", card=card, stripeCustomerId=customer)
+    intent_id = declined.pgr["referenceNum"]
+    link = local_path(declined.body["recoveryUrl"])
+    signed = {key: values[0] for key, values in parse_qs(urlsplit(link).query).items()}
+    await world.emulator.set_latency(1.0)
+
+    # Two confirms at once: the PaymentIntent's lease (a named lease) lets one confirm while the other waits.
+    clicks = asyncio.gather(
+        *(world.client.post("/stripe/Recover/confirm", data=signed, allow_redirects=False) for _ in range(2))
+    )
+    entity = world.entity
+    for _ in range(200):
+        if await entity.find(NAMED_LEASE, {"leaseName": f"recovery:{intent_id}"}):
+            break
+        await asyncio.sleep(0.02)
+    held = await sample_held_connections(entity_database_dsn, entity.pool, (entity.definition(NAMED_LEASE).table_name,))
+    answers = await asyncio.wait_for(clicks, timeout=30)
+
+    assert held.busy == [0] * 4
+    assert held.checked_out == [0] * 4
+    assert list(held.leased.values()) == [[1] * 4]
+    # Both are sent to the one challenge of the one confirm.
+    assert [answer.status for answer in answers] == [303, 303]
+    assert len({answer.headers["Location"] for answer in answers}) == 1
+    assert f"/_emulator/3ds/{intent_id}" in answers[0].headers["Location"]
+    assert await entity.find(NAMED_LEASE, {}) == []
 
 
 async def test_a_retry_after_a_lost_answer_charges_once(world: GatewayWorld) -> None:
