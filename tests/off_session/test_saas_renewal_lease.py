@@ -1,0 +1,115 @@
+"""The lease of a customer's renewals (service/saas_example/renewals.py, a named lease): the button and the scheduled
+run at the same moment open one period, not two, and a renewal waiting for a slow Stripe holds no database connection
+of its own (what the Mantle rules it calls hold is theirs: moqui_bridge/mantle/rule_call.py).
+
+Stripe is slowed with the emulator's latency setting (every `/v1/` request waits, as a far-away Stripe does:
+stripe_emulator/limits.py), so the two renewals really overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from moqui_bridge.entity.locks import advisory_lock_key
+from moqui_bridge.mantle import names
+from moqui_bridge.mantle.rule_call import lock_key
+from service.app import APP_STATE
+from service.named_lease import NAMED_LEASE
+from service.saas_example.renewals import renew_customer, subscription_of
+from tests.off_session.saas_world import ADA, SaasWorld, saas_world
+
+STRIPE_LATENCY = 1.0
+LEASE_NAME = f"saas-renewal:{ADA}"
+
+# The service's busy backends and the single-key advisory locks each holds (pg_locks splits the key in two halves).
+_BUSY_WITH_LOCKS = """
+SELECT activity.pid,
+       coalesce(array_agg((held.classid::bigint << 32) | held.objid::bigint)
+                FILTER (WHERE held.pid IS NOT NULL), '{}') AS keys
+FROM pg_stat_activity activity
+LEFT JOIN pg_locks held ON held.pid = activity.pid AND held.locktype = 'advisory' AND held.granted
+                        AND held.objsubid = 1
+WHERE activity.datname = current_database() AND activity.application_name = 'moqui-stripe'
+  AND activity.state <> 'idle'
+GROUP BY activity.pid
+"""
+
+
+@pytest.fixture
+async def world(entity_database_dsn: str) -> AsyncIterator[SaasWorld]:
+    async with saas_world(entity_database_dsn) as running:
+        yield running
+
+
+async def _due_subscriber(world: SaasWorld) -> None:
+    """Ada paid her first month with a saved card, and her second month is due."""
+    card = await world.save_card("4242424242424242")
+    await world.first_month(card)
+    subscription = await subscription_of(world.context, ADA)
+    assert subscription is not None
+    await world.advance_to(subscription.next_due)
+
+
+async def test_the_button_and_the_scheduled_run_at_once_open_one_period(world: SaasWorld) -> None:
+    await _due_subscriber(world)
+    await world.emulator.set_latency(0.3)
+    mantle = world.stack.app[APP_STATE].require_runtime().require_mantle()
+
+    # What the account page's "Renew now" does, and the scheduled run, at the same moment.
+    button, scheduled = await asyncio.gather(
+        renew_customer(world.context, mantle, ADA, world.clock.now(), retry_declined=True),
+        world.scheduled_run(),
+    )
+
+    renewals = [renewal for renewal in [button, *scheduled] if renewal is not None]
+    assert [(renewal.period, renewal.status_id) for renewal in renewals] == [(2, names.PMNT_DELIVERED)]
+    subscription = await subscription_of(world.context, ADA)
+    assert subscription is not None and subscription.period == 2
+    assert await world.entity.find(NAMED_LEASE, {"leaseName": LEASE_NAME}) == []
+
+
+async def test_a_renewal_waiting_for_a_slow_stripe_holds_no_connection_of_its_own(
+    world: SaasWorld, entity_database_dsn: str
+) -> None:
+    await _due_subscriber(world)
+    orders_before = {str(order["orderId"]) for order in await world.entity.find(names.ORDER_HEADER, {})}
+    await world.emulator.set_latency(STRIPE_LATENCY)
+
+    renewing = asyncio.create_task(world.scheduled_run())
+    # The renewal's order and payment exist before place#Order charges the card (at Stripe's pace).
+    payments: list[dict[str, object]] = []
+    for _ in range(300):
+        new = [o for o in await world.entity.find(names.ORDER_HEADER, {}) if str(o["orderId"]) not in orders_before]
+        payments = await world.entity.find(names.PAYMENT, {"orderId": str(new[0]["orderId"])}) if new else []
+        if payments:
+            break
+        await asyncio.sleep(0.02)
+    assert payments, "the renewal made no payment"
+    order_id, payment_id = str(payments[0]["orderId"]), str(payments[0]["paymentId"])
+    rules = {advisory_lock_key(lock_key("order", order_id)), advisory_lock_key(lock_key("payment", payment_id))}
+    watcher = await asyncpg.connect(entity_database_dsn, server_settings={"application_name": "lease-test"})
+    try:
+        samples: list[tuple[int, list[set[int]]]] = []
+        for _ in range(4):
+            backends = await watcher.fetch(_BUSY_WITH_LOCKS)
+            leased = await watcher.fetchval(
+                f"SELECT count(*) FROM {world.entity.definition(NAMED_LEASE).table_name} WHERE LEASE_NAME = $1",
+                LEASE_NAME,
+            )
+            samples.append((int(leased), [set(row["keys"]) for row in backends]))
+            await asyncio.sleep(0.1)
+    finally:
+        await watcher.close()
+    [renewal] = await asyncio.wait_for(renewing, timeout=30)
+
+    assert renewal.status_id == names.PMNT_DELIVERED
+    for leased, busy in samples:
+        # The customer's renewals were leased all along, by a row alone; every connection busy meanwhile is one a
+        # Mantle rule call holds for its own lock (the order's or the payment's), none is the renewal's.
+        assert leased == 1
+        assert all(keys & rules for keys in busy), busy
+    assert await world.entity.find(NAMED_LEASE, {"leaseName": LEASE_NAME}) == []
