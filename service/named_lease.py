@@ -5,10 +5,10 @@ while the holder waits for Stripe or Moqui.
 A row of stripe.StripeNamedLease keyed by the lease's name (`<kind>:<id>...`, e.g.
 `webhook-event:<paymentGatewayConfigId>:<eventId>`), taken and given back as every row lease is
 (service/row_lease.py: one statement each, an expiry at the holder's deadline plus a margin, the holder's process
-liveness key). The work under it is cut off at the holder's deadline (`NamedLeaseOverran`), so the lease's expiry
-never lets a second holder in beside a live, slow one; a request that finds the name leased polls within its own
-deadline, then gives up with `NamedLeaseBusy`. Each database step under the lease takes a pooled connection for
-itself alone, so the holders need no admission (moqui_bridge/entity/facade.py).
+liveness key). The work under it is cut off at the holder's deadline (`LeaseOverran`), so the lease's expiry never
+lets a second holder in beside a live, slow one; a request that finds the name leased polls within its own deadline,
+then gives up with `LeaseTaken` (both are `LeaseUnavailable`, service/row_lease.py). Each database step under the
+lease takes a pooled connection for itself alone, so the holders need no admission (moqui_bridge/entity/facade.py).
 """
 
 from __future__ import annotations
@@ -22,26 +22,14 @@ from moqui_bridge.entity import EntityFacade
 from service.row_lease import RowLease
 from service.stripe_gateway.deadline import Deadline
 
-__all__ = ["NAMED_LEASE", "NamedLease", "NamedLeaseBusy", "NamedLeaseError", "NamedLeaseOverran", "named_lease"]
+__all__ = ["NAMED_LEASE", "NamedLease", "named_lease"]
 
 NAMED_LEASE: Final = "stripe.StripeNamedLease"
 
 
-class NamedLeaseError(Exception):
-    """The named work could not be done now; the same request can be made again."""
-
-
-class NamedLeaseBusy(NamedLeaseError):
-    """Another request held the lease until this request's deadline."""
-
-
-class NamedLeaseOverran(NamedLeaseError):
-    """The work under the lease reached the request's deadline and was stopped."""
-
-
 @dataclass
 class NamedLease(RowLease):
-    """One request's lease of a name."""
+    """One request's lease of a name (its `busy` and `overran` errors are RowLease's: LeaseTaken, LeaseOverran)."""
 
     LEASE_ENTITY = NAMED_LEASE
 
@@ -50,26 +38,13 @@ class NamedLease(RowLease):
         """A lease of `name` not yet taken, with a token of its own."""
         return cls(entity, {"leaseName": name}, holder_key)
 
-    @property
-    def name(self) -> str:
-        """What is leased."""
-        return self.key["leaseName"]
-
-    def busy(self, what: str) -> NamedLeaseBusy:
-        """`name` stayed leased by another request until `what`'s deadline."""
-        return NamedLeaseBusy(f"{what}: {self.name} is still being worked on by another request")
-
-    def overran(self, what: str) -> NamedLeaseOverran:
-        """The work under the lease reached `what`'s deadline and was stopped."""
-        return NamedLeaseOverran(f"{what}: the work on {self.name} reached its deadline")
-
 
 @asynccontextmanager
 async def named_lease(
     entity: EntityFacade, name: str, deadline: Deadline, *, holder_key: int, what: str
 ) -> AsyncIterator[None]:
-    """Hold the lease of `name` for the body, which must end by `deadline` (else `NamedLeaseOverran`, the lease given
-    back); `NamedLeaseBusy` when another request held it until then. `what` names the request in errors;
+    """Hold the lease of `name` for the body, which must end by `deadline` (else `LeaseOverran`, the lease given
+    back); `LeaseTaken` when another request held it until then. `what` names the request in errors;
     `holder_key` is this process's liveness key (0: none, then only the lease's expiry frees it)."""
     async with NamedLease.of(entity, name, holder_key).held_to_deadline(deadline, what):
         yield

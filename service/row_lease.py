@@ -9,16 +9,15 @@ belongs to a holder that died, and the next request takes it over. A holder that
 is seen at once: the row names its process's liveness key (moqui_bridge/entity/liveness.py), and a key whose lock
 nobody holds belongs to a process that is gone. Times are the database's clock, so hosts with skewed clocks agree.
 A request that finds the lease taken polls, with back-off, within its deadline; an uncontended request takes it at
-the first try. Subclasses name the entity and what a request that waited in vain is told (`busy`). A holder whose
-work is not otherwise bounded by its deadline holds the lease with `held_to_deadline`, which cuts the work off there
-(`overran`): the lease's expiry then never lets a second holder in beside a live, slow one.
+the first try. Subclasses name the entity, and may say in their own terms what a request that waited in vain is told
+(`busy`). A holder whose work is not otherwise bounded by its deadline holds the lease with `held_to_deadline`, which
+cuts the work off there (`overran`): the lease's expiry then never lets a second holder in beside a live, slow one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.liveness import holder_is_gone_sql
 from service.stripe_gateway.deadline import Deadline
 
-__all__ = ["LEASE_MARGIN_SECONDS", "LeaseOverran", "RowLease"]
+__all__ = ["LEASE_MARGIN_SECONDS", "LeaseOverran", "LeaseTaken", "LeaseUnavailable", "RowLease"]
 
 # Past its holder's deadline a lease is kept this much longer: the holder records its outcome after the deadline's
 # last wait, and gives the lease back.
@@ -37,8 +36,16 @@ _FIRST_POLL_SECONDS: Final = 0.005
 _LONGEST_POLL_SECONDS: Final = 0.1
 
 
-class LeaseOverran(Exception):
-    """The work under a lease reached its holder's deadline and was stopped."""
+class LeaseUnavailable(Exception):
+    """The work under a lease could not be done now; the same request can be made again."""
+
+
+class LeaseTaken(LeaseUnavailable):
+    """Another request held the lease until this request's deadline."""
+
+
+class LeaseOverran(LeaseUnavailable):
+    """The work under the lease reached its holder's deadline and was stopped."""
 
 
 def _new_token() -> str:
@@ -46,7 +53,7 @@ def _new_token() -> str:
 
 
 @dataclass
-class RowLease(ABC):
+class RowLease:
     """One request's lease of the row `key` (Moqui field names of the lease entity's primary key) of `LEASE_ENTITY`:
     its random token and the holder's liveness key (0 when it has none: then only the lease's expiry frees it);
     given back once."""
@@ -64,13 +71,18 @@ class RowLease(ABC):
         """How long a lease taken now lasts: the holder's deadline, plus the margin for recording its outcome."""
         return deadline.remaining() + LEASE_MARGIN_SECONDS
 
-    @abstractmethod
+    @property
+    def name(self) -> str:
+        """What is leased: the key's values, joined by colons."""
+        return ":".join(self.key.values())
+
     def busy(self, what: str) -> Exception:
         """The error for a request that waited for the lease until its deadline; `what` names the request."""
+        return LeaseTaken(f"{what}: {self.name} is still being worked on by another request")
 
     def overran(self, what: str) -> Exception:
         """The error for a holder whose work reached its deadline and was stopped (`held_to_deadline`)."""
-        return LeaseOverran(f"{what} reached its deadline")
+        return LeaseOverran(f"{what}: the work on {self.name} reached its deadline")
 
     def _columns(self) -> tuple[str, list[str]]:
         definition = self.entity.definition(self.LEASE_ENTITY)

@@ -29,7 +29,7 @@ STRIPE_CUSTOMER: Final = "stripe.StripeCustomer"
 
 @dataclass(frozen=True)
 class PaymentSubject:
-    """The rows one gateway operation works on, read once at its start (under the payment lock)."""
+    """The rows a webhook works on for one payment, read under the payment's lease (webhooks/payment_lookup.py)."""
 
     payment: dict[str, Any]
     payment_method: dict[str, Any] | None
@@ -103,8 +103,8 @@ async def load_subject(
 ) -> PaymentSubject:
     """Read and check the Payment, its PaymentMethod, the gateway config and the Stripe customer.
 
-    One query for all of them (outer joins); `connection`: the operation's own (the payment lock's), so the read
-    takes no pool connection of its own.
+    One query for all of them (outer joins); `connection`: a caller's transaction to read in, if any (else a pooled
+    connection for this statement alone).
     """
     found = await entity.find_one_with(
         PAYMENT,

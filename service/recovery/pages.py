@@ -51,9 +51,10 @@ from service.checkout.web_support import (
 )
 from service.context import STANDALONE_CLIENT
 from service.money import MoneyError, format_amount, from_minor_units
-from service.named_lease import NamedLeaseError, named_lease
+from service.named_lease import named_lease
 from service.payment_services.intent_link import required_link
 from service.recovery.links import RECOVERY_PATH, SIGNED_KEYS, RecoveryLink, verify_recovery_query
+from service.row_lease import LeaseUnavailable
 from service.saved_cards.card_records import record_saved_card
 from service.saved_cards.stripe_cards import set_card_saving
 from service.stripe_gateway.deadline import Deadline
@@ -186,8 +187,8 @@ class _RecoveryPages:
                     await self._keep_new_card(opened)
             except _STRIPE_PROBLEMS:
                 log.exception("recovery: the card payment %s was made with could not be read", link.payment_id)
-            except (*_MANTLE_PROBLEMS, NamedLeaseError) as error:
-                if isinstance(error, NamedLeaseError):
+            except (*_MANTLE_PROBLEMS, LeaseUnavailable) as error:
+                if isinstance(error, LeaseUnavailable):
                     # Another request is recording it, or Mantle was too slow: the next look records it.
                     log.warning("recovery: %s", error)
                 else:
@@ -334,7 +335,7 @@ class _RecoveryPages:
         except _STRIPE_PROBLEMS:
             log.exception("recovery: confirming PaymentIntent %s failed", intent_id)
             return self._unavailable(request)
-        except NamedLeaseError as error:
+        except LeaseUnavailable as error:
             # A double click still being answered, or Stripe too slow until the deadline: nothing charged twice.
             log.warning("recovery: %s", error)
             return self._unavailable(request)

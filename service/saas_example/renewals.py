@@ -24,8 +24,9 @@ from moqui_bridge.mantle import names
 from moqui_bridge.mantle.side import MantleSide
 from moqui_bridge.service import ServiceError
 from service.context import ServiceContext
-from service.named_lease import NamedLeaseError, named_lease
+from service.named_lease import named_lease
 from service.recovery.recovery_url_service import standalone_recovery_url
+from service.row_lease import LeaseUnavailable
 
 __all__ = [
     "PLAN_ORDER_SUFFIX",
@@ -251,7 +252,7 @@ async def renew_customer(
             if subscription is None:
                 return None
             return await renew(context, mantle, subscription, now, retry_declined=retry_declined)
-    except NamedLeaseError as error:
+    except LeaseUnavailable as error:
         log.warning("saas example: %s", error)
         return None
 

@@ -21,8 +21,9 @@ import stripe
 from moqui_bridge.moqui_rest_client import MoquiBadRequestError
 from moqui_bridge.service import ServiceError
 from service.checkout.order_lease import CheckoutLeaseError
-from service.named_lease import NamedLease, NamedLeaseBusy, NamedLeaseError
+from service.named_lease import NamedLease
 from service.payment_services.payment_lease import LeaseBusy
+from service.row_lease import LeaseTaken, LeaseUnavailable
 from service.stripe_gateway.outcome import StripeRequestRejected, safe_message
 from service.webhooks.card_events import CARD_EVENTS, handle_card_event
 from service.webhooks.context import WebhookContext
@@ -95,7 +96,7 @@ async def process_event(context: WebhookContext, event: dict[str, Any], payload:
             result = await _run_handler(context, lease, event_id, event_type, snapshot, occurred)
             # After the deadline's cut, within the lease's margin (row_lease.py): the outcome is the holder's to write.
             await finish_event(context.entity, webhook_event_id, result.status_id, result.message)
-    except NamedLeaseBusy as error:
+    except LeaseTaken as error:
         # The other delivery of this event records its outcome; this one asks Stripe to deliver it again.
         log.warning("webhook event %s: %s; will retry", event_id, error)
         return DeliveryResult(SWE_FAILED, safe_message(f"{error}; will be retried"), retry=True)
@@ -126,7 +127,7 @@ async def _run_handler(
             # A Moqui client's payment is Moqui's to record; anything else is acted on here.
             moqui_handled = await handle_moqui_event(context, event_type, snapshot, occurred)
             handled = moqui_handled if moqui_handled is not None else await handler(context, event_type, snapshot)
-    except (CheckoutLeaseError, LeaseBusy, NamedLeaseError) as error:
+    except (CheckoutLeaseError, LeaseBusy, LeaseUnavailable) as error:
         # The order's checkout or the payment is busy with another request (the shopper's page, a gateway
         # operation, another delivery), or the handler reached the deadline: Stripe's retry finds the work done, or
         # does it. Before ServiceError: LeaseBusy is one.
