@@ -3,7 +3,10 @@
 Run (never by the tests):
 
     .venv/bin/python bench/service_benchmark.py [--stripe-latency 0.25] [--calls 1000] [--concurrency 200]
-        [--seconds 20] [--warmup 3] [--workers 1 2]
+        [--seconds 20] [--warmup 3] [--workers 1 2] [--pool-max-size N] [--phases overhead throughput]
+
+(`--pool-max-size` sizes each worker's pool, the setting's default otherwise; `--phases` runs part of it, and the
+targets of a phase left out count as missed.)
 
 It starts a private PostgreSQL, the emulator and `moqui-stripe serve` as separate processes on loopback, loads Mantle
 rows straight into the database, and reports:
