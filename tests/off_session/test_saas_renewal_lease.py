@@ -22,7 +22,8 @@ from service.named_lease import NAMED_LEASE
 from service.saas_example.renewals import renew_customer, subscription_of
 from tests.off_session.saas_world import ADA, SaasWorld, saas_world
 
-STRIPE_LATENCY = 1.0
+STRIPE_LATENCY = 1.5
+JOURNAL = "stripe.StripeGatewayOperation"
 LEASE_NAME = f"saas-renewal:{ADA}"
 
 # The service's busy backends and the single-key advisory locks each holds (pg_locks splits the key in two halves).
@@ -90,6 +91,12 @@ async def test_a_renewal_waiting_for_a_slow_stripe_holds_no_connection_of_its_ow
         await asyncio.sleep(0.02)
     assert payments, "the renewal made no payment"
     order_id, payment_id = str(payments[0]["orderId"]), str(payments[0]["paymentId"])
+    # place#Order's gateway operation has journaled its charge: from now on it waits for Stripe.
+    for _ in range(300):
+        if await world.entity.find(JOURNAL, {"paymentId": payment_id}):
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.15)
     rules = {advisory_lock_key(lock_key("order", order_id)), advisory_lock_key(lock_key("payment", payment_id))}
     watcher = await asyncpg.connect(entity_database_dsn, server_settings={"application_name": "lease-test"})
     try:

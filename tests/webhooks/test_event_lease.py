@@ -102,6 +102,7 @@ async def test_a_burst_waiting_for_a_slow_stripe_holds_no_connection_and_complet
         if len((await _leases(world))[1]) == BURST:
             break
         await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # the last lease's taker is past its database steps too, waiting for Stripe
     held = await sample_held_connections(
         entity_database_dsn,
         world.entity.pool,
