@@ -26,7 +26,7 @@ from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.liveness import holder_is_gone_sql
 from service.stripe_gateway.deadline import Deadline
 
-__all__ = ["LEASE_MARGIN_SECONDS", "RowLease"]
+__all__ = ["LEASE_MARGIN_SECONDS", "RowLease", "cut_at_deadline"]
 
 # Past its holder's deadline a lease is kept this much longer: the holder records its outcome after the deadline's
 # last wait, and gives the lease back.
@@ -37,6 +37,19 @@ _LONGEST_POLL_SECONDS: Final = 0.1
 
 def _new_token() -> str:
     return secrets.token_hex(8)
+
+
+@asynccontextmanager
+async def cut_at_deadline(deadline: Deadline, overran: Callable[[], Exception]) -> AsyncIterator[None]:
+    """Run the body until `deadline`; past it the body is cancelled and `overran()` raised. A lease holder's work
+    runs under it, so the lease's expiry never lets a second holder in beside a live, slow one."""
+    try:
+        async with asyncio.timeout(deadline.remaining()) as bound:
+            yield
+    except TimeoutError as error:
+        if not bound.expired():
+            raise  # the body's own timeout, not the deadline's
+        raise overran() from error
 
 
 @dataclass

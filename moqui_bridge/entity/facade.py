@@ -30,17 +30,18 @@ def _now() -> datetime:
 
 
 # The share of the pool each kind of admitted operation may hold at once. Admitted operations nest (a webhook event
-# holds its lock's connection while a payment operation or Mantle rule call it starts is admitted under that kind's
-# own slots; a Mantle rule call holds its lock's while the gateway operation it calls takes more), so no admitted
-# operation can starve only if all the shares together stay below the whole pool. With the default pool of 20 and
-# the callers' connection counts (payment operation 4, Mantle rule call 4, webhook event 3, checkout 2):
-# payment 9 // 4 = 2 slots (8 connections), rule 4 // 4 = 1 slot (4), webhook 3 // 3 = 1 slot (3), checkout
-# 2 // 2 = 1 slot (2): 17 connections at most, leaving 3 for what is not admitted (health checks, plain reads and
-# writes, sequence-bank refills, the idempotent-request journal, the leases' statements). The "checkout" kind is the
-# recovery page's and the SaaS example's renewals (each holds a lock's transaction while Mantle authorizes); the
-# checkout page holds no connection between its database steps (service/checkout/order_lease.py) and is admitted
-# under no kind. A pool too small for a kind still gets one slot; the acquire timeout then turns starvation into an
-# error.
+# holds its lock's connection while a payment operation or Mantle rule write unit it starts is admitted under that
+# kind's own slots), so no admitted operation can starve only if all the shares together stay below the whole pool.
+# With the default pool of 20 and the callers' connection counts (payment operation 4, Mantle rule write unit 2,
+# webhook event 3, checkout 2): payment 9 // 4 = 2 slots (8 connections), rule 4 // 2 = 2 slots (4), webhook 3 // 3 =
+# 1 slot (3), checkout 2 // 2 = 1 slot (2): 17 connections at most, leaving 3 for what is not admitted (health checks,
+# plain reads and writes, sequence-bank refills, the idempotent-request journal, the leases' statements). A Mantle rule
+# call holds no connection while the gateway it calls waits for Stripe (moqui_bridge/mantle/rule_call.py): only its
+# write units are admitted, short transactions that may wait for one more connection (a sequence-bank refill). The
+# "checkout" kind is the recovery page's and the SaaS example's renewals (each holds a lock's transaction while Mantle
+# authorizes); the checkout page holds no connection between its database steps (service/checkout/order_lease.py) and
+# is admitted under no kind. A pool too small for a kind still gets one slot; the acquire timeout then turns
+# starvation into an error.
 ADMISSION_SHARES: Final[Mapping[str, float]] = {
     "payment-operation": 0.45,
     "mantle-rule": 0.2,

@@ -16,14 +16,13 @@ operations they make are admitted under their own kinds.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Final
 
 from moqui_bridge.entity import EntityFacade
-from service.row_lease import RowLease
+from service.row_lease import RowLease, cut_at_deadline
 from service.stripe_gateway.deadline import Deadline
 
 __all__ = ["ORDER_LEASE", "CheckoutBusy", "CheckoutLeaseError", "CheckoutOverran", "OrderLease", "order_lease"]
@@ -68,11 +67,10 @@ async def order_lease(
     """Hold the order's checkout lease for the body, which must end by `deadline` (else `CheckoutOverran`, the
     lease given back); `CheckoutBusy` when another request held it until then. `what` names the request in errors;
     `holder_key` is this process's liveness key (0: none, then only the lease's expiry frees it)."""
-    async with OrderLease.of(entity, order_id, holder_key).held(deadline, what):
-        try:
-            async with asyncio.timeout(deadline.remaining()) as bound:
-                yield
-        except TimeoutError as error:
-            if not bound.expired():
-                raise  # the body's own timeout, not the deadline's
-            raise CheckoutOverran(f"{what}: the checkout of order {order_id} reached its deadline") from error
+    async with (
+        OrderLease.of(entity, order_id, holder_key).held(deadline, what),
+        cut_at_deadline(
+            deadline, lambda: CheckoutOverran(f"{what}: the checkout of order {order_id} reached its deadline")
+        ),
+    ):
+        yield

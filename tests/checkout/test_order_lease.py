@@ -14,11 +14,9 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import aiohttp
-import asyncpg
 import pytest
 
 from moqui_bridge.entity import EntityFacade
-from moqui_bridge.entity.connection import Pool
 from moqui_bridge.entity.liveness import ProcessLiveness
 from service.checkout.order_lease import ORDER_LEASE
 from service.checkout.pages import RETURN_PATH
@@ -26,6 +24,7 @@ from stripe_emulator.control import EmulatorControl
 from tests.checkout.harness import CheckoutServer, checkout_settings, emulator_get, running_checkout
 from tests.checkout.moqui_stack import RECORD_PATH, MoquiCheckout
 from tests.checkout.test_checkout_pages import client_secret_of, fetch, intent_id_of
+from tests.fixtures.connections_in_use import sample_connections
 from tests.moqui_harness.moqui_database import ORDER_ID
 
 STRIPE_LATENCY = 1.5
@@ -61,21 +60,6 @@ async def test_two_checkouts_of_one_order_at_slow_stripe_make_one_payment_intent
     assert await checkout_server.entity.find(ORDER_LEASE, {"orderId": order_id}) == []
 
 
-async def _busy_connections(watcher: asyncpg.Connection, database: str) -> int:
-    """The service's backends on its database doing something now: running a statement or inside a transaction."""
-    count = await watcher.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'moqui-stripe' "
-        "AND state <> 'idle'",
-        database,
-    )
-    return int(count)
-
-
-def _checked_out(pool: Pool) -> int:
-    """Pooled connections checked out, less the one the process's liveness lock keeps for good (liveness.py)."""
-    return pool.get_size() - pool.get_idle_size() - 1
-
-
 async def test_checkouts_waiting_for_a_slow_stripe_hold_no_database_connection(
     checkout_server: CheckoutServer,
     emulator_control: EmulatorControl,
@@ -92,25 +76,14 @@ async def test_checkouts_waiting_for_a_slow_stripe_hold_no_database_connection(
             break
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.2)
-    watcher = await asyncpg.connect(entity_database_dsn, server_settings={"application_name": "lease-test"})
-    try:
-        database = str(await watcher.fetchval("SELECT current_database()"))
-        leases = entity.definition(ORDER_LEASE).table_name
-        busy, checked_out, leased = [], [], []
-        for _ in range(4):
-            busy.append(await _busy_connections(watcher, database))
-            checked_out.append(_checked_out(entity.pool))
-            leased.append(int(await watcher.fetchval(f"SELECT count(*) FROM {leases}")))
-            await asyncio.sleep(0.1)
-    finally:
-        await watcher.close()
+    sampled = await sample_connections(entity, entity_database_dsn, ORDER_LEASE)
     answers = await pages
 
     assert [status for status, _, _ in answers] == [200] * len(order_ids)
-    assert busy == [0] * 4
-    assert checked_out == [0] * 4
+    assert sampled.busy == [0] * 4
+    assert sampled.checked_out == [0] * 4
     # The orders were leased all along, by rows alone.
-    assert leased == [len(order_ids)] * 4
+    assert sampled.leased == [len(order_ids)] * 4
     assert await entity.find(ORDER_LEASE, {}) == []
 
 
