@@ -3,7 +3,10 @@
 Run (never by the tests):
 
     .venv/bin/python bench/service_benchmark.py [--stripe-latency 0.25] [--calls 1000] [--concurrency 200]
-        [--seconds 20] [--warmup 3] [--workers 1 2]
+        [--seconds 20] [--warmup 3] [--workers 1 2] [--pool-max-size N] [--phases overhead throughput]
+
+(`--pool-max-size` sizes each worker's pool, the setting's default otherwise; `--phases` runs part of it, and the
+targets of a phase left out count as missed.)
 
 It starts a private PostgreSQL, the emulator and `moqui-stripe serve` as separate processes on loopback, loads Mantle
 rows straight into the database, and reports:
@@ -51,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from moqui_bridge.database.postgres_server import PostgresServer
 from moqui_bridge.web import moqui_json
+from service.config import DatabaseSettings
 from service.connection_budget import BACKGROUND_CONNECTIONS
 from service.database_setup import load_entity_registry
 from stripe_emulator.control import EmulatorControl
@@ -60,7 +64,6 @@ SECRET_KEY = "sk_test_bench"  # any sk_test_ key opens the emulator
 API_KEY = "benchmark-api-key"
 CONFIG_ID = "StripeGateway"
 SERVICES = "stripe.StripePaymentServices"
-POOL_MAX_SIZE = 80
 T = TypeVar("T")
 # Issue 11, "Done when".
 OVERHEAD_MEDIAN_TARGET_MS = 3.0
@@ -228,8 +231,11 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def _service(stack: Stack, workers: int, dsn: str | None = None) -> AsyncIterator[Service]:
-    """`serve` on the stack's database (or `dsn`: the same database through a counting proxy)."""
+async def _service(
+    stack: Stack, workers: int, dsn: str | None = None, pool_max_size: int | None = None
+) -> AsyncIterator[Service]:
+    """`serve` on the stack's database (or `dsn`: the same database through a counting proxy), with its default pool
+    size unless `pool_max_size` is given."""
     port = _free_port()
     log = open(stack.scratch / f"service-{port}.log", "wb")  # noqa: ASYNC230, SIM115  # handed to the process
     process = await asyncio.create_subprocess_exec(
@@ -246,7 +252,7 @@ async def _service(stack: Stack, workers: int, dsn: str | None = None) -> AsyncI
         env={
             **os.environ,
             "MOQUI_STRIPE_SERVER_API_KEYS": f"bench={API_KEY}",
-            "MOQUI_STRIPE_DATABASE_POOL_MAX_SIZE": str(POOL_MAX_SIZE),
+            **({"MOQUI_STRIPE_DATABASE_POOL_MAX_SIZE": str(pool_max_size)} if pool_max_size else {}),
             f"MOQUI_STRIPE_GATEWAY__{CONFIG_ID}__SECRET_KEY": SECRET_KEY,
             f"MOQUI_STRIPE_GATEWAY__{CONFIG_ID}__API_BASE": stack.emulator_url,
             # The emulator is not Stripe: nothing to protect, so the run is not throttled by us.
@@ -510,6 +516,7 @@ class ThroughputRun:
 
     workers: int
     latency: float
+    pool_max_size: int
     completed: int = 0
     errors: int = 0
     first_error: str = ""
@@ -638,7 +645,8 @@ def _print_runs(runs: list[ThroughputRun], concurrency: int) -> None:
             f"workers {run.workers}, Stripe latency {run.latency * 1000:.0f} ms: {run.rate:.1f}/s "
             f"over {run.seconds:.1f} s "
             f"({run.completed} done, {run.errors} errors, at most {run.most_connections} database connections of "
-            f"{run.workers * (POOL_MAX_SIZE + BACKGROUND_CONNECTIONS)} budgeted){note}"
+            f"{run.workers * (run.pool_max_size + BACKGROUND_CONNECTIONS)} budgeted, "
+            f"pool {run.pool_max_size} per worker){note}"
         )
         if run.first_error:
             print(f"    first error: {run.first_error}")
@@ -649,25 +657,30 @@ def _print_runs(runs: list[ThroughputRun], concurrency: int) -> None:
 
 async def run(arguments: argparse.Namespace) -> bool:
     """The whole benchmark; True when every target is met."""
+    pool_max_size = arguments.pool_max_size or DatabaseSettings.model_fields["pool_max_size"].default
+    worst_median = worst_p99 = float("inf")  # missed unless measured
     async with _stack() as stack:
         calls = arguments.calls
-        await _fresh_emulator(stack.control)
-        direct = await _direct_calls(stack, calls)
-        await _fresh_emulator(stack.control)
-        async with _service(stack, 1) as service:  # its start creates the schema
-            payment_ids = await _seed_payments(stack.dsn, "BO", 2 * calls)
-            through_service = await _service_calls(service, payment_ids)
-        await _fresh_emulator(stack.control)
-        sql = await _sql_per_operation(stack, arguments.sql_calls)
-        worst_median, worst_p99 = _print_overhead(direct, through_service, sql)
+        async with _service(stack, 1):  # its start creates the schema the seeding needs
+            pass
+        if "overhead" in arguments.phases:
+            await _fresh_emulator(stack.control)
+            direct = await _direct_calls(stack, calls)
+            await _fresh_emulator(stack.control)
+            async with _service(stack, 1) as service:
+                payment_ids = await _seed_payments(stack.dsn, "BO", 2 * calls)
+                through_service = await _service_calls(service, payment_ids)
+            await _fresh_emulator(stack.control)
+            sql = await _sql_per_operation(stack, arguments.sql_calls)
+            worst_median, worst_p99 = _print_overhead(direct, through_service, sql)
 
         runs: list[ThroughputRun] = []
-        for latency in (0.0, arguments.stripe_latency):
+        for latency in (0.0, arguments.stripe_latency) if "throughput" in arguments.phases else ():
             for workers in arguments.workers:
                 payments = await _seed_payments(stack.dsn, f"BT{len(runs)}-", arguments.throughput_payments)
                 await _fresh_emulator(stack.control, latency)
-                run_result = ThroughputRun(workers, latency)
-                async with _service(stack, workers) as service:
+                run_result = ThroughputRun(workers, latency, pool_max_size)
+                async with _service(stack, workers, pool_max_size=pool_max_size) as service:
                     await _throughput(
                         stack,
                         service,
@@ -711,6 +724,16 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--throughput-payments", type=int, default=15000, help="payments seeded per throughput run")
+    parser.add_argument(
+        "--pool-max-size", type=int, default=None, help="database.pool_max_size of each worker (default: the setting's)"
+    )
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        choices=("overhead", "throughput"),
+        default=["overhead", "throughput"],
+        help="what to measure (targets of a phase left out count as missed)",
+    )
     arguments = parser.parse_args()
     return 0 if asyncio.run(run(arguments)) else 1
 

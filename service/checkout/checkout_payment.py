@@ -134,9 +134,10 @@ async def reuse_or_create_intent(
     if attempt is None:
         kind = CHECKOUT_AUTOMATIC if payable.capture_method == "automatic" else CHECKOUT_MANUAL
         attempt = await begin_attempt(entity, request, kind, context.installation_id, clock=context.clock)
-    made = await send_write(call, attempt)
-    if not isinstance(made, stripe.PaymentIntent):
-        raise StripeIntegrityError(made.id, "object", "payment_intent", made.object)
+    answer = await send_write(call, attempt)
+    if answer.object != "payment_intent":
+        raise StripeIntegrityError(answer.id, "object", "payment_intent", answer.object)
+    made = answer.as_object(stripe.PaymentIntent)
     await _record_link(context, client_name, made, payment, config_id, attempt.operation_id)
     await finish_attempt(
         entity,

@@ -248,7 +248,7 @@ async def _send_and_record(
             async with asyncio.timeout(call.deadline.for_stripe()):
                 answer_object = await _with_rate_limit_backoff(lambda: obtain(call, attempt), call.deadline)
         outcome = outcome_of(attempt, answer_object)
-        request_id = _request_id(answer_object)
+        request_id = answer_object.request_id
     except StripeRequestRejected as rejected:
         if rejected.code == "idempotency_error":
             # Stripe holds another request under this key: its outcome stays unknown, so the key is kept.
@@ -292,7 +292,9 @@ async def _send_and_record(
         status=SGO_COMPLETED if definitive else SGO_IN_DOUBT,
         completed=call.clock.now(),
         answer_text=answer_text(answer) if definitive else None,
-        stripe_object_id=getattr(answer_object, "id", None) or outcome.sub_reference or intent_id,
+        stripe_object_id=(answer_object.id if answer_object is not None else None)
+        or outcome.sub_reference
+        or intent_id,
         stripe_request_id=request_id,
         link=link,
         refund=refund,
@@ -301,14 +303,9 @@ async def _send_and_record(
     return answer
 
 
-def _request_id(obj: Any) -> str | None:
-    request_id = getattr(getattr(obj, "last_response", None), "request_id", None)
-    return request_id if isinstance(request_id, str) else None
-
-
 def _intent_id(answer: StripeWrite | None, outcome: GatewayOutcome) -> str | None:
-    if isinstance(answer, stripe.PaymentIntent):
-        return str(answer.id)
+    if answer is not None and answer.object == "payment_intent":
+        return answer.id
     # A refund names its PaymentIntent; a decline names the PaymentIntent it left behind.
     reference = outcome.reference_num
     return reference if reference and reference.startswith("pi_") else None
@@ -324,20 +321,20 @@ def _made_rows(
     """Our own rows of what the write made: the PaymentIntent link, or the refund."""
     request = attempt.request
     identity = request.identity
-    if isinstance(answer, stripe.Refund):
+    if answer is not None and answer.object == "refund":
         refund = RefundRow(
             refund_id=answer.id,
             payment_intent_id=request.payment_intent_id,
             charge_id=outcome.alt_reference,
-            amount=from_minor_units(answer.amount, answer.currency),
+            amount=from_minor_units(answer.value("amount"), answer.value("currency")),
             currency=request.currency,
-            status=answer.status,
+            status=answer.value("status"),
             created=call.clock.now(),
         )
         return None, refund
     if intent_id is None:
         return None, None
-    status = answer.status if isinstance(answer, stripe.PaymentIntent) else outcome.transaction_status
+    status = answer.value("status") if answer is not None else outcome.transaction_status
     link = IntentLink(
         payment_intent_id=intent_id,
         client_name=identity.client_name,

@@ -31,6 +31,7 @@ from service.payment_services.stripe_writes import (
     StripeWrite,
     operation_reference,
 )
+from service.stripe_gateway.answers import StripeAnswer
 from service.stripe_gateway.operations import (
     list_payment_intents,
     list_refunds,
@@ -59,19 +60,19 @@ async def read_write(call: GatewayCall, attempt: Attempt) -> StripeWrite:
     if kind not in READABLE_WRITES:
         raise ValueError(f"journal row {attempt.operation_id} ({kind}) cannot be settled by reading Stripe")
     if kind == CREATE:
-        return await _created_intent(call, attempt)
+        return StripeAnswer.of(await _created_intent(call, attempt))
     if kind == REFUND:
-        return await _our_refund(call, attempt)
+        return StripeAnswer.of(await _our_refund(call, attempt))
     intent_id = attempt.request.payment_intent_id
     if intent_id is None:
         raise ValueError(f"journal row {attempt.operation_id} ({kind}) names no PaymentIntent")
     intent = await retrieve_payment_intent(call.gateway, intent_id)
-    if kind == CAPTURE and intent.status == "succeeded":
-        return intent
-    if kind == CANCEL and intent.status == "canceled" and intent.cancellation_reason != "expired":
-        return intent
-    if kind == CONFIRM and intent.status in _CONFIRMED_STATES:
-        return intent
+    if (
+        (kind == CAPTURE and intent.status == "succeeded")
+        or (kind == CANCEL and intent.status == "canceled" and intent.cancellation_reason != "expired")
+        or (kind == CONFIRM and intent.status in _CONFIRMED_STATES)
+    ):
+        return StripeAnswer.of(intent)
     raise WriteNotMade(f"PaymentIntent {intent_id} is {intent.status}: the {kind} of {attempt.operation_id} never ran")
 
 

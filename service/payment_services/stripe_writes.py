@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Final
 
-import stripe
 from stripe.params import PaymentIntentConfirmParams
 
 from service.payment_services.gateway_call import GatewayCall
 from service.payment_services.journal import Attempt
+from service.stripe_gateway.answers import StripeAnswer
 from service.stripe_gateway.idempotency import GatewayOperation
 from service.stripe_gateway.operations import (
     DEFAULT_EXPAND,
@@ -54,7 +54,8 @@ NONE: Final = "none"  # the attempt needed no write (an authorization already ma
 CHECKOUT_MANUAL: Final = "checkout-manual"
 CHECKOUT_AUTOMATIC: Final = "checkout-automatic"
 
-StripeWrite = stripe.PaymentIntent | stripe.Refund
+# What a write answered (a PaymentIntent or a Refund), as Stripe's JSON.
+StripeWrite = StripeAnswer
 
 # Our metadata keys naming the client and the journal row (so the reconciler can find a create whose answer was lost).
 CLIENT_METADATA: Final = "moquiStripeClient"
@@ -148,8 +149,8 @@ async def send_write(call: GatewayCall, attempt: Attempt) -> StripeWrite:
 
 def outcome_of(attempt: Attempt, answer: StripeWrite) -> GatewayOutcome:
     """Stripe's answer to the attempt's write as Mantle's result."""
-    if isinstance(answer, stripe.Refund):
-        return outcome_from_refund(answer)
+    if answer.object == "refund":
+        return outcome_from_refund(answer.values)
     operation = attempt.request.identity.operation
     read_as = GatewayOperation.RELEASE if attempt.stripe_call == CANCEL else operation
-    return outcome_from_payment_intent(answer, read_as)
+    return outcome_from_payment_intent(answer.values, read_as)

@@ -333,7 +333,7 @@ class _RecoveryPages:
         error = field_value(intent, "last_payment_error")
         state = "|".join(str(field_value(error, key) or "") for key in ("code", "decline_code", "charge"))
         digest = hashlib.sha256(f"{intent.id}|{saved['id']}|{state}".encode()).hexdigest()[:32]
-        return await confirm_payment_intent(
+        confirmed = await confirm_payment_intent(
             context.gateways.get(opened.link.payment_gateway_config_id),
             str(intent.id),
             {"payment_method": saved["id"], "return_url": page},
@@ -341,6 +341,7 @@ class _RecoveryPages:
             currency=intent.currency.upper(),
             idempotency_key=idempotency_key(context.installation_id, f"recovery-{digest}"),
         )
+        return confirmed.as_object(stripe.PaymentIntent)
 
 
 def _saved_card(intent: stripe.PaymentIntent) -> dict[str, Any] | None:

@@ -5,6 +5,8 @@ be charged exactly), sends an idempotency key on every mutating call, and checks
 currency, the object and payment it belongs to) is what we asked for: a mismatch raises `StripeIntegrityError`
 rather than letting a wrong amount be recorded.
 
+The writes answer a `StripeAnswer` (Stripe's JSON; answers.py says why), the reads the SDK's objects.
+
 Errors: a request Stripe refuses as such (400/404, idempotency conflicts) raises `StripeRequestRejected`; every
 other Stripe exception (card declines, outages, bad keys) propagates unchanged for `outcome_from_error`.
 """
@@ -15,11 +17,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
 
 from service.money import stripe_currency, to_minor_units
+from service.stripe_gateway.answers import StripeAnswer
 from service.stripe_gateway.client import StripeGateway
 from service.stripe_gateway.outcome import field_value, rejected_request
 
@@ -120,37 +123,57 @@ def _options(idempotency_key: str) -> stripe.RequestOptions:
     return {"idempotency_key": idempotency_key}
 
 
+async def _write(gateway: StripeGateway, path: str, params: Mapping[str, Any], idempotency_key: str) -> StripeAnswer:
+    """POST `params` to `path` with the idempotency key; Stripe's answer as JSON (refusals as rejections)."""
+    with refusals_as_rejections():
+        response = await gateway.client.raw_request_async("post", path, **params, **_options(idempotency_key))
+    if not isinstance(response.data, dict):
+        raise StripeIntegrityError(None, "object", "a JSON object", type(response.data).__name__)
+    return StripeAnswer(response.data, response.request_id)
+
+
 def _check(object_id: str | None, field_name: str, expected: object, actual: object) -> None:
     if expected != actual:
         raise StripeIntegrityError(object_id, field_name, expected, actual)
 
 
-def metadata_value(obj: stripe.StripeObject, key: str) -> str | None:
-    """The string our metadata `key` has on a Stripe object (None when absent or not a string)."""
+def metadata_value(obj: stripe.StripeObject | Mapping[str, Any], key: str) -> str | None:
+    """The string our metadata `key` has on a Stripe object or its JSON (None when absent or not a string)."""
     value = field_value(field_value(obj, "metadata"), key)
     return value if isinstance(value, str) else None
 
 
-def check_intent_amount(intent: stripe.PaymentIntent, amount: Decimal, currency: str) -> None:
+def check_intent_amount(intent: stripe.PaymentIntent | Mapping[str, Any], amount: Decimal, currency: str) -> None:
     """Raise StripeIntegrityError unless the PaymentIntent is for exactly `amount` in `currency`."""
-    _check(intent.id, "amount", to_minor_units(amount, currency), intent.amount)
-    _check(intent.id, "currency", stripe_currency(currency).stripe_code, intent.currency)
+    intent_id = field_value(intent, "id")
+    _check(intent_id, "amount", to_minor_units(amount, currency), field_value(intent, "amount"))
+    _check(intent_id, "currency", stripe_currency(currency).stripe_code, field_value(intent, "currency"))
 
 
-def _check_intent(intent: stripe.PaymentIntent, gateway: StripeGateway, request: PaymentIntentRequest) -> None:
+def _check_intent(
+    intent: stripe.PaymentIntent | Mapping[str, Any], gateway: StripeGateway, request: PaymentIntentRequest
+) -> None:
     check_intent_amount(intent, request.amount, request.currency)
-    _check(intent.id, f"metadata.{PAYMENT_ID}", request.payment_id, metadata_value(intent, PAYMENT_ID))
+    intent_id = field_value(intent, "id")
+    _check(intent_id, f"metadata.{PAYMENT_ID}", request.payment_id, metadata_value(intent, PAYMENT_ID))
     _check(
-        intent.id,
+        intent_id,
         f"metadata.{GATEWAY_CONFIG_ID}",
         gateway.payment_gateway_config_id,
         metadata_value(intent, GATEWAY_CONFIG_ID),
     )
 
 
+def _check_answer(answer: StripeAnswer, kind: str, object_id: str | None = None) -> None:
+    """The answer is a `kind` object (and `object_id`, when given)."""
+    _check(answer.id or None, "object", kind, answer.object)
+    if object_id is not None:
+        _check(answer.id, "id", object_id, answer.id)
+
+
 async def create_payment_intent(
     gateway: StripeGateway, request: PaymentIntentRequest, *, idempotency_key: str
-) -> stripe.PaymentIntent:
+) -> StripeAnswer:
     """Create (and by default confirm) a PaymentIntent, with `latest_charge` expanded.
 
     Raises AmountNotRepresentable before calling Stripe, stripe.CardError for a decline (its `error.payment_intent`
@@ -182,8 +205,7 @@ async def create_payment_intent(
     if request.description:
         params["description"] = request.description
     try:
-        with refusals_as_rejections():
-            intent = await gateway.client.v1.payment_intents.create_async(params, _options(idempotency_key))
+        intent = await _write(gateway, "/v1/payment_intents", params, idempotency_key)
     except stripe.CardError as error:
         declined = error.error.payment_intent if error.error is not None else None
         if declined is not None:
@@ -192,7 +214,8 @@ async def create_payment_intent(
             except StripeIntegrityError as mismatch:
                 raise mismatch from error
         raise
-    _check_intent(intent, gateway, request)
+    _check_answer(intent, "payment_intent")
+    _check_intent(intent.values, gateway, request)
     return intent
 
 
@@ -215,7 +238,7 @@ async def confirm_payment_intent(
     amount: Decimal,
     currency: str,
     idempotency_key: str,
-) -> stripe.PaymentIntent:
+) -> StripeAnswer:
     """Confirm an existing PaymentIntent with `params` (payment method, off_session, capture method, expand).
 
     `amount` and `currency` are what the PaymentIntent must be for: a confirm does not send them, but the answer is
@@ -223,11 +246,10 @@ async def confirm_payment_intent(
     stripe.CardError.
     """
     minor = to_minor_units(amount, currency)
-    with refusals_as_rejections():
-        intent = await gateway.client.v1.payment_intents.confirm_async(intent_id, params, _options(idempotency_key))
-    _check(intent.id, "id", intent_id, intent.id)
-    _check(intent.id, "amount", minor, intent.amount)
-    _check(intent.id, "currency", stripe_currency(currency).stripe_code, intent.currency)
+    intent = await _write(gateway, f"/v1/payment_intents/{intent_id}/confirm", params, idempotency_key)
+    _check_answer(intent, "payment_intent", intent_id)
+    _check(intent.id, "amount", minor, intent.value("amount"))
+    _check(intent.id, "currency", stripe_currency(currency).stripe_code, intent.value("currency"))
     return intent
 
 
@@ -238,20 +260,17 @@ async def capture_payment_intent(
     amount: Decimal | None,
     currency: str,
     idempotency_key: str,
-) -> stripe.PaymentIntent:
+) -> StripeAnswer:
     """Capture an authorized PaymentIntent: `amount` (partial allowed, the rest is released) or all of it (None)."""
     params: PaymentIntentCaptureParams = {"expand": list(DEFAULT_EXPAND)}
     minor = to_minor_units(amount, currency) if amount is not None else None
     if minor is not None:
         params["amount_to_capture"] = minor
-    with refusals_as_rejections():
-        intent = await gateway.client.v1.payment_intents.capture_async(
-            payment_intent_id, params, _options(idempotency_key)
-        )
-    _check(intent.id, "id", payment_intent_id, intent.id)
-    _check(intent.id, "currency", stripe_currency(currency).stripe_code, intent.currency)
-    if minor is not None and intent.status == "succeeded":
-        _check(intent.id, "amount_received", minor, intent.amount_received)
+    intent = await _write(gateway, f"/v1/payment_intents/{payment_intent_id}/capture", params, idempotency_key)
+    _check_answer(intent, "payment_intent", payment_intent_id)
+    _check(intent.id, "currency", stripe_currency(currency).stripe_code, intent.value("currency"))
+    if minor is not None and intent.value("status") == "succeeded":
+        _check(intent.id, "amount_received", minor, intent.value("amount_received"))
     return intent
 
 
@@ -260,14 +279,11 @@ async def cancel_payment_intent(
     payment_intent_id: str,
     *,
     idempotency_key: str,
-) -> stripe.PaymentIntent:
+) -> StripeAnswer:
     """Cancel a PaymentIntent (release an authorization)."""
     params: PaymentIntentCancelParams = {"expand": list(DEFAULT_EXPAND)}
-    with refusals_as_rejections():
-        intent = await gateway.client.v1.payment_intents.cancel_async(
-            payment_intent_id, params, _options(idempotency_key)
-        )
-    _check(intent.id, "id", payment_intent_id, intent.id)
+    intent = await _write(gateway, f"/v1/payment_intents/{payment_intent_id}/cancel", params, idempotency_key)
+    _check_answer(intent, "payment_intent", payment_intent_id)
     return intent
 
 
@@ -280,7 +296,7 @@ async def create_refund(
     payment_id: str,
     idempotency_key: str,
     metadata: Mapping[str, str] | None = None,
-) -> stripe.Refund:
+) -> StripeAnswer:
     """Refund `amount` of a PaymentIntent (None: all that is left); several partial refunds are allowed.
 
     `metadata` is added to ours (the journal's operation, so a refund whose answer was lost is found by listing)."""
@@ -295,14 +311,14 @@ async def create_refund(
     }
     if minor is not None:
         params["amount"] = minor
-    with refusals_as_rejections():
-        refund = await gateway.client.v1.refunds.create_async(params, _options(idempotency_key))
-    paid_by = refund.payment_intent if isinstance(refund.payment_intent, str | None) else refund.payment_intent.id
-    _check(refund.id, "payment_intent", payment_intent_id, paid_by)
-    _check(refund.id, "currency", stripe_currency(currency).stripe_code, refund.currency)
+    refund = await _write(gateway, "/v1/refunds", params, idempotency_key)
+    _check_answer(refund, "refund")
+    paid_by = refund.value("payment_intent")
+    _check(refund.id, "payment_intent", payment_intent_id, field_value(paid_by, "id") or paid_by)
+    _check(refund.id, "currency", stripe_currency(currency).stripe_code, refund.value("currency"))
     if minor is not None:
-        _check(refund.id, "amount", minor, refund.amount)
-    _check(refund.id, f"metadata.{PAYMENT_ID}", payment_id, metadata_value(refund, PAYMENT_ID))
+        _check(refund.id, "amount", minor, refund.value("amount"))
+    _check(refund.id, f"metadata.{PAYMENT_ID}", payment_id, metadata_value(refund.values, PAYMENT_ID))
     return refund
 
 

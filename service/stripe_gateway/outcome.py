@@ -14,6 +14,7 @@ keys are `result_error` only (Mantle changes nothing and the call can be repeate
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,6 +30,7 @@ __all__ = [
     "GatewayOutcome",
     "GatewayPaymentStatus",
     "StripeRequestRejected",
+    "StripeValues",
     "field_value",
     "gateway_payment_status",
     "outcome_from_error",
@@ -157,6 +159,8 @@ class GatewayPaymentStatus:
 # bare id where it was not expanded, so every optional read goes through these.
 
 
+# A Stripe object as the SDK built it, or as its JSON (the journal's writes keep Stripe's answer as JSON: answers.py).
+StripeValues = stripe.StripeObject | Mapping[str, Any]
 # Bound once: `stripe.StripeObject` is resolved by the SDK's lazy module __getattr__ (an import) at every use.
 _STRIPE_OBJECT: Final = stripe.StripeObject
 
@@ -189,8 +193,9 @@ def _id_of(value: Any) -> str | None:
     return _str(value) if isinstance(value, str) else _str(field_value(value, "id"))
 
 
-def _expanded(value: Any) -> stripe.StripeObject | None:
-    return value if isinstance(value, stripe.StripeObject) else None
+def _expanded(value: Any) -> StripeValues | None:
+    """An expanded field (an SDK object or its JSON), None when it is a bare id or absent."""
+    return value if isinstance(value, (_STRIPE_OBJECT, dict)) else None
 
 
 def _short(value: str | None, limit: int = SHORT_TEXT) -> str | None:
@@ -317,7 +322,7 @@ _SUCCESS_STATUSES: dict[GatewayOperation, frozenset[str]] = {
 
 
 def outcome_from_payment_intent(
-    intent: stripe.PaymentIntent,
+    intent: StripeValues,
     operation: GatewayOperation,
     *,
     customer_can_authenticate: bool = False,
@@ -399,7 +404,7 @@ def _failure_outcome(
 # Refund -> GatewayOutcome
 
 
-def outcome_from_refund(refund: stripe.Refund) -> GatewayOutcome:
+def outcome_from_refund(refund: StripeValues) -> GatewayOutcome:
     """The outcome of a refund from the Refund Stripe returned.
 
     `pending` counts as success: Stripe has accepted the refund and the amount is committed; the rare later failure
@@ -526,7 +531,7 @@ _AWAITING_STATUSES = frozenset({"requires_payment_method", "requires_confirmatio
 _EXPIRY_CANCELLATIONS = frozenset({"automatic", "expired"})
 
 
-def gateway_payment_status(intent: stripe.PaymentIntent, *, now: datetime | None = None) -> GatewayPaymentStatus:
+def gateway_payment_status(intent: StripeValues, *, now: datetime | None = None) -> GatewayPaymentStatus:
     """Mantle's payment status for a PaymentIntent; expand `latest_charge.balance_transaction` for dates and settlement.
 
     - requires_payment_method / requires_confirmation / requires_action: PmntPromised (not paid yet, may still be),

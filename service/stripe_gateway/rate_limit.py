@@ -32,6 +32,7 @@ import hashlib
 import logging
 import math
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -39,6 +40,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
+import aiohttp
 import asyncpg
 import stripe
 from prometheus_client import Counter, Histogram
@@ -290,7 +292,14 @@ class AdmittedHTTPClient(stripe.AIOHTTPClient):
     """The SDK's aiohttp transport with admission (in-flight slots, the shared rate), 429 back-off and metrics."""
 
     def __init__(self, admission: StripeAdmission, timeout_seconds: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # aiohttp's connector keeps at most 100 connections unless told otherwise: under a larger in-flight limit it
+        # would be the real bound, queueing requests where neither the limit nor the metrics see them. Sized to the
+        # limit (with the SDK's own certificate bundle), the operator's setting is the one bound. Made here, in the
+        # running loop, as aiohttp requires.
+        connector = aiohttp.TCPConnector(
+            limit=admission.limits.max_in_flight, ssl=ssl.create_default_context(cafile=stripe.ca_bundle_path)
+        )
+        super().__init__(connector=connector, **kwargs)
         self._admission = admission
         self._timeout_seconds = timeout_seconds
         # prometheus_client's labels() takes a lock and builds a key on every call: keep the children.

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from moqui_bridge.entity import EntityDefinition, EntityRegistry
 from moqui_bridge.entity.connection import Pool
-from moqui_bridge.entity.ddl import create_table_sql, create_tables, primary_key_constraint_name
+from moqui_bridge.entity.ddl import (
+    create_table_sql,
+    create_tables,
+    foreign_key_index_name,
+    foreign_key_indexes_sql,
+    primary_key_constraint_name,
+)
 
 
 def test_create_table_statement_shape(entity_registry: EntityRegistry) -> None:
@@ -23,6 +29,22 @@ def test_primary_key_constraint_is_clipped_to_60(entity_registry: EntityRegistry
     long_table = EntityDefinition(package="x", entity_name="Long", table_name="T" * 70, fields=definition.fields)
     assert primary_key_constraint_name(long_table) == "PK_" + "T" * 57
     assert primary_key_constraint_name(definition) == "PK_PAYMENT_GATEWAY_RESPONSE"
+
+
+def test_foreign_key_indexes_follow_moqui_fk_auto_indexes(entity_registry: EntityRegistry) -> None:
+    # Moqui indexes the fields of `one` relationships (EntityDbMeta.createIndexes, "do fk auto indexes"); a
+    # relationship whose fields lead the primary key (OrderPart -> OrderHeader) is served by it already.
+    order_part = foreign_key_indexes_sql(entity_registry.get("mantle.order.OrderPart"), entity_registry)
+    assert not any("(ORDER_ID)" in statement for statement in order_part)
+    assert (
+        "CREATE INDEX IF NOT EXISTS IDX_PAYMENT_GATEWAY_RESPONSE_PAYMENT_ID ON PAYMENT_GATEWAY_RESPONSE (PAYMENT_ID)"
+        in foreign_key_indexes_sql(entity_registry.get("PaymentGatewayResponse"), entity_registry)
+    )
+    long_table = EntityDefinition(
+        package="x", entity_name="Long", table_name="T" * 70, fields=entity_registry.get("Payment").fields
+    )
+    name = foreign_key_index_name(long_table, ["A_ID"])
+    assert len(name) == 60 and name.startswith("IDX_TTT") and name != foreign_key_index_name(long_table, ["B_ID"])
 
 
 async def _columns(pool: Pool, table: str) -> dict[str, tuple[str, str, int | None, int | None, int | None]]:
@@ -61,7 +83,16 @@ async def test_tables_match_moqui_names_and_types(sample_pool: Pool, entity_regi
     )
     assert constraint == "pk_payment_gateway_response"
     indexes = await sample_pool.fetch("SELECT indexname FROM pg_indexes WHERE tablename = 'payment_gateway_response'")
-    assert {r["indexname"] for r in indexes} == {"pk_payment_gateway_response", "pmt_gtwr_refnum"}
+    # The declared index, and Moqui's fk auto index on each `one` relationship (EntityDbMeta.createIndexes).
+    assert {r["indexname"] for r in indexes} == {
+        "pk_payment_gateway_response",
+        "pmt_gtwr_refnum",
+        "idx_payment_gateway_response_payment_id",
+        "idx_payment_gateway_response_payment_method_id",
+        "idx_payment_gateway_response_payment_gateway_config_id",
+        "idx_payment_gateway_response_payment_operation_enum_id",
+        "idx_payment_gateway_response_amount_uom_id",
+    }
     # only the chosen entities exist
     table_names = await sample_pool.fetch(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"

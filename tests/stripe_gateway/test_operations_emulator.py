@@ -92,13 +92,13 @@ async def test_authorize_capture_partially_then_refund_twice(gateway: StripeGate
     intent = await create_payment_intent(
         gateway, card_payment(payment_id), idempotency_key=key(payment_id, "authorize")
     )
-    assert intent.status == "requires_capture"
-    assert intent.amount == 1000
-    assert intent.currency == "usd"
-    assert intent.metadata["paymentId"] == payment_id
-    assert intent.metadata["orderId"] == "ORD-1"
-    assert intent.metadata["paymentGatewayConfigId"] == CONFIG_ID
-    authorized = outcome_from_payment_intent(intent, GatewayOperation.AUTHORIZE)
+    assert intent.value("status") == "requires_capture"
+    assert intent.value("amount") == 1000
+    assert intent.value("currency") == "usd"
+    assert intent.value("metadata")["paymentId"] == payment_id
+    assert intent.value("metadata")["orderId"] == "ORD-1"
+    assert intent.value("metadata")["paymentGatewayConfigId"] == CONFIG_ID
+    authorized = outcome_from_payment_intent(intent.values, GatewayOperation.AUTHORIZE)
     assert authorized.result_success
     assert authorized.reference_num == intent.id
     assert authorized.alt_reference is not None and authorized.alt_reference.startswith("ch_")
@@ -112,9 +112,9 @@ async def test_authorize_capture_partially_then_refund_twice(gateway: StripeGate
         currency="USD",
         idempotency_key=key(payment_id, "capture", intent=intent.id),
     )
-    assert captured.status == "succeeded"
-    assert captured.amount_received == 600
-    capture_outcome = outcome_from_payment_intent(captured, GatewayOperation.CAPTURE)
+    assert captured.value("status") == "succeeded"
+    assert captured.value("amount_received") == 600
+    capture_outcome = outcome_from_payment_intent(captured.values, GatewayOperation.CAPTURE)
     assert capture_outcome.result_success
     assert capture_outcome.amount == Decimal("6.00")
     status = gateway_payment_status(await retrieve_payment_intent(gateway, intent.id))
@@ -134,7 +134,7 @@ async def test_authorize_capture_partially_then_refund_twice(gateway: StripeGate
         for attempt in (0, 1)
     ]
     assert refunds[0].id != refunds[1].id
-    outcomes = [outcome_from_refund(refund) for refund in refunds]
+    outcomes = [outcome_from_refund(refund.values) for refund in refunds]
     assert all(outcome.result_success for outcome in outcomes)
     assert [outcome.amount for outcome in outcomes] == [Decimal("2.50"), Decimal("2.50")]
     assert outcomes[0].reference_num == intent.id
@@ -161,9 +161,9 @@ async def test_release_cancels_the_authorization(gateway: StripeGateway, payment
     canceled = await cancel_payment_intent(
         gateway, intent.id, idempotency_key=key(payment_id, "release", intent=intent.id)
     )
-    assert canceled.status == "canceled"
-    assert outcome_from_payment_intent(canceled, GatewayOperation.RELEASE).result_success
-    assert gateway_payment_status(canceled).status_id == "PmntVoid"
+    assert canceled.value("status") == "canceled"
+    assert outcome_from_payment_intent(canceled.values, GatewayOperation.RELEASE).result_success
+    assert gateway_payment_status(canceled.values).status_id == "PmntVoid"
 
 
 async def test_expired_authorization_is_promised_again(
@@ -192,9 +192,9 @@ async def test_completed_3ds_gives_an_authorization(
 async def test_automatic_capture_in_a_zero_decimal_currency(gateway: StripeGateway, payment_id: str) -> None:
     request = card_payment(payment_id, amount=Decimal("1500.0000"), currency="JPY", capture_method="automatic")
     intent = await create_payment_intent(gateway, request, idempotency_key=key(payment_id, "authorizeAndCapture"))
-    assert intent.amount == 1500
-    assert intent.currency == "jpy"
-    outcome = outcome_from_payment_intent(intent, GatewayOperation.AUTHORIZE_AND_CAPTURE)
+    assert intent.value("amount") == 1500
+    assert intent.value("currency") == "jpy"
+    outcome = outcome_from_payment_intent(intent.values, GatewayOperation.AUTHORIZE_AND_CAPTURE)
     assert outcome.result_success
     assert outcome.amount == Decimal("1500")
     assert outcome.currency == "JPY"
@@ -242,10 +242,11 @@ async def test_off_session_authentication_required_is_a_decline(gateway: StripeG
 async def test_requires_action_depends_on_whether_the_customer_can_act(gateway: StripeGateway, payment_id: str) -> None:
     request = card_payment(payment_id, "pm_card_authenticationRequired")
     intent = await create_payment_intent(gateway, request, idempotency_key=key(payment_id, "authorize"))
-    assert intent.status == "requires_action"
-    assert outcome_from_payment_intent(intent, GatewayOperation.AUTHORIZE).result_declined
-    assert outcome_from_payment_intent(intent, GatewayOperation.AUTHORIZE, customer_can_authenticate=True).pending
-    assert gateway_payment_status(intent).status_id == "PmntPromised"
+    assert intent.value("status") == "requires_action"
+    assert outcome_from_payment_intent(intent.values, GatewayOperation.AUTHORIZE).result_declined
+    pending = outcome_from_payment_intent(intent.values, GatewayOperation.AUTHORIZE, customer_can_authenticate=True)
+    assert pending.pending
+    assert gateway_payment_status(intent.values).status_id == "PmntPromised"
 
 
 @pytest.mark.usefixtures("search_indexed_at_once")  # finds the new PaymentIntent by search at once
@@ -278,7 +279,7 @@ async def test_lost_response_is_replayed_not_charged_twice(
         intent = await create_payment_intent(
             gateway, card_payment(payment_id), idempotency_key=key(payment_id, "authorize")
         )
-        assert intent.status == "requires_capture"
+        assert intent.value("status") == "requires_capture"
         assert [found.id for found in await find_payment_intents(gateway, payment_id)] == [intent.id]
     finally:
         await gateway.close()

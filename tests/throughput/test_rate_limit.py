@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import stripe
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from moqui_bridge.database.pool import create_pool
 from moqui_bridge.entity.connection import Pool
@@ -175,6 +177,35 @@ async def test_in_flight_requests_are_bounded_per_gateway_config(
         assert admission.limits.max_in_flight == 2
     finally:
         await gateway.close()
+
+
+async def test_the_in_flight_limit_is_the_only_bound_above_aiohttps_default_of_100(entity_pool: Pool) -> None:
+    # aiohttp's TCPConnector holds 100 connections by default; a limit of 150 must let 150 requests be in flight.
+    # The server answers none until all 150 have arrived: with a connector of 100 the 101st never would.
+    wanted = 150
+    arrived = 0
+    all_in = asyncio.Event()
+
+    async def hold_until_all_arrived(request: web.Request) -> web.Response:
+        nonlocal arrived
+        arrived += 1
+        if arrived == wanted:
+            all_in.set()
+        await all_in.wait()
+        return web.json_response({"object": "list", "data": [], "has_more": False, "url": "/v1/customers"})
+
+    app = web.Application()
+    app.router.add_get("/v1/customers", hold_until_all_arrived)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    gateway, _ = await _gateway(entity_pool, str(server.make_url("")).rstrip("/"), max_in_flight=wanted)
+    try:
+        async with asyncio.timeout(20):
+            await asyncio.gather(*(gateway.client.v1.customers.list_async({"limit": 1}) for _ in range(wanted)))
+        assert arrived == wanted
+    finally:
+        await gateway.close()
+        await server.close()
 
 
 async def test_without_the_shared_bucket_nothing_is_sent(
