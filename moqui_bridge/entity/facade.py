@@ -97,8 +97,8 @@ class EntityFacade:
         once every connection is held by operations each waiting for one more. Each kind gets its share of the pool
         (``ADMISSION_SHARES``) divided by the connections one operation holds at once, so every admitted operation
         finds the connections it needs and some stay free for work that is not admitted. Work of a kind nested in
-        an operation already admitted for that kind (place#Order authorizing its payments through the same rules)
-        runs in its caller's slot: taking a second one could wait forever for a slot its own caller holds.
+        an operation already admitted for that kind runs in its caller's slot: taking a second one could wait
+        forever for a slot its own caller holds.
         """
         share = ADMISSION_SHARES.get(kind)
         if share is None:
