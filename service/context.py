@@ -2,22 +2,24 @@
 
 It satisfies `moqui_bridge.mantle`'s `MantleContext` protocol (`entity` and `call_service`), so the standalone Mantle
 rules and the services they name call each other through the same registry with the same context, as Moqui's
-`ec.service.sync()` does; a rule passes its open transaction along, as Moqui runs a called service in the caller's
-transaction.
+`ec.service.sync()` does; a rule passes its write transaction along (begun only when the called service first writes,
+after the gateway answered), and serializes on its record with a row lease (`rule_lease`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from moqui_bridge.entity import EntityFacade
-from moqui_bridge.entity.connection import Connection
+from moqui_bridge.mantle.context import RuleTransaction
 from moqui_bridge.service import ServiceRegistry
 from moqui_bridge.web.auth import Principal
 from service.clock import SYSTEM_CLOCK, Clock
 from service.config import Settings
+from service.mantle_rule_lease import rule_lease
 from service.stripe_gateway.client import StripeGateways
 from service.stripe_gateway.deadline import Deadline
 
@@ -36,7 +38,7 @@ class ServiceContext:
     `principal` is the authenticated caller (None for anonymous calls and in-process work); `client_request_key`
     is the caller's Idempotency-Key header, if any; `arrived` is the request's deadline, set when it arrived
     (None for in-process work, which gets one per call). `installation_id` is this database's (every Stripe
-    idempotency key carries it). `transaction` is the open transaction of a Mantle rule calling a service
+    idempotency key carries it). `transaction` is the write transaction of a Mantle rule calling a service
     in-process (None otherwise). `clock` is the one the journal and the reconciler read (tests move theirs).
     """
 
@@ -48,7 +50,7 @@ class ServiceContext:
     principal: Principal | None = None
     client_request_key: str | None = None
     arrived: Deadline | None = None
-    transaction: Connection | None = None
+    transaction: RuleTransaction | None = None
     acting_for: str | None = None
     clock: Clock = SYSTEM_CLOCK
     # This process's ProcessLiveness key (0: none), written on the leases it takes so a dead holder is seen at once.
@@ -67,16 +69,21 @@ class ServiceContext:
         return self.arrived or Deadline.after(self.settings.server.request_deadline_seconds)
 
     async def call_service(
-        self, name: str, parameters: Mapping[str, Any], *, transaction: Connection | None = None
+        self, name: str, parameters: Mapping[str, Any], *, transaction: RuleTransaction | None = None
     ) -> dict[str, Any]:
         """Call a registered service by Moqui name with this context; returns its out-parameters.
 
-        `transaction`: the caller's open transaction, which the called service joins (a Mantle rule calling the
-        gateway implementation its PaymentGatewayConfig names). ServiceError and ParameterError from the called
-        service propagate, as a nested Moqui call's errors do.
+        `transaction`: the caller's write transaction, which the called service writes in (a Mantle rule calling
+        the gateway implementation its PaymentGatewayConfig names; it asks for it only after the gateway answered).
+        ServiceError and ParameterError from the called service propagate, as a nested Moqui call's errors do.
         """
         context = self if transaction is None else replace(self, transaction=transaction)
         return await self.services.call(name, parameters, context)
+
+    def rule_lease(self, kind: str, record_id: str) -> AbstractAsyncContextManager[None]:
+        """The lease a standalone Mantle rule call holds on its record (service/mantle_rule_lease.py), until this
+        call's deadline."""
+        return rule_lease(self.entity, kind, record_id, self.deadline, holder_key=self.liveness_key)
 
     def for_request(self, principal: Principal | None, client_request_key: str | None = None) -> ServiceContext:
         """A copy for one request that has just arrived: this caller and key, and the request's deadline."""

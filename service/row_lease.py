@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
@@ -27,7 +27,7 @@ from moqui_bridge.entity import EntityFacade
 from moqui_bridge.entity.liveness import holder_is_gone_sql
 from service.stripe_gateway.deadline import Deadline
 
-__all__ = ["LEASE_MARGIN_SECONDS", "LeaseOverran", "LeaseTaken", "LeaseUnavailable", "RowLease"]
+__all__ = ["LEASE_MARGIN_SECONDS", "LeaseOverran", "LeaseTaken", "LeaseUnavailable", "RowLease", "cut_at_deadline"]
 
 # Past its holder's deadline a lease is kept this much longer: the holder records its outcome after the deadline's
 # last wait, and gives the lease back.
@@ -50,6 +50,19 @@ class LeaseOverran(LeaseUnavailable):
 
 def _new_token() -> str:
     return secrets.token_hex(8)
+
+
+@asynccontextmanager
+async def cut_at_deadline(deadline: Deadline, overran: Callable[[], Exception]) -> AsyncIterator[None]:
+    """Run the body until `deadline`; past it the body is cancelled and `overran()` raised. A lease holder's work
+    runs under it, so the lease's expiry never lets a second holder in beside a live, slow one."""
+    try:
+        async with asyncio.timeout(deadline.remaining()) as bound:
+            yield
+    except TimeoutError as error:
+        if not bound.expired():
+            raise  # the body's own timeout, not the deadline's
+        raise overran() from error
 
 
 @dataclass
@@ -148,17 +161,10 @@ class RowLease:
             # Shielded, so a cancelled request does not leave the key blocked until the lease expires.
             await asyncio.shield(self.give_back())
 
-    @asynccontextmanager
-    async def cut_off(self, deadline: Deadline, what: str) -> AsyncIterator[None]:
+    def cut_off(self, deadline: Deadline, what: str) -> AbstractAsyncContextManager[None]:
         """Stop the body at `deadline` (then `overran(what)` is raised): the part of a holder's work that must end
         before its lease can expire."""
-        try:
-            async with asyncio.timeout(deadline.remaining()) as bound:
-                yield
-        except TimeoutError as error:
-            if not bound.expired():
-                raise  # the body's own timeout, not the deadline's
-            raise self.overran(what) from error
+        return cut_at_deadline(deadline, lambda: self.overran(what))
 
     @asynccontextmanager
     async def held_to_deadline(self, deadline: Deadline, what: str) -> AsyncIterator[None]:

@@ -30,17 +30,17 @@ def _now() -> datetime:
 
 
 # The share of the pool each kind of admitted operation may hold at once. An admitted operation holds a connection
-# while it takes more (a Mantle rule call holds its lock's while the gateway operation it calls takes its own), so no
+# while it may take one more (a Mantle rule write unit's transaction, and a sequence-bank refill under it), so no
 # admitted operation can starve only if all the shares together stay below the whole pool. With the default pool of
-# 20 and the callers' connection counts (Mantle rule call 4): rule 12 // 4 = 3 slots (12 connections), leaving 8 for
-# what is not admitted: health checks, plain reads and writes, sequence-bank refills, the idempotent-request journal,
-# and every lease holder's database steps. Lease holders (gateway operations, the checkout page, the webhooks, the
-# recovery page, the SaaS example's renewals: service/row_lease.py) hold no connection between their steps, and a
-# step holds a second one only for a sequence-bank refill (once per bank), so they need no admission: they cannot
-# starve the pool. A pool too small for a kind still gets one slot; the acquire timeout then turns starvation into an
-# error.
+# 20 and the callers' connection counts (Mantle rule write unit 2): rule 10 // 2 = 5 slots (10 connections), leaving
+# 10 for what is not admitted: health checks, plain reads and writes, sequence-bank refills, the idempotent-request
+# journal, and every lease holder's database steps. Lease holders (gateway operations, Mantle rule calls between their
+# write units, the checkout page, the webhooks, the recovery page, the SaaS example's renewals: service/row_lease.py)
+# hold no connection between their steps, and a step holds a second one only for a sequence-bank refill (once per
+# bank), so they need no admission: they cannot starve the pool. A pool too small for a kind still gets one slot; the
+# acquire timeout then turns starvation into an error.
 ADMISSION_SHARES: Final[Mapping[str, float]] = {
-    "mantle-rule": 0.6,
+    "mantle-rule": 0.5,
 }
 
 
@@ -91,8 +91,8 @@ class EntityFacade:
         once every connection is held by operations each waiting for one more. Each kind gets its share of the pool
         (``ADMISSION_SHARES``) divided by the connections one operation holds at once, so every admitted operation
         finds the connections it needs and some stay free for work that is not admitted. Work of a kind nested in
-        an operation already admitted for that kind (place#Order authorizing its payments through the same rules)
-        runs in its caller's slot: taking a second one could wait forever for a slot its own caller holds.
+        an operation already admitted for that kind runs in its caller's slot: taking a second one could wait
+        forever for a slot its own caller holds.
         """
         share = ADMISSION_SHARES.get(kind)
         if share is None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from moqui_bridge.entity.facade import EntityFacade
 from moqui_bridge.mantle import names
-from moqui_bridge.mantle.context import MantleContext, now_timestamp
+from moqui_bridge.mantle.context import MantleContext, RuleTransaction, now_timestamp
 from moqui_bridge.mantle.records import Connection, Record
 from moqui_bridge.service.errors import ServiceError
 
@@ -132,12 +132,12 @@ async def _newest_success(
 
 
 async def call_gateway(
-    context: MantleContext, connection: Connection, implementation: str, parameters: Mapping[str, Any]
+    context: MantleContext, transaction: RuleTransaction, implementation: str, parameters: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Call the configured implementation in the rule's transaction (`connection`); its ServiceError propagates
-    (Moqui rolls the caller back too)."""
+    """Call the configured implementation, which records its answer in the rule's `transaction`; its ServiceError
+    propagates (the rule's open writes roll back, as Moqui rolls the caller back)."""
     log.debug("calling gateway service %s for payment %s", implementation, parameters.get("paymentId"))
-    return await context.call_service(implementation, parameters, transaction=connection)
+    return await context.call_service(implementation, parameters, transaction=transaction)
 
 
 async def read_gateway_response(

@@ -10,7 +10,7 @@ from moqui_bridge.mantle.authorization import authorize_payment
 from moqui_bridge.mantle.context import MantleContext
 from moqui_bridge.mantle.orders import add_order_part_payment, place_order
 from moqui_bridge.mantle.refunds import record_gateway_refund
-from moqui_bridge.mantle.rule_call import locked_rule_call
+from moqui_bridge.mantle.rule_call import leased_rule_call
 from moqui_bridge.mantle.settlement import refresh_payment_details
 from moqui_bridge.mantle.side import GatewayRefundRecord, PaymentAuthorization, PaymentRefresh, PlacedOrder
 
@@ -24,7 +24,7 @@ class LocalMantleSide:
 
     async def authorize_payment(self, payment_id: str) -> PaymentAuthorization:
         """authorize#SinglePayment."""
-        async with locked_rule_call(self._context_factory(), "payment", payment_id) as call:
+        async with leased_rule_call(self._context_factory(), "payment", payment_id) as call:
             outcome = await authorize_payment(call, payment_id)
         return PaymentAuthorization(
             payment_id=payment_id,
@@ -68,7 +68,7 @@ class LocalMantleSide:
 
     async def refresh_payment_status(self, payment_id: str) -> PaymentRefresh:
         """get#SinglePaymentGatewayDetails."""
-        async with locked_rule_call(self._context_factory(), "payment", payment_id) as call:
+        async with leased_rule_call(self._context_factory(), "payment", payment_id) as call:
             outcome = await refresh_payment_details(call, payment_id)
         return PaymentRefresh(
             payment_id=payment_id,

@@ -14,8 +14,8 @@ from moqui_bridge.mantle import names
 from moqui_bridge.mantle.authorization import OrderAuthorization, authorize_order_payments
 from moqui_bridge.mantle.context import MantleContext, now_timestamp
 from moqui_bridge.mantle.records import Record, load_order, shown_amount
-from moqui_bridge.mantle.rule_call import locked_rule_call
-from moqui_bridge.mantle.status import change_record_status
+from moqui_bridge.mantle.rule_call import leased_rule_call
+from moqui_bridge.mantle.status import change_record_status, require_transition
 from moqui_bridge.service.errors import ServiceError
 
 FIRST_PART_SEQ_ID = "01"  # Mantle numbers order parts 01, 02, ...
@@ -91,7 +91,8 @@ async def add_order_part_payment(
 ) -> str:
     """add#OrderPartPayment: a Promised Payment from the part's customer to its vendor; returns its id."""
     entity = context.entity
-    async with locked_rule_call(context, "order", order_id) as call:
+    async with leased_rule_call(context, "order", order_id) as call:
+        await call.writing()  # no gateway call: the reads and the write are one unit
         order = await load_order(entity, call.connection, order_id)
         if order.get("statusId") in names.CLOSED_ORDER_STATUSES:
             raise ServiceError(f"Order {order_id} is {order['statusId']}, cannot add a payment")
@@ -163,31 +164,37 @@ class OrderPlacement:
 async def place_order(context: MantleContext, order_id: str) -> OrderPlacement:
     """place#Order: OrderOpen -> OrderPlaced (header and parts), then authorize#OrderPayments as Mantle's SECA does.
 
-    One transaction, as in Moqui: a gateway error while authorizing rolls the placement back, so the call can be
-    retried (gateway implementations answer a repeated authorization without charging twice). Placing a placed
-    order changes nothing and authorizes nothing (the SECA fires only on a status change).
+    In Moqui both run in one transaction, so a gateway error while authorizing rolls the placement back and the
+    call can be retried. Here the placement is checked first, the payments are authorized (each in its own rule
+    call, holding no connection while the gateway works), and the placement is written after, in one short
+    transaction: a gateway error leaves the order Open just the same, and the retry authorizes again (gateway
+    implementations answer a repeated authorization without charging twice; payments already authorized count as
+    such). Placing a placed order changes nothing and authorizes nothing (the SECA fires only on a status change).
     """
     entity = context.entity
-    async with locked_rule_call(context, "order", order_id) as call:
-        order = await load_order(entity, call.connection, order_id)
+    async with leased_rule_call(context, "order", order_id) as call:
+        order = await load_order(entity, None, order_id)
         if order.get("statusId") == names.ORDER_PLACED:
             return OrderPlacement(order_id, names.ORDER_PLACED, status_changed=False)
-        placed_date = now_timestamp()
+        # Refused before the gateway moves money for an order that could never be placed.
+        await require_transition(entity, None, f"OrderHeader {order_id}", order.get("statusId"), names.ORDER_PLACED)
+        placement = OrderPlacement(order_id, names.ORDER_PLACED, status_changed=True)
+        if order.get("productStoreId"):
+            placement.authorization = await authorize_order_payments(context, order_id, placing=True)
+        connection = await call.writing()
+        order = await load_order(entity, connection, order_id)
         await change_record_status(
             entity,
-            call.connection,
+            connection,
             names.ORDER_HEADER,
             {"orderId": order_id},
             order,
             names.ORDER_PLACED,
-            {"placedDate": placed_date},
+            {"placedDate": now_timestamp()},
         )
-        parts = await entity.find(names.ORDER_PART, {"orderId": order_id}, connection=call.connection)
+        parts = await entity.find(names.ORDER_PART, {"orderId": order_id}, connection=connection)
         for part in parts:
             if part.get("statusId") == order.get("statusId"):
                 key = {"orderId": order_id, "orderPartSeqId": part["orderPartSeqId"]}
-                await change_record_status(entity, call.connection, names.ORDER_PART, key, part, names.ORDER_PLACED)
-        placement = OrderPlacement(order_id, names.ORDER_PLACED, status_changed=True)
-        if order.get("productStoreId"):
-            placement.authorization = await authorize_order_payments(context, order_id, connection=call.connection)
+                await change_record_status(entity, connection, names.ORDER_PART, key, part, names.ORDER_PLACED)
     return placement

@@ -13,7 +13,7 @@ from moqui_bridge.mantle.authorization import authorize_order_payments, authoriz
 from moqui_bridge.mantle.context import MantleContextT
 from moqui_bridge.mantle.gateway import find_authorize_response
 from moqui_bridge.mantle.refunds import refund_payment
-from moqui_bridge.mantle.rule_call import PaymentOutcome, locked_rule_call
+from moqui_bridge.mantle.rule_call import PaymentOutcome, leased_rule_call
 from moqui_bridge.mantle.settlement import capture_payment, refresh_payment_details, release_payment
 from moqui_bridge.service.parameter_types import BigDecimal, Required
 from moqui_bridge.service.registry import MoquiParameters, ServiceRegistry
@@ -122,7 +122,7 @@ def register_payment_rules(registry: ServiceRegistry[MantleContextT]) -> None:
     async def authorize_single_payment(
         parameters: AuthorizeSinglePaymentIn, context: MantleContextT
     ) -> GatewayResponseOut:
-        async with locked_rule_call(context, "payment", parameters.paymentId) as call:
+        async with leased_rule_call(context, "payment", parameters.paymentId) as call:
             outcome = await authorize_payment(
                 call,
                 parameters.paymentId,
@@ -141,7 +141,7 @@ def register_payment_rules(registry: ServiceRegistry[MantleContextT]) -> None:
     async def authorize_store_payment(
         parameters: AuthorizeStorePaymentIn, context: MantleContextT
     ) -> GatewayResponseOut:
-        async with locked_rule_call(context, "payment", parameters.paymentId) as call:
+        async with leased_rule_call(context, "payment", parameters.paymentId) as call:
             outcome = await authorize_payment(
                 call,
                 parameters.paymentId,
@@ -158,7 +158,7 @@ def register_payment_rules(registry: ServiceRegistry[MantleContextT]) -> None:
         description="Capture an authorized (or promised: authorized first) Payment",
     )
     async def capture_single_payment(parameters: CaptureSinglePaymentIn, context: MantleContextT) -> GatewayResponseOut:
-        async with locked_rule_call(context, "payment", parameters.paymentId) as call:
+        async with leased_rule_call(context, "payment", parameters.paymentId) as call:
             outcome = await capture_payment(call, parameters.paymentId, parameters.amount)
         return GatewayResponseOut.of(outcome)
 
@@ -170,7 +170,7 @@ def register_payment_rules(registry: ServiceRegistry[MantleContextT]) -> None:
         description="Release (void) the authorization of a Payment; it goes back to Promised",
     )
     async def release_single_payment(parameters: PaymentIdIn, context: MantleContextT) -> ReleaseSinglePaymentOut:
-        async with locked_rule_call(context, "payment", parameters.paymentId) as call:
+        async with leased_rule_call(context, "payment", parameters.paymentId) as call:
             outcome = await release_payment(call, parameters.paymentId)
         return ReleaseSinglePaymentOut(paymentGatewayResponseId=outcome.response_id, messages=outcome.messages or None)
 
@@ -184,7 +184,7 @@ def register_payment_rules(registry: ServiceRegistry[MantleContextT]) -> None:
     async def refund_single_payment(
         parameters: RefundSinglePaymentIn, context: MantleContextT
     ) -> RefundSinglePaymentOut:
-        async with locked_rule_call(context, "payment", parameters.paymentId) as call:
+        async with leased_rule_call(context, "payment", parameters.paymentId) as call:
             outcome = await refund_payment(call, parameters.paymentId, parameters.amount, parameters.refundPaymentId)
         return RefundSinglePaymentOut(
             paymentGatewayResponseId=outcome.response_id,
@@ -202,7 +202,7 @@ def register_payment_rules(registry: ServiceRegistry[MantleContextT]) -> None:
     async def get_single_payment_gateway_details(
         parameters: PaymentIdIn, context: MantleContextT
     ) -> ReleaseSinglePaymentOut:
-        async with locked_rule_call(context, "payment", parameters.paymentId) as call:
+        async with leased_rule_call(context, "payment", parameters.paymentId) as call:
             outcome = await refresh_payment_details(call, parameters.paymentId)
         return ReleaseSinglePaymentOut(paymentGatewayResponseId=outcome.response_id, messages=outcome.messages or None)
 

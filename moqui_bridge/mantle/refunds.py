@@ -15,7 +15,7 @@ from typing import Any
 from moqui_bridge.mantle import gateway, names
 from moqui_bridge.mantle.context import MantleContext, now_timestamp
 from moqui_bridge.mantle.records import Record, load_payment, load_payment_method, other_refunded_total, shown_amount
-from moqui_bridge.mantle.rule_call import PaymentOutcome, RuleCall, locked_rule_call
+from moqui_bridge.mantle.rule_call import PaymentOutcome, RuleCall, leased_rule_call
 from moqui_bridge.mantle.status import change_payment_status, require_transition
 from moqui_bridge.service.errors import ServiceError
 
@@ -48,12 +48,14 @@ async def refund_payment(
     ``amount`` defaults to the given refund Payment's amount, else to what is left to refund. On the gateway's
     success the refund Payment is recorded (created, or ``refund_payment_id`` moved to Delivered).
     """
-    entity, connection = call.entity, call.connection
-    payment = await load_payment(entity, connection, payment_id)
+    entity = call.entity
+    payment = await load_payment(entity, call.connection, payment_id)
     _require_refundable(payment)
     refund_record = None
     if refund_payment_id:
-        refund_record = await entity.find_one(names.PAYMENT, {"paymentId": refund_payment_id}, connection=connection)
+        refund_record = await entity.find_one(
+            names.PAYMENT, {"paymentId": refund_payment_id}, connection=call.connection
+        )
         if refund_record is None:
             raise ServiceError(f"Refund Payment {refund_payment_id} not found")
         if refund_record.get("refundForPaymentId") not in (None, payment_id):
@@ -64,16 +66,16 @@ async def refund_payment(
         if refund_record.get("statusId") in _REFUNDABLE:
             raise ServiceError(f"Refund Payment {refund_payment_id} has already been delivered")
         await require_transition(
-            entity, connection, f"Payment {refund_payment_id}", refund_record.get("statusId"), names.PMNT_DELIVERED
+            entity, call.connection, f"Payment {refund_payment_id}", refund_record.get("statusId"), names.PMNT_DELIVERED
         )
     refundable = (payment.get("amount") or Decimal(0)) - await other_refunded_total(
-        entity, connection, payment_id, exclude_payment_id=refund_payment_id
+        entity, call.connection, payment_id, exclude_payment_id=refund_payment_id
     )
     if amount is None:
         amount = (refund_record or {}).get("amount") or refundable
     _check_amount(payment_id, amount, refundable)
 
-    payment_method = await load_payment_method(entity, connection, payment)
+    payment_method = await load_payment_method(entity, call.connection, payment)
     configured = await call.gateway_service(payment, payment_method, "refund", "not refunding")
     if configured is None:
         return PaymentOutcome(payment, messages=call.messages)
@@ -119,7 +121,7 @@ async def record_refund_payment(
     refund_record: Record | None = None,
 ) -> Record:
     """Record a refund the gateway made: the refund Payment in Delivered (reused if this reference is recorded)."""
-    entity, connection = call.entity, call.connection
+    entity = call.entity
     payment_id = str(payment["paymentId"])
     recorded = await find_recorded_refund(call, payment_id, refund_reference(response))
     if recorded is not None:
@@ -134,7 +136,7 @@ async def record_refund_payment(
         "paymentRefNum": refund_reference(response),
     }
     if refund_record is not None:
-        return await change_payment_status(entity, connection, refund_record, names.PMNT_DELIVERED, fields)
+        return await change_payment_status(entity, await call.writing(), refund_record, names.PMNT_DELIVERED, fields)
     return await entity.create(
         names.PAYMENT,
         {
@@ -147,7 +149,7 @@ async def record_refund_payment(
             "paymentGatewayConfigId": response.get("paymentGatewayConfigId") or payment.get("paymentGatewayConfigId"),
             "amountUomId": payment.get("amountUomId"),
         },
-        connection=connection,
+        connection=await call.writing(),
     )
 
 
@@ -167,7 +169,8 @@ async def record_gateway_refund(
 
     No gateway call: the money has moved. Reporting the same refund again returns the refund Payment recorded first.
     """
-    async with locked_rule_call(context, "payment", payment_id) as call:
+    async with leased_rule_call(context, "payment", payment_id) as call:
+        await call.writing()  # no gateway call: the reads and the write are one unit
         payment = await load_payment(call.entity, call.connection, payment_id)
         response = await call.entity.find_one(
             names.GATEWAY_RESPONSE,

@@ -1,39 +1,92 @@
-"""One run of a Mantle rule: its context, the transaction it works in and the messages it leaves for the caller."""
+"""One run of a Mantle rule: its context, its record's lease, the short transactions it writes in and the messages
+it leaves for the caller.
+
+A rule call holds no database connection while the gateway it calls waits for Stripe. Rule calls on one record
+serialize on the record's lease (`MantleContext.rule_lease`), not on a transaction. Reads run on connections of their
+own, or in the open write unit when there is one. Writes go into a *write unit*: one short transaction, begun by the
+first write (or by the gateway implementation when it records the gateway's answer, `RuleTransaction`) and committed
+before the rule calls the gateway again, or when the rule ends (rolled back if it fails). So everything that follows
+from one gateway answer -- its PaymentGatewayResponse and the Payment's moves -- commits together or not at all:
+a rule call that dies before that commit leaves no PGR, its retry sends the gateway the same attempt (the count of
+definitive PGRs, docs/gateway-api.md) and is answered from the journal, not by a second Stripe action.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from moqui_bridge.entity.facade import EntityFacade
-from moqui_bridge.entity.locks import advisory_lock
 from moqui_bridge.mantle import gateway
 from moqui_bridge.mantle.context import MantleContext
 from moqui_bridge.mantle.records import Connection, Record, load_payment
 
 log = logging.getLogger(__name__)
 
+# A write unit holds its transaction's connection and may wait for one more (a sequence bank refilling for a new
+# record's id), so units are admitted (moqui_bridge/entity/facade.py); nothing else in a rule call holds a connection.
+_CONNECTIONS_PER_WRITE_UNIT = 2
+
 
 @dataclass
 class RuleCall:
-    """The context and open transaction of one rule; nested rules (capture authorizing first) share it."""
+    """The context and write units of one rule call; nested rules (capture authorizing first) share it."""
 
     context: MantleContext
-    connection: Connection
     messages: list[str] = field(default_factory=list)
+    _unit: AsyncExitStack | None = field(default=None, init=False, repr=False)
+    _connection: Connection | None = field(default=None, init=False, repr=False)
 
     @property
     def entity(self) -> EntityFacade:
         """The context's entity facade."""
         return self.context.entity
 
+    @property
+    def connection(self) -> Connection | None:
+        """The open write unit's transaction, for reads that must see the rule's own writes; None when no unit is
+        open (a read then takes a pooled connection of its own)."""
+        return self._connection
+
+    async def writing(self) -> Connection:
+        """The open write unit's transaction, begun now if none is open (RuleTransaction)."""
+        if self._connection is not None:
+            return self._connection
+        unit = AsyncExitStack()
+        try:
+            await unit.enter_async_context(self.entity.admission("mantle-rule", _CONNECTIONS_PER_WRITE_UNIT))
+            connection = await unit.enter_async_context(self.entity.transaction())
+        except BaseException:
+            await unit.aclose()
+            raise
+        self._unit, self._connection = unit, connection
+        return connection
+
+    async def commit(self) -> None:
+        """Commit the open write unit, if any."""
+        unit, self._unit, self._connection = self._unit, None, None
+        if unit is not None:
+            await unit.aclose()
+
+    async def roll_back(self, error: BaseException) -> None:
+        """Roll the open write unit back, if any, because of `error`."""
+        unit, self._unit, self._connection = self._unit, None, None
+        if unit is not None:
+            await unit.__aexit__(type(error), error, error.__traceback__)
+
     def note(self, message: str) -> None:
         """Leave a message for the caller (Moqui's message facade: shown, not an error)."""
         log.info("%s", message)
         self.messages.append(message)
+
+    async def call_gateway(self, implementation: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """Call a gateway implementation: the open write unit is committed first, so no connection is held while
+        the gateway works; the implementation records its answer in the next unit (`writing`)."""
+        await self.commit()
+        return await gateway.call_gateway(self.context, self, implementation, parameters)
 
     async def gateway_service(
         self, payment: Record, payment_method: Record | None, operation: gateway.Operation, refusal: str
@@ -63,7 +116,7 @@ class RuleCall:
         own calls, and the caller's next decision must see that.
         """
         payment_id = str(parameters["paymentId"])
-        result = await gateway.call_gateway(self.context, self.connection, implementation, parameters)
+        result = await self.call_gateway(implementation, parameters)
         payment = await load_payment(self.entity, self.connection, payment_id)
         response = await gateway.read_gateway_response(
             self.entity, self.connection, payment, result.get("paymentGatewayResponseId"), implementation
@@ -86,26 +139,15 @@ class PaymentOutcome:
         return None if self.response is None else str(self.response["paymentGatewayResponseId"])
 
 
-def lock_key(kind: str, record_id: str) -> str:
-    """The advisory-lock key for a record. Deliberately not the gateway services' `payment:<id>` key: a rule holds
-    its lock while it calls the gateway, which takes that one in another connection."""
-    return f"mantle-{kind}:{record_id}"
-
-
-# A rule call holds its own connection while the gateway operation it calls is admitted separately.
-_CONNECTIONS_PER_RULE_CALL = 4
-
-
 @asynccontextmanager
-async def locked_rule_call(context: MantleContext, kind: str, record_id: str) -> AsyncIterator[RuleCall]:
-    """A transaction holding the record's advisory lock until it commits (never a row lock on Moqui's rows).
-
-    Admitted through its own slots (a rule holds its connection while the gateway operation it calls takes more),
-    so under load rule calls queue instead of exhausting the pool.
-    """
-    async with (
-        context.entity.admission("mantle-rule", _CONNECTIONS_PER_RULE_CALL),
-        context.entity.transaction() as connection,
-        advisory_lock(connection, lock_key(kind, record_id)),
-    ):
-        yield RuleCall(context, connection)
+async def leased_rule_call(context: MantleContext, kind: str, record_id: str) -> AsyncIterator[RuleCall]:
+    """A rule call holding the record's lease (`kind` "payment" or "order"): its last write unit is committed when
+    the body ends, or rolled back when it fails."""
+    async with context.rule_lease(kind, record_id):
+        call = RuleCall(context)
+        try:
+            yield call
+        except BaseException as error:
+            await call.roll_back(error)
+            raise
+        await call.commit()

@@ -32,8 +32,8 @@ async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | Non
     capturing, so a payment captured elsewhere is recorded rather than captured twice. A successful capture of less
     than the payment's amount splits the payment (see `_split_partial_capture`; the new id is in the messages).
     """
-    entity, connection = call.entity, call.connection
-    payment = await load_payment(entity, connection, payment_id)
+    entity = call.entity
+    payment = await load_payment(entity, call.connection, payment_id)
     status = payment.get("statusId")
     if status in _CAPTURED:
         return await _already_captured(call, payment, amount)
@@ -56,33 +56,34 @@ async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | Non
         if authorized is not None:
             return authorized
         just_authorized = True
-        payment = await load_payment(entity, connection, payment_id)
+        payment = await load_payment(entity, call.connection, payment_id)
 
-    payment_method = await load_payment_method(entity, connection, payment)
+    payment_method = await load_payment_method(entity, call.connection, payment)
     configured = await call.gateway_service(payment, payment_method, "capture", "not capturing")
     if configured is None:
         return PaymentOutcome(payment, messages=call.messages)
     config_id, config, implementation = configured
 
     if not payment.get("paymentRefNum"):
-        authorize_response = await gateway.find_authorize_response(entity, connection, payment_id)
+        authorize_response = await gateway.find_authorize_response(entity, call.connection, payment_id)
         if authorize_response is not None and authorize_response.get("referenceNum"):
+            # Committed before the capture is sent; harmless if the rule dies after: the PGR says the same.
             payment = await update_payment(
-                entity, connection, payment, {"paymentRefNum": authorize_response["referenceNum"]}
+                entity, await call.writing(), payment, {"paymentRefNum": authorize_response["referenceNum"]}
             )
         elif not just_authorized:
             authorized = await _authorize_first(call, payment_id, config_id)
             if authorized is not None:
                 return authorized
             just_authorized = True
-            payment = await load_payment(entity, connection, payment_id)
+            payment = await load_payment(entity, call.connection, payment_id)
 
     details_implementation = gateway.service_name(config, "details")
     if details_implementation is not None and not just_authorized:
         settled = await _check_gateway_status(call, payment, config_id, details_implementation)
         if settled is not None:
             return settled
-        payment = await load_payment(entity, connection, payment_id)
+        payment = await load_payment(entity, call.connection, payment_id)
 
     payment, response = await call.run_gateway_operation(
         implementation, {"paymentId": payment_id, "amount": capture_amount, "paymentGatewayConfigId": config_id}
@@ -93,10 +94,10 @@ async def capture_payment(call: RuleCall, payment_id: str, amount: Decimal | Non
             payment = await _split_partial_capture(call, payment, capture_amount)
         else:
             payment = await change_payment_status(
-                entity, connection, payment, names.PMNT_DELIVERED, {"effectiveDate": delivered_date(payment)}
+                entity, await call.writing(), payment, names.PMNT_DELIVERED, {"effectiveDate": delivered_date(payment)}
             )
     elif gateway.declined(response):
-        payment = await change_payment_status(entity, connection, payment, names.PMNT_DECLINED)
+        payment = await change_payment_status(entity, await call.writing(), payment, names.PMNT_DECLINED)
     return PaymentOutcome(payment, response, call.messages)
 
 
@@ -144,12 +145,12 @@ async def _split_partial_capture(call: RuleCall, payment: Record, captured: Deci
     the gateway never took. Here the Payment shrinks to what was captured and the remainder becomes a Promised
     Payment for the same order part, method and gateway, to be authorized and captured later (a later shipment).
     """
-    entity, connection = call.entity, call.connection
+    entity = call.entity
     payment_id = str(payment["paymentId"])
     remainder = payment["amount"] - captured
     delivered = await change_payment_status(
         entity,
-        connection,
+        await call.writing(),
         payment,
         names.PMNT_DELIVERED,
         {"effectiveDate": delivered_date(payment), "amount": captured},
@@ -162,7 +163,7 @@ async def _split_partial_capture(call: RuleCall, payment: Record, captured: Deci
             "amount": remainder,
             "comments": f"Remainder of Payment {payment_id} after a partial capture of {shown_amount(captured)}",
         },
-        connection=connection,
+        connection=await call.writing(),
     )
     call.note(
         f"Payment {payment_id} captured {shown_amount(captured)} of {shown_amount(payment['amount'])}; "
@@ -188,22 +189,22 @@ async def _check_gateway_status(
     call: RuleCall, payment: Record, config_id: str, details_implementation: str
 ) -> PaymentOutcome | None:
     """The capture pre-check: follow the gateway's status; an outcome to return when capture must not go on."""
-    entity, connection = call.entity, call.connection
+    entity = call.entity
     payment_id = str(payment["paymentId"])
     # Mantle also passes the Payment itself; implementations only declare these two, so cleaning drops it anyway.
-    details = await gateway.call_gateway(
-        call.context, connection, details_implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
+    details = await call.call_gateway(
+        details_implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
     )
     gateway_status = details.get("gatewayStatusId")
     if gateway_status == names.PMNT_PROMISED:
-        payment = await change_payment_status(entity, connection, payment, names.PMNT_PROMISED)
+        payment = await change_payment_status(entity, await call.writing(), payment, names.PMNT_PROMISED)
         return await _authorize_first(call, payment_id, config_id)
     if gateway_status in (names.PMNT_DELIVERED, names.PMNT_CONFIRMED):
         # The same moves as a details refresh; only the message differs (capture stops here, so say why).
         payment = await _apply_gateway_status(call, payment, details, announce=False)
         return await _already_captured(call, payment, None)
     if gateway_status in (names.PMNT_DECLINED, names.PMNT_VOID):
-        payment = await change_payment_status(entity, connection, payment, str(gateway_status))
+        payment = await change_payment_status(entity, await call.writing(), payment, str(gateway_status))
         call.note(f"Payment {payment_id} is {gateway_status} in the gateway, not capturing")
         return PaymentOutcome(payment, messages=call.messages)
     return None
@@ -211,14 +212,14 @@ async def _check_gateway_status(
 
 async def release_payment(call: RuleCall, payment_id: str) -> PaymentOutcome:
     """release#SinglePayment inside an open rule call: void the authorization, back to Promised (not Void)."""
-    entity, connection = call.entity, call.connection
-    payment = await load_payment(entity, connection, payment_id)
+    entity = call.entity
+    payment = await load_payment(entity, call.connection, payment_id)
     status = payment.get("statusId")
     if status in _CAPTURED:
         raise ServiceError(f"Payment {payment_id} has been delivered (captured), so try a refund instead.")
     if status != names.PMNT_AUTHORIZED:
         raise ServiceError(f"Payment {payment_id} must be in the authorized status to release, but is {status}")
-    payment_method = await load_payment_method(entity, connection, payment)
+    payment_method = await load_payment_method(entity, call.connection, payment)
     configured = await call.gateway_service(payment, payment_method, "release", "not releasing")
     if configured is None:
         return PaymentOutcome(payment, messages=call.messages)
@@ -228,33 +229,31 @@ async def release_payment(call: RuleCall, payment_id: str) -> PaymentOutcome:
     )
     if gateway.succeeded(response):
         payment = await change_payment_status(
-            entity, connection, payment, names.PMNT_PROMISED, {"paymentAuthCode": None, "paymentRefNum": None}
+            entity, await call.writing(), payment, names.PMNT_PROMISED, {"paymentAuthCode": None, "paymentRefNum": None}
         )
     return PaymentOutcome(payment, response, call.messages)
 
 
 async def refresh_payment_details(call: RuleCall, payment_id: str) -> PaymentOutcome:
     """get#SinglePaymentGatewayDetails inside an open rule call: take the gateway's status when it differs."""
-    entity, connection = call.entity, call.connection
-    payment = await load_payment(entity, connection, payment_id)
-    payment_method = await load_payment_method(entity, connection, payment)
+    entity = call.entity
+    payment = await load_payment(entity, call.connection, payment_id)
+    payment_method = await load_payment_method(entity, call.connection, payment)
     configured = await call.gateway_service(payment, payment_method, "details", "not getting gateway details")
     if configured is None:
         return PaymentOutcome(payment, messages=call.messages)
     config_id, _config, implementation = configured
-    details = await gateway.call_gateway(
-        call.context, connection, implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id}
-    )
+    details = await call.call_gateway(implementation, {"paymentId": payment_id, "paymentGatewayConfigId": config_id})
     response_id = details.get("paymentGatewayResponseId")
     # A details call writes a PGR only when it learnt something, so there is no fallback search here.
     response = (
         await entity.find_one(
-            names.GATEWAY_RESPONSE, {"paymentGatewayResponseId": str(response_id)}, connection=connection
+            names.GATEWAY_RESPONSE, {"paymentGatewayResponseId": str(response_id)}, connection=call.connection
         )
         if response_id
         else None
     )
-    payment = await load_payment(entity, connection, payment_id)
+    payment = await load_payment(entity, call.connection, payment_id)
     payment = await _apply_gateway_status(call, payment, details)
     return PaymentOutcome(payment, response, call.messages)
 
@@ -264,7 +263,7 @@ async def _apply_gateway_status(
 ) -> Record:
     """Move the Payment to the status a details call reported (through Delivered to Confirmed, dates kept or set);
     the Payment as it now is. `announce` leaves Mantle's "updated from gateway" message when the status changed."""
-    entity, connection = call.entity, call.connection
+    entity = call.entity
     gateway_status = details.get("gatewayStatusId")
     effective_date = _timestamp(details.get("effectiveDate"))
     settlement_date = _timestamp(details.get("settlementDate"))
@@ -272,7 +271,7 @@ async def _apply_gateway_status(
         return payment
     if gateway_status == payment.get("statusId"):
         if settlement_date is not None and payment.get("settlementDate") is None:
-            payment = await update_payment(entity, connection, payment, {"settlementDate": settlement_date})
+            payment = await update_payment(entity, await call.writing(), payment, {"settlementDate": settlement_date})
         return payment
     if (
         gateway_status in (names.PMNT_DELIVERED, names.PMNT_CONFIRMED)
@@ -286,17 +285,21 @@ async def _apply_gateway_status(
         else:
             payment = await change_payment_status(
                 entity,
-                connection,
+                await call.writing(),
                 payment,
                 names.PMNT_DELIVERED,
                 {"effectiveDate": effective_date or delivered_date(payment)},
             )
     if gateway_status == names.PMNT_CONFIRMED:
         payment = await change_payment_status(
-            entity, connection, payment, names.PMNT_CONFIRMED, {"settlementDate": settlement_date or now_timestamp()}
+            entity,
+            await call.writing(),
+            payment,
+            names.PMNT_CONFIRMED,
+            {"settlementDate": settlement_date or now_timestamp()},
         )
     elif gateway_status != names.PMNT_DELIVERED:
-        payment = await change_payment_status(entity, connection, payment, str(gateway_status))
+        payment = await change_payment_status(entity, await call.writing(), payment, str(gateway_status))
     if announce:
         call.note(f"Status for Payment {payment['paymentId']} updated from gateway transaction status")
     return payment

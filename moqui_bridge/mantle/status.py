@@ -13,7 +13,7 @@ from moqui_bridge.service.errors import ServiceError
 
 
 async def transition_allowed(
-    entity: EntityFacade, connection: Connection, from_status: str | None, to_status: str
+    entity: EntityFacade, connection: Connection | None, from_status: str | None, to_status: str
 ) -> bool:
     """Whether a record may go from one status to another (a record with no status yet may take any)."""
     if from_status is None or from_status == to_status:
@@ -27,7 +27,7 @@ async def transition_allowed(
 
 
 async def require_transition(
-    entity: EntityFacade, connection: Connection, label: str, from_status: str | None, to_status: str
+    entity: EntityFacade, connection: Connection | None, label: str, from_status: str | None, to_status: str
 ) -> None:
     """Raise Moqui's wording when the status flow has no such transition (checked before calling a gateway too,
     so a payment that could never take the gateway's answer is refused before money moves)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from moqui_bridge.entity import EntityFacade
-from service.row_lease import RowLease
+from service.row_lease import RowLease, cut_at_deadline
 from service.stripe_gateway.deadline import Deadline
 
 __all__ = ["ORDER_LEASE", "CheckoutBusy", "CheckoutLeaseError", "CheckoutOverran", "OrderLease", "order_lease"]
@@ -59,10 +59,6 @@ class OrderLease(RowLease):
         order_id = self.key["orderId"]
         return CheckoutBusy(f"{what}: the checkout of order {order_id} is still being worked on by another request")
 
-    def overran(self, what: str) -> CheckoutOverran:
-        """The work under the lease reached `what`'s deadline and was stopped."""
-        return CheckoutOverran(f"{what}: the checkout of order {self.key['orderId']} reached its deadline")
-
 
 @asynccontextmanager
 async def order_lease(
@@ -71,5 +67,10 @@ async def order_lease(
     """Hold the order's checkout lease for the body, which must end by `deadline` (else `CheckoutOverran`, the
     lease given back); `CheckoutBusy` when another request held it until then. `what` names the request in errors;
     `holder_key` is this process's liveness key (0: none, then only the lease's expiry frees it)."""
-    async with OrderLease.of(entity, order_id, holder_key).held_to_deadline(deadline, what):
+    async with (
+        OrderLease.of(entity, order_id, holder_key).held(deadline, what),
+        cut_at_deadline(
+            deadline, lambda: CheckoutOverran(f"{what}: the checkout of order {order_id} reached its deadline")
+        ),
+    ):
         yield

@@ -4,9 +4,11 @@ The standalone seed's PaymentGatewayConfig rows name these services, as a Moqui 
 (moqui_bridge/component). Each does in-process what the component's XML services do in Moqui: read the Payment,
 its PaymentMethod's `gatewayCimId` and the party's Stripe Customer from the local tables, count the definitive
 PaymentGatewayResponses of the operation's kind (`attemptNum`, docs/gateway-api.md), call the gateway API as the
-client `standalone`, create the PGR from the answer, and return its id. Called by a Mantle rule, they join the rule's
-transaction (`ServiceContext.transaction`), so a rule that rolls back after the gateway answered leaves no PGR, and
-its retry sends the same attemptNum: the journal answers it without acting twice.
+client `standalone`, create the PGR from the answer, and return its id. Called by a Mantle rule, they read on
+connections of their own and call the gateway API holding none, then write the PGR in the rule's write transaction
+(`ServiceContext.transaction`, begun then: moqui_bridge/mantle/rule_call.py), where the rule's own writes on that
+answer follow. So a rule that dies or rolls back after the gateway answered leaves no PGR, and its retry sends the
+same attemptNum: the journal answers it without acting twice.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
-from moqui_bridge.entity.connection import Connection
 from moqui_bridge.mantle import names
 from moqui_bridge.service import BigDecimal, MoquiParameters, Required, ServiceError, ServiceRegistry, String, Timestamp
 from service.context import STANDALONE_CLIENT, ServiceContext
@@ -42,6 +43,10 @@ _COUNTED: Final = {
     GatewayOperation.RELEASE: ("PgoRelease",),
     GatewayOperation.REFUND: ("PgoRefund",),
 }
+
+
+# The operations that may make a PaymentIntent; the one their attempt made is not named when it is sent again.
+_AUTHORIZATIONS: Final = (GatewayOperation.AUTHORIZE.value, GatewayOperation.AUTHORIZE_AND_CAPTURE.value)
 
 
 class PaymentIn(MoquiParameters):
@@ -86,8 +91,9 @@ async def _local_payment(
         parameters.paymentGatewayConfigId,
         client_name=STANDALONE_CLIENT,
         counted=_COUNTED[operation] if operation is not None else (),
+        attempted_by=_AUTHORIZATIONS if operation in _AUTHORIZATIONS else (),
         authorized=authorized,
-        connection=context.transaction,
+        connection=None,
     )
 
 
@@ -96,9 +102,9 @@ async def _call_gateway(context: ServiceContext, service_name: str, parameters: 
     return await context.as_client(STANDALONE_CLIENT).call_service(service_name, parameters)
 
 
-async def _record(
-    context: ServiceContext, payment: dict[str, Any], answer: dict[str, Any], connection: Connection | None
-) -> str:
+async def _record(context: ServiceContext, payment: dict[str, Any], answer: dict[str, Any]) -> str:
+    """Create the PGR of the gateway API's answer, in the calling rule's write transaction if any."""
+    connection = await context.transaction.writing() if context.transaction is not None else None
     fields = dict(answer["paymentGatewayResponse"])
     if fields.get("amount") is not None:
         fields["amount"] = Decimal(str(fields["amount"]))
@@ -129,7 +135,7 @@ async def _authorize(parameters: AuthorizeIn, context: ServiceContext, operation
             "orderPartSeqId": payment.get("orderPartSeqId"),
         },
     )
-    return ResponseOut(paymentGatewayResponseId=await _record(context, payment, answer, context.transaction))
+    return ResponseOut(paymentGatewayResponseId=await _record(context, payment, answer))
 
 
 async def _on_authorization(
@@ -151,7 +157,7 @@ async def _on_authorization(
             **extra,
         },
     )
-    return ResponseOut(paymentGatewayResponseId=await _record(context, payment, answer, context.transaction))
+    return ResponseOut(paymentGatewayResponseId=await _record(context, payment, answer))
 
 
 async def _details(parameters: PaymentIn, context: ServiceContext) -> DetailsOut:
@@ -173,7 +179,7 @@ async def _details(parameters: PaymentIn, context: ServiceContext) -> DetailsOut
     # A PGR only when the status is news (unknown, or not the Payment's), as Mantle's other gateways do, so a nightly
     # poll does not pile up rows.
     if status_id is None or status_id != payment.get("statusId"):
-        response_id = await _record(context, payment, answer, context.transaction)
+        response_id = await _record(context, payment, answer)
     return DetailsOut(
         paymentGatewayResponseId=response_id,
         gatewayStatusId=status_id,

@@ -5,6 +5,11 @@ the Stripe Customer of the method's owner, else of the payer (`stripe.StripeCust
 PaymentGatewayResponses of the operation's kind (`attemptNum`, docs/gateway-api.md); and the PaymentIntent the
 payment is on: `Payment.paymentRefNum`, else (for an operation on an authorization) the newest successful
 authorization PGR's `referenceNum`, else the newest PaymentIntent link of the client's not canceled (else the newest).
+
+A link made by the very attempt being sent (an authorization whose answer Mantle never recorded: the rule died or
+rolled back after Stripe answered) is not named: the attempt's first request named no PaymentIntent, and its retry
+must ask the same to be answered from the journal. The component reads Moqui's own tables only, which roll back with
+the PGR, so it needs no such rule.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from moqui_bridge.entity.values import from_database
 from moqui_bridge.mantle import names
 from moqui_bridge.service import ServiceError
 from service.payment_services.intent_link import PAYMENT_INTENT_LINK
+from service.payment_services.journal import GATEWAY_OPERATION
 
 __all__ = ["LocalPayment", "read_local_payment"]
 
@@ -43,17 +49,22 @@ def _statement(entity: EntityFacade) -> str:
     columns = ", ".join(f"p.{field.column_name}" for field in payment.fields)
     responses = entity.definition(names.GATEWAY_RESPONSE).table_name
     links = entity.definition(PAYMENT_INTENT_LINK).table_name
+    journal = entity.definition(GATEWAY_OPERATION).table_name
     customers = entity.definition(STRIPE_CUSTOMER).table_name
     return (
+        f"WITH attempts AS (SELECT count(*) AS made FROM {responses} r WHERE r.PAYMENT_ID = $1 "
+        "AND r.PAYMENT_OPERATION_ENUM_ID = ANY($3::text[]) AND r.RESULT_ERROR IS DISTINCT FROM 'Y') "
         f"SELECT {columns}, NULLIF(method.GATEWAY_CIM_ID, ''), "
         "COALESCE(NULLIF(owner.CUSTOMER_ID, ''), NULLIF(payer.CUSTOMER_ID, '')), "
-        f"(SELECT count(*) FROM {responses} r WHERE r.PAYMENT_ID = p.PAYMENT_ID "
-        "AND r.PAYMENT_OPERATION_ENUM_ID = ANY($3::text[]) AND r.RESULT_ERROR IS DISTINCT FROM 'Y'), "
+        "(SELECT made FROM attempts), "
         f"CASE WHEN $4 THEN (SELECT r.REFERENCE_NUM FROM {responses} r WHERE r.PAYMENT_ID = p.PAYMENT_ID "
         f"AND r.PAYMENT_OPERATION_ENUM_ID IN ('{_AUTHORIZATIONS[0]}', '{_AUTHORIZATIONS[1]}') "
         "AND r.RESULT_SUCCESS = 'Y' ORDER BY r.TRANSACTION_DATE DESC LIMIT 1) END, "
         f"(SELECT link.PAYMENT_INTENT_ID FROM {links} link WHERE link.CLIENT_NAME = $5 "
-        f"AND link.PAYMENT_ID = p.PAYMENT_ID ORDER BY link.INTENT_STATUS IS NOT DISTINCT FROM '{_CANCELED}', "
+        f"AND link.PAYMENT_ID = p.PAYMENT_ID AND NOT EXISTS (SELECT 1 FROM {journal} made_by "
+        "WHERE made_by.OPERATION_ID = link.OPERATION_ID AND made_by.OPERATION_NAME = ANY($6::text[]) "
+        "AND made_by.ATTEMPT_NUM >= (SELECT made FROM attempts)) "
+        f"ORDER BY link.INTENT_STATUS IS NOT DISTINCT FROM '{_CANCELED}', "
         "link.CREATED_DATE DESC LIMIT 1) "
         f"FROM {payment.table_name} p "
         f"LEFT JOIN {entity.definition(names.PAYMENT_METHOD).table_name} method "
@@ -73,16 +84,24 @@ async def read_local_payment(
     *,
     client_name: str,
     counted: Collection[str],
+    attempted_by: Collection[str] = (),
     authorized: bool,
     connection: Connection | None,
 ) -> LocalPayment:
     """The Payment and its gateway inputs; `counted`: the PGR operations that count as attempts (none for details);
-    `authorized`: the operation acts on an authorization (so its PGR names the PaymentIntent). A ServiceError when
-    there is no such Payment."""
+    `attempted_by`: the journal's names of the operation (authorize ...), whose attempts not yet counted made
+    PaymentIntents not to be named; `authorized`: the operation acts on an authorization (so its PGR names the
+    PaymentIntent). A ServiceError when there is no such Payment."""
     fields = entity.definition(names.PAYMENT).fields
     async with entity.using(connection) as active:
         row = await active.fetchrow(
-            _statement(entity), payment_id, payment_gateway_config_id, list(counted), authorized, client_name
+            _statement(entity),
+            payment_id,
+            payment_gateway_config_id,
+            list(counted),
+            authorized,
+            client_name,
+            list(attempted_by),
         )
     if row is None:
         raise ServiceError(f"Payment {payment_id} not found")

@@ -24,7 +24,7 @@ from stripe_emulator.control import EmulatorControl
 from tests.checkout.harness import CheckoutServer, checkout_settings, emulator_get, running_checkout
 from tests.checkout.moqui_stack import RECORD_PATH, MoquiCheckout
 from tests.checkout.test_checkout_pages import client_secret_of, fetch, intent_id_of
-from tests.held_connections import sample_held_connections
+from tests.fixtures.connections_in_use import sample_connections
 from tests.moqui_harness.moqui_database import ORDER_ID
 
 STRIPE_LATENCY = 1.5
@@ -76,15 +76,14 @@ async def test_checkouts_waiting_for_a_slow_stripe_hold_no_database_connection(
             break
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.2)
-    leases = entity.definition(ORDER_LEASE).table_name
-    held = await sample_held_connections(entity_database_dsn, entity.pool, (leases,))
+    sampled = await sample_connections(entity, entity_database_dsn, ORDER_LEASE)
     answers = await pages
 
     assert [status for status, _, _ in answers] == [200] * len(order_ids)
-    assert held.busy == [0] * 4
-    assert held.checked_out == [0] * 4
+    assert sampled.busy == [0] * 4
+    assert sampled.checked_out == [0] * 4
     # The orders were leased all along, by rows alone.
-    assert held.leased[leases] == [len(order_ids)] * 4
+    assert sampled.leased == [len(order_ids)] * 4
     assert await entity.find(ORDER_LEASE, {}) == []
 
 

@@ -89,8 +89,8 @@ def test_admission_shares_leave_headroom_and_unknown_kinds_are_refused(
 async def test_work_nested_in_an_admitted_operation_of_its_kind_runs_in_the_callers_slot(
     small_pool: Pool, entity_registry: EntityRegistry
 ) -> None:
-    # A pool of 4 gives "mantle-rule" one slot: place#Order holding it while authorizing its payments through the
-    # same rules would wait forever for its own slot if nested work took a second one.
+    # A pool of 4 gives "mantle-rule" one slot: an operation holding it that starts more work of its own kind (a rule
+    # calling a rule) would wait forever for its own slot if the nested work took a second one.
     entity = EntityFacade(small_pool, entity_registry, acquire_timeout=5)
     entered: list[str] = []
 

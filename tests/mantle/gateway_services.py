@@ -9,18 +9,22 @@ rules pass, and holds the "gateway-side" status the details service reports.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any
 
 from moqui_bridge.entity import EntityFacade
-from moqui_bridge.entity.connection import Connection
-from moqui_bridge.mantle.context import now_timestamp
+from moqui_bridge.mantle.context import RuleTransaction, now_timestamp
 from moqui_bridge.service.errors import ServiceError
 from moqui_bridge.service.parameter_types import BigDecimal, Required, Timestamp
 from moqui_bridge.service.registry import MoquiParameters, ServiceRegistry
+from service.mantle_rule_lease import rule_lease
+from service.stripe_gateway.deadline import Deadline
 
 PREFIX = "test.PaymentTestServices."
+# The service's default request deadline (service/config.py server.request_deadline_seconds).
+RULE_DEADLINE_SECONDS = 20.0
 
 
 @dataclass
@@ -45,11 +49,16 @@ class MantleTestContext:
     gateway: GatewayMemory = field(default_factory=GatewayMemory)
 
     async def call_service(
-        self, name: str, parameters: Mapping[str, Any], *, transaction: Connection | None = None
+        self, name: str, parameters: Mapping[str, Any], *, transaction: RuleTransaction | None = None
     ) -> dict[str, Any]:
         """Call a registered service with this context, as Moqui's ec.service.sync() does (the test gateways
         record their PGRs on their own connections, so the caller's transaction is not needed)."""
         return await self.registry.call(name, parameters, self)
+
+    def rule_lease(self, kind: str, record_id: str) -> AbstractAsyncContextManager[None]:
+        """The service's own rule lease (service/mantle_rule_lease.py), with a request's deadline and no liveness
+        key (only its expiry frees a dead holder's lease)."""
+        return rule_lease(self.entity, kind, record_id, Deadline.after(RULE_DEADLINE_SECONDS), holder_key=0)
 
 
 class AuthorizeIn(MoquiParameters):

@@ -26,7 +26,7 @@ from service.app import APP_STATE, create_app
 from service.config import MoquiSettings, ServerSettings, Settings
 from service.named_lease import NAMED_LEASE
 from stripe_emulator.control import DeliveryInfo, EmulatorControl
-from tests.held_connections import sample_held_connections
+from tests.fixtures.connections_in_use import sample_connections
 from tests.moqui_harness.mantle_services import MANTLE_SERVICES
 from tests.moqui_harness.moqui_call import MoquiHarness
 from tests.moqui_harness.moqui_database import add_card_payment
@@ -241,12 +241,12 @@ async def test_a_webhook_waiting_for_a_slow_moqui_holds_no_database_connection(f
         await asyncio.sleep(0.02)
     # The delivery now waits for Moqui's answer under its event's lease.
     entity = flows.service_entity
-    held = await sample_held_connections(flows.service_dsn, entity.pool, (entity.definition(NAMED_LEASE).table_name,))
+    sampled = await sample_connections(entity, flows.service_dsn, NAMED_LEASE)
     await asyncio.wait_for(delivering, timeout=30)
 
-    assert held.busy == [0] * 4
-    assert held.checked_out == [0] * 4
-    assert list(held.leased.values()) == [[1] * 4]
+    assert sampled.busy == [0] * 4
+    assert sampled.checked_out == [0] * 4
+    assert sampled.leased == [1] * 4
     assert [(method, where) for method, where, _ in flows.requests()] == [("POST", path)]
     assert flows.requests()[0][2]["disputeId"] == dispute["id"]
     assert await entity.find(NAMED_LEASE, {}) == []

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 
 from service.named_lease import NAMED_LEASE
+from tests.fixtures.connections_in_use import sample_connections
 from tests.gateway_api.conftest import GatewayWorld, next_payment_id
-from tests.held_connections import sample_held_connections
 from tests.off_session.conftest import local_path, saved_card
 
 AUTHENTICATION_REQUIRED_CARD = "4000002760003184"
@@ -123,12 +123,12 @@ async def test_a_confirm_waiting_for_a_slow_stripe_holds_no_database_connection(
         if await entity.find(NAMED_LEASE, {"leaseName": f"recovery:{intent_id}"}):
             break
         await asyncio.sleep(0.02)
-    held = await sample_held_connections(entity_database_dsn, entity.pool, (entity.definition(NAMED_LEASE).table_name,))
+    sampled = await sample_connections(entity, entity_database_dsn, NAMED_LEASE)
     confirmed = await asyncio.wait_for(confirming, timeout=30)
 
-    assert held.busy == [0] * 4
-    assert held.checked_out == [0] * 4
-    assert list(held.leased.values()) == [[1] * 4]
+    assert sampled.busy == [0] * 4
+    assert sampled.checked_out == [0] * 4
+    assert sampled.leased == [1] * 4
     assert confirmed.status == 303
     assert f"/_emulator/3ds/{intent_id}" in confirmed.headers["Location"]
     assert await entity.find(NAMED_LEASE, {}) == []

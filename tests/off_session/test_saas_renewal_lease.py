@@ -1,6 +1,6 @@
 """The lease of a customer's renewals (service/saas_example/renewals.py, a named lease): the button and the scheduled
 run at the same moment open one period, not two, and a renewal waiting for a slow Stripe holds no database connection
-of its own (what the Mantle rules it calls hold is theirs: moqui_bridge/mantle/rule_call.py).
+(nor do the Mantle rule calls it makes: their own leases, service/mantle_rule_lease.py).
 
 Stripe is slowed with the emulator's latency setting (every `/v1/` request waits, as a far-away Stripe does:
 stripe_emulator/limits.py), so the two renewals really overlap.
@@ -11,33 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
-from moqui_bridge.entity.locks import advisory_lock_key
 from moqui_bridge.mantle import names
-from moqui_bridge.mantle.rule_call import lock_key
 from service.app import APP_STATE
 from service.named_lease import NAMED_LEASE
 from service.saas_example.renewals import renew_customer, subscription_of
+from tests.fixtures.connections_in_use import sample_connections
 from tests.off_session.saas_world import ADA, SaasWorld, saas_world
 
 STRIPE_LATENCY = 1.5
 JOURNAL = "stripe.StripeGatewayOperation"
 LEASE_NAME = f"saas-renewal:{ADA}"
-
-# The service's busy backends and the single-key advisory locks each holds (pg_locks splits the key in two halves).
-_BUSY_WITH_LOCKS = """
-SELECT activity.pid,
-       coalesce(array_agg((held.classid::bigint << 32) | held.objid::bigint)
-                FILTER (WHERE held.pid IS NOT NULL), '{}') AS keys
-FROM pg_stat_activity activity
-LEFT JOIN pg_locks held ON held.pid = activity.pid AND held.locktype = 'advisory' AND held.granted
-                        AND held.objsubid = 1
-WHERE activity.datname = current_database() AND activity.application_name = 'moqui-stripe'
-  AND activity.state <> 'idle'
-GROUP BY activity.pid
-"""
 
 
 @pytest.fixture
@@ -73,10 +58,16 @@ async def test_the_button_and_the_scheduled_run_at_once_open_one_period(world: S
     assert await world.entity.find(NAMED_LEASE, {"leaseName": LEASE_NAME}) == []
 
 
-async def test_a_renewal_waiting_for_a_slow_stripe_holds_no_connection_of_its_own(
+async def test_a_renewal_waiting_for_a_slow_stripe_holds_no_database_connection(
     world: SaasWorld, entity_database_dsn: str
 ) -> None:
     await _due_subscriber(world)
+    # Stripe's events wait (their deliveries would take leases and connections of their own meanwhile).
+    await world.emulator.set_webhook_auto_delivery(False)
+    for _ in range(300):
+        if not await world.entity.find(NAMED_LEASE, {}):
+            break
+        await asyncio.sleep(0.02)
     orders_before = {str(order["orderId"]) for order in await world.entity.find(names.ORDER_HEADER, {})}
     await world.emulator.set_latency(STRIPE_LATENCY)
 
@@ -90,33 +81,19 @@ async def test_a_renewal_waiting_for_a_slow_stripe_holds_no_connection_of_its_ow
             break
         await asyncio.sleep(0.02)
     assert payments, "the renewal made no payment"
-    order_id, payment_id = str(payments[0]["orderId"]), str(payments[0]["paymentId"])
+    payment_id = str(payments[0]["paymentId"])
     # place#Order's gateway operation has journaled its charge: from now on it waits for Stripe.
     for _ in range(300):
         if await world.entity.find(JOURNAL, {"paymentId": payment_id}):
             break
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.15)
-    rules = {advisory_lock_key(lock_key("order", order_id)), advisory_lock_key(lock_key("payment", payment_id))}
-    watcher = await asyncpg.connect(entity_database_dsn, server_settings={"application_name": "lease-test"})
-    try:
-        samples: list[tuple[int, list[set[int]]]] = []
-        for _ in range(4):
-            backends = await watcher.fetch(_BUSY_WITH_LOCKS)
-            leased = await watcher.fetchval(
-                f"SELECT count(*) FROM {world.entity.definition(NAMED_LEASE).table_name} WHERE LEASE_NAME = $1",
-                LEASE_NAME,
-            )
-            samples.append((int(leased), [set(row["keys"]) for row in backends]))
-            await asyncio.sleep(0.1)
-    finally:
-        await watcher.close()
+    sampled = await sample_connections(world.entity, entity_database_dsn, NAMED_LEASE)
     [renewal] = await asyncio.wait_for(renewing, timeout=30)
 
     assert renewal.status_id == names.PMNT_DELIVERED
-    for leased, busy in samples:
-        # The customer's renewals were leased all along, by a row alone; every connection busy meanwhile is one a
-        # Mantle rule call holds for its own lock (the order's or the payment's), none is the renewal's.
-        assert leased == 1
-        assert all(keys & rules for keys in busy), busy
-    assert await world.entity.find(NAMED_LEASE, {"leaseName": LEASE_NAME}) == []
+    assert sampled.busy == [0] * 4
+    assert sampled.checked_out == [0] * 4
+    # The customer's renewals were leased all along, by a row alone.
+    assert sampled.leased == [1] * 4
+    assert await world.entity.find(NAMED_LEASE, {}) == []

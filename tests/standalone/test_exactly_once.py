@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from moqui_bridge.mantle import names
+from moqui_bridge.mantle.rule_call import RuleCall
 from tests.standalone.conftest import StandaloneWorld, flags_set
 
 IN_DOUBT = "SgoInDoubt"
@@ -164,15 +165,12 @@ async def test_a_rule_that_rolls_back_after_the_gateway_answered_gets_the_same_r
     context = world.context
     refund = "stripe.StripePaymentServices.refund#Payment"
     parameters = {"paymentId": payment_id, "paymentGatewayConfigId": "StripeGateway", "amount": Decimal("15.00")}
-    # The configured implementation runs in the rule's transaction, as a Moqui service runs in its caller's: the
+    # The configured implementation writes its PGR in the rule's write transaction, begun once Stripe answered: the
     # refund happens at Stripe, then the rule's transaction rolls back and takes the PGR with it.
-    try:
-        async with world.entity.transaction() as connection:
-            first = await context.call_service(refund, parameters, transaction=connection)
-            assert first["paymentGatewayResponseId"]
-            raise _RuleRolledBack
-    except _RuleRolledBack:
-        pass
+    call = RuleCall(context)
+    first = await context.call_service(refund, parameters, transaction=call)
+    assert first["paymentGatewayResponseId"]
+    await call.roll_back(_RuleRolledBack())
     assert await world.operations(payment_id) == ["PgoAuthorize", "PgoCapture"]
     # The retry counts the same definitive refund PGRs (none kept), so it sends the same attempt: the journal
     # answers it and Stripe refunds nothing more.

@@ -41,7 +41,7 @@ def test_the_default_pool_fits_its_shares_and_two_instances_of_two_workers_fit_p
     assert default == 20
     budget = _budget(workers=4, pool_max_size=default)
     assert (budget.problems(), budget.warnings()) == ([], [])
-    assert "per pool: mantle-rule 12, 8 unadmitted" in budget.describe()
+    assert "per pool: mantle-rule 10, 10 unadmitted" in budget.describe()
 
 
 def test_connections_open_elsewhere_give_a_warning_not_a_refusal() -> None:

@@ -24,7 +24,7 @@ from service.context import STANDALONE_CLIENT
 from service.named_lease import NAMED_LEASE
 from service.payment_services.payment_lease import PAYMENT_LEASE
 from stripe_emulator.webhooks import sign_payload
-from tests.held_connections import sample_held_connections
+from tests.fixtures.connections_in_use import sample_connections
 from tests.webhooks.conftest import CONFIG_ID, INTENT_LINK, SECRET_KEY, WEBHOOK_SECRET, WebhookWorld
 
 STRIPE_LATENCY = 1.5
@@ -103,18 +103,15 @@ async def test_a_burst_waiting_for_a_slow_stripe_holds_no_connection_and_complet
             break
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.3)  # the last lease's taker is past its database steps too, waiting for Stripe
-    held = await sample_held_connections(
-        entity_database_dsn,
-        world.entity.pool,
-        (world.entity.definition(NAMED_LEASE).table_name, world.entity.definition(PAYMENT_LEASE).table_name),
-    )
+    payment_leases = len((await _leases(world))[1])
+    sampled = await sample_connections(world.entity, entity_database_dsn, NAMED_LEASE)
     answers = await asyncio.wait_for(deliveries, timeout=60)
 
     assert [status for status, _ in answers] == [200] * BURST
-    assert held.busy == [0] * 4
-    assert held.checked_out == [0] * 4
+    assert sampled.busy == [0] * 4
+    assert sampled.checked_out == [0] * 4
     # All twenty events and payments were leased at once, by rows alone, on a pool of six.
-    assert list(held.leased.values()) == [[BURST] * 4, [BURST] * 4]
+    assert (sampled.leased, payment_leases) == ([BURST] * 4, BURST)
     rows = await world.event_rows(eventType="payment_intent.canceled")
     assert [row["processingStatusId"] for row in rows] == ["SweProcessed"] * BURST
     for intent_id in intent_ids:
