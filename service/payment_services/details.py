@@ -23,7 +23,7 @@ from service.payment_services.intent_link import PAYMENT_INTENT_LINK, required_l
 from service.payment_services.journal import GATEWAY_OPERATION
 from service.payment_services.parameters import DetailsIn, DetailsOut
 from service.stripe_gateway.idempotency import GatewayOperation
-from service.stripe_gateway.operations import SETTLEMENT_EXPAND, retrieve_payment_intent
+from service.stripe_gateway.operations import SETTLEMENT_EXPAND, read_payment_intent
 from service.stripe_gateway.outcome import StripeRequestRejected, gateway_payment_status, outcome_from_payment_intent
 
 __all__ = ["DetailsRequest", "payment_gateway_details"]
@@ -56,7 +56,7 @@ async def payment_gateway_details(request: DetailsRequest) -> DetailsOut:
     )
     try:
         async with _deadline(call):
-            intent = await retrieve_payment_intent(call.gateway, request.payment_intent_id, expand=SETTLEMENT_EXPAND)
+            intent = await read_payment_intent(call.gateway, request.payment_intent_id, expand=SETTLEMENT_EXPAND)
     except StripeRequestRejected as rejected:
         raise ServiceError(
             f"Stripe does not know PaymentIntent {request.payment_intent_id}: {rejected.message}"
@@ -66,16 +66,17 @@ async def payment_gateway_details(request: DetailsRequest) -> DetailsOut:
             call, _DETAILS.payment_operation_enum_id, unreachable_outcome(error), requested_amount=None, currency=None
         )
         return DetailsOut.of(gateway_answer(response, payment_intent_id=request.payment_intent_id, attempt_num=None))
-    status = gateway_payment_status(intent)
+    status = gateway_payment_status(intent.values)
     gateway_status_id = status.status_id
-    if intent.status == "canceled" and gateway_status_id == "PmntVoid" and await _released_here(request):
+    intent_status = intent.value("status")
+    if intent_status == "canceled" and gateway_status_id == "PmntVoid" and await _released_here(request):
         gateway_status_id = "PmntPromised"
-    if link["intentStatus"] != intent.status:
-        await entity.update(PAYMENT_INTENT_LINK, {"paymentIntentId": intent.id}, {"intentStatus": intent.status})
+    if link["intentStatus"] != intent_status:
+        await entity.update(PAYMENT_INTENT_LINK, {"paymentIntentId": intent.id}, {"intentStatus": intent_status})
     response = gateway_response(
         call,
         _DETAILS.payment_operation_enum_id,
-        outcome_from_payment_intent(intent, _DETAILS),
+        outcome_from_payment_intent(intent.values, _DETAILS),
         requested_amount=None,
         currency=None,
     )

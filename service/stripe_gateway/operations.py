@@ -53,6 +53,7 @@ __all__ = [
     "list_payment_intents",
     "list_refunds",
     "metadata_value",
+    "read_payment_intent",
     "refusals_as_rejections",
     "retrieve_dispute",
     "retrieve_payment_intent",
@@ -127,9 +128,26 @@ async def _write(gateway: StripeGateway, path: str, params: Mapping[str, Any], i
     """POST `params` to `path` with the idempotency key; Stripe's answer as JSON (refusals as rejections)."""
     with refusals_as_rejections():
         response = await gateway.client.raw_request_async("post", path, **params, **_options(idempotency_key))
+    return _answer(response)
+
+
+def _answer(response: stripe.StripeResponse) -> StripeAnswer:
+    """A raw request's answer as a StripeAnswer; StripeIntegrityError unless it is a JSON object."""
     if not isinstance(response.data, dict):
         raise StripeIntegrityError(None, "object", "a JSON object", type(response.data).__name__)
     return StripeAnswer(response.data, response.request_id)
+
+
+async def read_payment_intent(
+    gateway: StripeGateway, payment_intent_id: str, *, expand: Sequence[str] = DEFAULT_EXPAND
+) -> StripeAnswer:
+    """A PaymentIntent with `expand`, as Stripe's JSON (get#PaymentGatewayDetails reads a dozen fields of it)."""
+    params: PaymentIntentRetrieveParams = {"expand": list(expand)} if expand else {}
+    with refusals_as_rejections():
+        response = await gateway.client.raw_request_async("get", f"/v1/payment_intents/{payment_intent_id}", **params)
+    intent = _answer(response)
+    _check_answer(intent, "payment_intent", payment_intent_id)
+    return intent
 
 
 def _check(object_id: str | None, field_name: str, expected: object, actual: object) -> None:
