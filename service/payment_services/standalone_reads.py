@@ -14,11 +14,12 @@ the PGR, so it needs no such rule.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Final
 
-from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity import EntityFacade, EntityRegistry
 from moqui_bridge.entity.connection import Connection
 from moqui_bridge.entity.values import from_database
 from moqui_bridge.mantle import names
@@ -44,13 +45,15 @@ class LocalPayment:
     payment_intent_id: str | None
 
 
-def _statement(entity: EntityFacade) -> str:
-    payment = entity.definition(names.PAYMENT)
+@functools.cache
+def _statement(registry: EntityRegistry) -> str:
+    # Built once per registry: it is the same text on every gateway call.
+    payment = registry.get(names.PAYMENT)
     columns = ", ".join(f"p.{field.column_name}" for field in payment.fields)
-    responses = entity.definition(names.GATEWAY_RESPONSE).table_name
-    links = entity.definition(PAYMENT_INTENT_LINK).table_name
-    journal = entity.definition(GATEWAY_OPERATION).table_name
-    customers = entity.definition(STRIPE_CUSTOMER).table_name
+    responses = registry.get(names.GATEWAY_RESPONSE).table_name
+    links = registry.get(PAYMENT_INTENT_LINK).table_name
+    journal = registry.get(GATEWAY_OPERATION).table_name
+    customers = registry.get(STRIPE_CUSTOMER).table_name
     return (
         f"WITH attempts AS (SELECT count(*) AS made FROM {responses} r WHERE r.PAYMENT_ID = $1 "
         "AND r.PAYMENT_OPERATION_ENUM_ID = ANY($3::text[]) AND r.RESULT_ERROR IS DISTINCT FROM 'Y') "
@@ -67,7 +70,7 @@ def _statement(entity: EntityFacade) -> str:
         f"ORDER BY link.INTENT_STATUS IS NOT DISTINCT FROM '{_CANCELED}', "
         "link.CREATED_DATE DESC LIMIT 1) "
         f"FROM {payment.table_name} p "
-        f"LEFT JOIN {entity.definition(names.PAYMENT_METHOD).table_name} method "
+        f"LEFT JOIN {registry.get(names.PAYMENT_METHOD).table_name} method "
         "ON method.PAYMENT_METHOD_ID = p.PAYMENT_METHOD_ID "
         f"LEFT JOIN {customers} owner ON owner.PARTY_ID = NULLIF(method.OWNER_PARTY_ID, '') "
         "AND owner.PAYMENT_GATEWAY_CONFIG_ID = $2 "
@@ -95,7 +98,7 @@ async def read_local_payment(
     fields = entity.definition(names.PAYMENT).fields
     async with entity.using(connection) as active:
         row = await active.fetchrow(
-            _statement(entity),
+            _statement(entity.registry),
             payment_id,
             payment_gateway_config_id,
             list(counted),
