@@ -27,11 +27,12 @@ from moqui_bridge.service import ServiceError
 from service.payment_services.intent_link import PAYMENT_INTENT_LINK
 from service.payment_services.journal import GATEWAY_OPERATION
 
-__all__ = ["LocalPayment", "read_local_payment"]
+__all__ = ["LocalPayment", "local_payment_statement", "read_local_payment"]
 
 STRIPE_CUSTOMER: Final = "stripe.StripeCustomer"
 _AUTHORIZATIONS: Final = ("PgoAuthorize", "PgoAuthAndCapture")
 _CANCELED: Final = "canceled"
+_INTENT_PREFIX: Final = "pi_"
 
 
 @dataclass(frozen=True)
@@ -46,29 +47,34 @@ class LocalPayment:
 
 
 @functools.cache
-def _statement(registry: EntityRegistry) -> str:
-    # Built once per registry: it is the same text on every gateway call.
+def local_payment_statement(registry: EntityRegistry) -> str:
+    """read_local_payment's one statement ($1 payment, $2 config, $3 counted PGR operations, $4 acts on an
+    authorization, $5 client, $6 the journal's operation names); built once per registry, as the text never changes."""
     payment = registry.get(names.PAYMENT)
     columns = ", ".join(f"p.{field.column_name}" for field in payment.fields)
     responses = registry.get(names.GATEWAY_RESPONSE).table_name
     links = registry.get(PAYMENT_INTENT_LINK).table_name
     journal = registry.get(GATEWAY_OPERATION).table_name
     customers = registry.get(STRIPE_CUSTOMER).table_name
+    # Written so that young statistics (a new database, a busy first minute) cannot pick a plan that reads a whole
+    # table: the attempts are counted with the operation inside the aggregate, so PAYMENT_ID is their only indexed
+    # condition (else the planner may walk the operation's fk index over every PGR of that operation); and the link
+    # is looked up only when neither the Payment nor its authorization names a PaymentIntent (CASE runs its
+    # subquery lazily), so a capture, release or refund never plans the anti-join against the journal.
     return (
-        f"WITH attempts AS (SELECT count(*) AS made FROM {responses} r WHERE r.PAYMENT_ID = $1 "
-        "AND r.PAYMENT_OPERATION_ENUM_ID = ANY($3::text[]) AND r.RESULT_ERROR IS DISTINCT FROM 'Y') "
+        f"WITH attempts AS (SELECT count(*) FILTER (WHERE r.PAYMENT_OPERATION_ENUM_ID = ANY($3::text[]) "
+        f"AND r.RESULT_ERROR IS DISTINCT FROM 'Y') AS made FROM {responses} r WHERE r.PAYMENT_ID = $1) "
         f"SELECT {columns}, NULLIF(method.GATEWAY_CIM_ID, ''), "
         "COALESCE(NULLIF(owner.CUSTOMER_ID, ''), NULLIF(payer.CUSTOMER_ID, '')), "
-        "(SELECT made FROM attempts), "
-        f"CASE WHEN $4 THEN (SELECT r.REFERENCE_NUM FROM {responses} r WHERE r.PAYMENT_ID = p.PAYMENT_ID "
-        f"AND r.PAYMENT_OPERATION_ENUM_ID IN ('{_AUTHORIZATIONS[0]}', '{_AUTHORIZATIONS[1]}') "
-        "AND r.RESULT_SUCCESS = 'Y' ORDER BY r.TRANSACTION_DATE DESC LIMIT 1) END, "
+        "(SELECT made FROM attempts), authorization_pgr.REFERENCE_NUM, "
+        f"CASE WHEN starts_with(p.PAYMENT_REF_NUM, '{_INTENT_PREFIX}') "
+        f"OR starts_with(authorization_pgr.REFERENCE_NUM, '{_INTENT_PREFIX}') THEN NULL ELSE "
         f"(SELECT link.PAYMENT_INTENT_ID FROM {links} link WHERE link.CLIENT_NAME = $5 "
         f"AND link.PAYMENT_ID = p.PAYMENT_ID AND NOT EXISTS (SELECT 1 FROM {journal} made_by "
         "WHERE made_by.OPERATION_ID = link.OPERATION_ID AND made_by.OPERATION_NAME = ANY($6::text[]) "
         "AND made_by.ATTEMPT_NUM >= (SELECT made FROM attempts)) "
         f"ORDER BY link.INTENT_STATUS IS NOT DISTINCT FROM '{_CANCELED}', "
-        "link.CREATED_DATE DESC LIMIT 1) "
+        "link.CREATED_DATE DESC LIMIT 1) END "
         f"FROM {payment.table_name} p "
         f"LEFT JOIN {registry.get(names.PAYMENT_METHOD).table_name} method "
         "ON method.PAYMENT_METHOD_ID = p.PAYMENT_METHOD_ID "
@@ -76,6 +82,9 @@ def _statement(registry: EntityRegistry) -> str:
         "AND owner.PAYMENT_GATEWAY_CONFIG_ID = $2 "
         f"LEFT JOIN {customers} payer ON payer.PARTY_ID = NULLIF(p.FROM_PARTY_ID, '') "
         "AND payer.PAYMENT_GATEWAY_CONFIG_ID = $2 "
+        f"LEFT JOIN LATERAL (SELECT r.REFERENCE_NUM FROM {responses} r WHERE $4 AND r.PAYMENT_ID = p.PAYMENT_ID "
+        f"AND r.PAYMENT_OPERATION_ENUM_ID IN ('{_AUTHORIZATIONS[0]}', '{_AUTHORIZATIONS[1]}') "
+        "AND r.RESULT_SUCCESS = 'Y' ORDER BY r.TRANSACTION_DATE DESC LIMIT 1) authorization_pgr ON true "
         "WHERE p.PAYMENT_ID = $1"
     )
 
@@ -98,7 +107,7 @@ async def read_local_payment(
     fields = entity.definition(names.PAYMENT).fields
     async with entity.using(connection) as active:
         row = await active.fetchrow(
-            _statement(entity.registry),
+            local_payment_statement(entity.registry),
             payment_id,
             payment_gateway_config_id,
             list(counted),
@@ -116,7 +125,7 @@ async def read_local_payment(
         (
             candidate
             for candidate in (reference, authorization_reference)
-            if isinstance(candidate, str) and candidate.startswith("pi_")
+            if isinstance(candidate, str) and candidate.startswith(_INTENT_PREFIX)
         ),
         linked_intent,
     )
