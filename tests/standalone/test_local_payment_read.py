@@ -89,7 +89,7 @@ def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
 def _rows_read(plan: dict[str, Any], table: str) -> float:
     """Rows the plan's scans of `table` read (kept or filtered away), over all their loops."""
     return sum(
-        (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * node.get("Actual Loops", 0)
+        float(node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * float(node.get("Actual Loops", 0))
         for node in _nodes(plan)
         if node.get("Relation Name") == table.lower()
     )
