@@ -37,6 +37,8 @@ _SPACES: Final = re.compile(r"\s+")
 _SOURCES: Final = (
     ("attempt functions", re.compile(r"moqui_stripe_\w+_attempt", re.IGNORECASE)),
     ("payment lease", re.compile(r"\bSTRIPE_PAYMENT_LEASE\b", re.IGNORECASE)),
+    # The standalone client's one read (standalone_reads.py) names the journal too, in a subquery.
+    ("Mantle tables (standalone client)", re.compile(r"^WITH attempts AS \(SELECT count\(\*\)", re.IGNORECASE)),
     ("journal", re.compile(r"\bSTRIPE_GATEWAY_OPERATION\b", re.IGNORECASE)),
     (
         "Mantle tables (standalone client)",
