@@ -33,11 +33,22 @@ STRIPE_CUSTOMER: Final = "stripe.StripeCustomer"
 _AUTHORIZATIONS: Final = ("PgoAuthorize", "PgoAuthAndCapture")
 _CANCELED: Final = "canceled"
 _INTENT_PREFIX: Final = "pi_"
+# The Payment's fields the gateway call and its PGR need (the whole row is 45 columns).
+PAYMENT_FIELDS: Final = (
+    "paymentId",
+    "paymentMethodId",
+    "statusId",
+    "amount",
+    "amountUomId",
+    "orderId",
+    "orderPartSeqId",
+    "paymentRefNum",
+)
 
 
 @dataclass(frozen=True)
 class LocalPayment:
-    """A local Payment and what the gateway API is called with for it."""
+    """A local Payment (its PAYMENT_FIELDS) and what the gateway API is called with for it."""
 
     payment: dict[str, Any]
     stripe_payment_method_id: str | None
@@ -51,7 +62,7 @@ def local_payment_statement(registry: EntityRegistry) -> str:
     """read_local_payment's one statement ($1 payment, $2 config, $3 counted PGR operations, $4 acts on an
     authorization, $5 client, $6 the journal's operation names); built once per registry, as the text never changes."""
     payment = registry.get(names.PAYMENT)
-    columns = ", ".join(f"p.{field.column_name}" for field in payment.fields)
+    columns = ", ".join(f"p.{payment.field(name).column_name}" for name in PAYMENT_FIELDS)
     responses = registry.get(names.GATEWAY_RESPONSE).table_name
     links = registry.get(PAYMENT_INTENT_LINK).table_name
     journal = registry.get(GATEWAY_OPERATION).table_name
@@ -100,11 +111,12 @@ async def read_local_payment(
     authorized: bool,
     connection: Connection | None,
 ) -> LocalPayment:
-    """The Payment and its gateway inputs; `counted`: the PGR operations that count as attempts (none for details);
-    `attempted_by`: the journal's names of the operation (authorize ...), whose attempts not yet counted made
-    PaymentIntents not to be named; `authorized`: the operation acts on an authorization (so its PGR names the
-    PaymentIntent). A ServiceError when there is no such Payment."""
-    fields = entity.definition(names.PAYMENT).fields
+    """The Payment (its PAYMENT_FIELDS) and its gateway inputs; `counted`: the PGR operations that count as
+    attempts (none for details); `attempted_by`: the journal's names of the operation (authorize ...), whose attempts
+    not yet counted made PaymentIntents not to be named; `authorized`: the operation acts on an authorization (so its
+    PGR names the PaymentIntent). A ServiceError when there is no such Payment."""
+    definition = entity.definition(names.PAYMENT)
+    fields = [definition.field(name) for name in PAYMENT_FIELDS]
     async with entity.using(connection) as active:
         row = await active.fetchrow(
             local_payment_statement(entity.registry),
@@ -118,7 +130,7 @@ async def read_local_payment(
     if row is None:
         raise ServiceError(f"Payment {payment_id} not found")
     values = tuple(row)
-    payment = {field.name: from_database(field, values[index]) for index, field in enumerate(fields)}
+    payment = {field.name: from_database(field, value) for field, value in zip(fields, values, strict=False)}
     method_id, customer_id, attempts, authorization_reference, linked_intent = values[len(fields) :]
     reference = payment.get("paymentRefNum")
     intent_id = next(
