@@ -96,6 +96,26 @@ async def _wait_http(url: str, seconds: float = 60.0) -> None:
             await asyncio.sleep(0.1)
 
 
+def _listening_sockets(port: int) -> int:
+    """Sockets listening on `port` (/proc/net/tcp and tcp6: local address `ADDR:PORT` in hex, state 0A)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
+
+
+async def _wait_listening(port: int, workers: int, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while _listening_sockets(port) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{workers} workers did not all listen on {port}")
+        await asyncio.sleep(0.1)
+
+
 # -- processes: CPU and memory from /proc -----------------------------------------------------------------------------
 
 
@@ -271,6 +291,9 @@ async def _service(
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_http(f"{url}/health")
+        # /health answers as soon as one worker listens; a client that opened its keep-alive connections then would
+        # send them all to that worker for the whole run (SO_REUSEPORT spreads connections as they are made).
+        await _wait_listening(port, workers)
         yield Service(process, url)
     finally:
         process.send_signal(signal.SIGTERM)
