@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from moqui_bridge.entity import EntityFacade
+from moqui_bridge.entity.connection import Connection
 from moqui_bridge.mantle import names
 from service.payment_services.intent_link import PAYMENT_INTENT_LINK
 from service.payment_services.journal import GATEWAY_OPERATION
-from service.payment_services.standalone_reads import local_payment_statement, read_local_payment
+from service.payment_services.standalone_reads import LocalPayment, local_payment_statement, read_local_payment
 
 CONFIG_ID = "StripeGateway"
 CLIENT = "standalone"
@@ -81,6 +82,20 @@ async def _authorized_payment(entity: EntityFacade, reference_on_pgr: bool) -> N
     )
 
 
+async def _read_for_capture(entity: EntityFacade, connection: Connection | None) -> LocalPayment:
+    """What the standalone client reads before capturing PAYMENT."""
+    return await read_local_payment(
+        entity,
+        PAYMENT,
+        CONFIG_ID,
+        client_name=CLIENT,
+        counted=["PgoCapture"],
+        attempted_by=["capture"],
+        authorized=True,
+        connection=connection,
+    )
+
+
 def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     """Every node of an EXPLAIN (FORMAT JSON) plan."""
     return [plan, *(node for child in plan.get("Plans", ()) for node in _nodes(child))]
@@ -104,16 +119,7 @@ async def test_a_capture_reads_its_own_rows_only_under_young_statistics(
     parameters = (PAYMENT, CONFIG_ID, ["PgoCapture"], True, CLIENT, ["capture"])
     async with entity_facade.connection() as connection:
         await connection.execute(f"SET plan_cache_mode = {plan_cache_mode}")
-        local = await read_local_payment(
-            entity_facade,
-            PAYMENT,
-            CONFIG_ID,
-            client_name=CLIENT,
-            counted=["PgoCapture"],
-            attempted_by=["capture"],
-            authorized=True,
-            connection=connection,
-        )
+        local = await _read_for_capture(entity_facade, connection)
         assert (local.payment_intent_id, local.attempt_num) == ("pi_target", 0)
         explained = await connection.fetchval(
             f"EXPLAIN (ANALYZE, FORMAT JSON) {local_payment_statement(entity_facade.registry)}", *parameters
@@ -131,16 +137,7 @@ async def test_a_capture_reads_its_own_rows_only_under_young_statistics(
 async def test_without_a_reference_the_link_names_the_payment_intent(entity_facade: EntityFacade) -> None:
     await _young_statistics(entity_facade)
     await _authorized_payment(entity_facade, reference_on_pgr=False)
-    local = await read_local_payment(
-        entity_facade,
-        PAYMENT,
-        CONFIG_ID,
-        client_name=CLIENT,
-        counted=["PgoCapture"],
-        attempted_by=["capture"],
-        authorized=True,
-        connection=None,
-    )
+    local = await _read_for_capture(entity_facade, None)
     assert local.payment_intent_id == "pi_target"
 
 
